@@ -1,0 +1,2 @@
+//! Pointwise benchmarks (placeholder until the bench lands).
+fn main() {}

@@ -1,0 +1,357 @@
+//! The lane abstraction: one small trait every loss is written against.
+//!
+//! A *lane* type holds `LANES` `f32` values and supports the handful of
+//! operations the losses and [`crate::math`] need. It is implemented by plain
+//! `f32` (one lane, `libm`-free arithmetic) and by the `wide` vector types.
+//! [`Native`] is the widest type the build targets, chosen **once**, here, at
+//! compile time from the enabled target features:
+//!
+//! | target features                    | `Native`       |
+//! |------------------------------------|----------------|
+//! | feature `force-scalar`             | `f32`          |
+//! | `avx512f`                          | `wide::f32x16` |
+//! | `avx` (AVX/AVX2) or aarch64 `neon` | `wide::f32x8`  |
+//! | `sse2` or wasm `simd128`           | `wide::f32x4`  |
+//! | anything else                      | `f32`          |
+//!
+//! `wide` does not dispatch at run time: the width is fixed by `RUSTFLAGS`
+//! (`-C target-cpu=...` or `-C target-feature=...`), see the README.
+//!
+//! Masks are lane values whose bits are all ones (true) or all zeros (false),
+//! as the comparison methods return them.
+
+use core::fmt::Debug;
+use core::ops::{Add, Div, Mul, Neg, Sub};
+
+/// A vector of `LANES` `f32` values; see the [module docs](self).
+///
+/// ```
+/// use loss_kernels::lane::{Lane, Native};
+/// let x = Native::load_or(&[1.0, 2.0, 3.0], 0.0);
+/// assert_eq!((x * Native::splat(2.0)).sum(), 12.0);
+/// ```
+pub trait Lane:
+    Copy
+    + Debug
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
+    /// Number of `f32` values in one lane value.
+    const LANES: usize;
+    /// All lanes set to `v`.
+    fn splat(v: f32) -> Self;
+    /// Lanes `0, 1, 2, ...`.
+    fn iota() -> Self;
+    /// Loads the first `LANES` values of `s`; if `s` is shorter, the missing
+    /// lanes are `pad`.
+    fn load_or(s: &[f32], pad: f32) -> Self;
+    /// Stores the first `min(LANES, out.len())` lanes into `out`.
+    fn store(self, out: &mut [f32]);
+    /// Horizontal sum of the lanes (pairwise).
+    fn sum(self) -> f32;
+    /// Horizontal maximum of the lanes.
+    fn max_lane(self) -> f32;
+    /// `self * a + b`, fused where the target has FMA.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// Lane-wise maximum (which operand a NaN yields is unspecified).
+    fn max(self, o: Self) -> Self;
+    /// Lane-wise minimum (which operand a NaN yields is unspecified).
+    fn min(self, o: Self) -> Self;
+    /// Lane-wise absolute value.
+    fn abs(self) -> Self;
+    /// Lane-wise square root.
+    fn sqrt(self) -> Self;
+    /// Mask of `self < o`.
+    fn lt(self, o: Self) -> Self;
+    /// Mask of `self <= o`.
+    fn le(self, o: Self) -> Self;
+    /// Mask of `self > o`.
+    fn gt(self, o: Self) -> Self;
+    /// Mask of `self >= o`.
+    fn ge(self, o: Self) -> Self;
+    /// Mask of `self == o`.
+    fn eq(self, o: Self) -> Self;
+    /// Mask of the NaN lanes.
+    fn is_nan(self) -> Self;
+    /// Where the mask `self` is set `if_true`, else `if_false`.
+    fn select(self, if_true: Self, if_false: Self) -> Self;
+    /// Bitwise and (of masks, or of a mask and values).
+    fn and(self, o: Self) -> Self;
+    /// Bitwise and of each lane's bits with `mask`.
+    fn bits_and(self, mask: u32) -> Self;
+    /// Bitwise or of each lane's bits with `bits`.
+    fn bits_or(self, bits: u32) -> Self;
+    /// Each lane's bits shifted left by `n` (`n < 32`).
+    fn bits_shl(self, n: u32) -> Self;
+    /// Each lane's bits shifted right (logically) by `n` (`n < 32`).
+    fn bits_shr(self, n: u32) -> Self;
+}
+
+impl Lane for f32 {
+    const LANES: usize = 1;
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn iota() -> Self {
+        0.0
+    }
+    #[inline(always)]
+    fn load_or(s: &[f32], pad: f32) -> Self {
+        s.first().copied().unwrap_or(pad)
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [f32]) {
+        if let Some(o) = out.first_mut() {
+            *o = self;
+        }
+    }
+    #[inline(always)]
+    fn sum(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn max_lane(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        // A software `fmaf` is far slower than the rounding it saves.
+        self * a + b
+    }
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        if self > o { self } else { o }
+    }
+    #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        if self < o { self } else { o }
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        libm::fabsf(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        libm::sqrtf(self)
+    }
+    #[inline(always)]
+    fn lt(self, o: Self) -> Self {
+        mask(self < o)
+    }
+    #[inline(always)]
+    fn le(self, o: Self) -> Self {
+        mask(self <= o)
+    }
+    #[inline(always)]
+    fn gt(self, o: Self) -> Self {
+        mask(self > o)
+    }
+    #[inline(always)]
+    fn ge(self, o: Self) -> Self {
+        mask(self >= o)
+    }
+    #[inline(always)]
+    fn eq(self, o: Self) -> Self {
+        mask(self == o)
+    }
+    #[inline(always)]
+    fn is_nan(self) -> Self {
+        mask(self.is_nan())
+    }
+    #[inline(always)]
+    fn select(self, if_true: Self, if_false: Self) -> Self {
+        if self.to_bits() != 0 {
+            if_true
+        } else {
+            if_false
+        }
+    }
+    #[inline(always)]
+    fn and(self, o: Self) -> Self {
+        f32::from_bits(self.to_bits() & o.to_bits())
+    }
+    #[inline(always)]
+    fn bits_and(self, m: u32) -> Self {
+        f32::from_bits(self.to_bits() & m)
+    }
+    #[inline(always)]
+    fn bits_or(self, b: u32) -> Self {
+        f32::from_bits(self.to_bits() | b)
+    }
+    #[inline(always)]
+    fn bits_shl(self, n: u32) -> Self {
+        f32::from_bits(self.to_bits().wrapping_shl(n))
+    }
+    #[inline(always)]
+    fn bits_shr(self, n: u32) -> Self {
+        f32::from_bits(self.to_bits().wrapping_shr(n))
+    }
+}
+
+#[inline(always)]
+fn mask(b: bool) -> f32 {
+    f32::from_bits(if b { u32::MAX } else { 0 })
+}
+
+/// Implements [`Lane`] for one `wide` float vector type.
+macro_rules! impl_wide_lane {
+    ($ty:ty, $uty:ty, $n:literal) => {
+        impl Lane for $ty {
+            const LANES: usize = $n;
+            #[inline(always)]
+            fn splat(v: f32) -> Self {
+                <$ty>::splat(v)
+            }
+            #[inline(always)]
+            fn iota() -> Self {
+                let mut a = [0.0f32; $n];
+                let mut k = 0.0;
+                for v in a.iter_mut() {
+                    *v = k;
+                    k += 1.0;
+                }
+                <$ty>::new(a)
+            }
+            #[inline(always)]
+            fn load_or(s: &[f32], pad: f32) -> Self {
+                match s.first_chunk::<$n>() {
+                    Some(a) => <$ty>::new(*a),
+                    None => {
+                        let mut a = [pad; $n];
+                        for (d, v) in a.iter_mut().zip(s) {
+                            *d = *v;
+                        }
+                        <$ty>::new(a)
+                    }
+                }
+            }
+            #[inline(always)]
+            fn store(self, out: &mut [f32]) {
+                match out.first_chunk_mut::<$n>() {
+                    Some(o) => *o = self.to_array(),
+                    None => {
+                        for (o, v) in out.iter_mut().zip(self.to_array()) {
+                            *o = v;
+                        }
+                    }
+                }
+            }
+            #[inline(always)]
+            fn sum(self) -> f32 {
+                self.reduce_add()
+            }
+            #[inline(always)]
+            fn max_lane(self) -> f32 {
+                self.to_array()
+                    .into_iter()
+                    .fold(f32::NEG_INFINITY, |m, v| if v > m { v } else { m })
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$ty>::mul_add(self, a, b)
+            }
+            #[inline(always)]
+            fn max(self, o: Self) -> Self {
+                self.fast_max(o)
+            }
+            #[inline(always)]
+            fn min(self, o: Self) -> Self {
+                self.fast_min(o)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$ty>::abs(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$ty>::sqrt(self)
+            }
+            #[inline(always)]
+            fn lt(self, o: Self) -> Self {
+                self.simd_lt(o)
+            }
+            #[inline(always)]
+            fn le(self, o: Self) -> Self {
+                self.simd_le(o)
+            }
+            #[inline(always)]
+            fn gt(self, o: Self) -> Self {
+                self.simd_gt(o)
+            }
+            #[inline(always)]
+            fn ge(self, o: Self) -> Self {
+                self.simd_ge(o)
+            }
+            #[inline(always)]
+            fn eq(self, o: Self) -> Self {
+                self.simd_eq(o)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> Self {
+                <$ty>::is_nan(self)
+            }
+            #[inline(always)]
+            fn select(self, if_true: Self, if_false: Self) -> Self {
+                <$ty>::select(self, if_true, if_false)
+            }
+            #[inline(always)]
+            fn and(self, o: Self) -> Self {
+                self & o
+            }
+            #[inline(always)]
+            fn bits_and(self, m: u32) -> Self {
+                <$ty>::from_bits(self.to_bits() & <$uty>::splat(m))
+            }
+            #[inline(always)]
+            fn bits_or(self, b: u32) -> Self {
+                <$ty>::from_bits(self.to_bits() | <$uty>::splat(b))
+            }
+            #[inline(always)]
+            fn bits_shl(self, n: u32) -> Self {
+                <$ty>::from_bits(self.to_bits() << n)
+            }
+            #[inline(always)]
+            fn bits_shr(self, n: u32) -> Self {
+                <$ty>::from_bits(self.to_bits() >> n)
+            }
+        }
+    };
+}
+
+impl_wide_lane!(wide::f32x4, wide::u32x4, 4);
+impl_wide_lane!(wide::f32x8, wide::u32x8, 8);
+impl_wide_lane!(wide::f32x16, wide::u32x16, 16);
+
+cfg_if::cfg_if! {
+    if #[cfg(feature = "force-scalar")] {
+        /// The lane type this build uses: see the [module docs](self).
+        pub type Native = f32;
+    } else if #[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "avx512f"))] {
+        /// The lane type this build uses: see the [module docs](self).
+        pub type Native = wide::f32x16;
+    } else if #[cfg(any(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "avx"),
+                        all(target_arch = "aarch64", target_feature = "neon")))] {
+        /// The lane type this build uses: see the [module docs](self).
+        pub type Native = wide::f32x8;
+    } else if #[cfg(any(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2"),
+                        all(target_arch = "wasm32", target_feature = "simd128")))] {
+        /// The lane type this build uses: see the [module docs](self).
+        pub type Native = wide::f32x4;
+    } else {
+        /// The lane type this build uses: see the [module docs](self).
+        pub type Native = f32;
+    }
+}
+
+/// Name of the [`Native`] lane type, for reports and benchmarks.
+pub const NATIVE_NAME: &str = match <Native as Lane>::LANES {
+    1 => "f32 (scalar)",
+    4 => "f32x4",
+    8 => "f32x8",
+    _ => "f32x16",
+};

@@ -1,0 +1,641 @@
+//! The ten pointwise losses: each sample is `dim` consecutive values of
+//! `pred` and `target`, and its loss is the **mean** over those values of an
+//! element loss `f(p, t)` (MXNet Gluon's mean over non-batch axes).
+//!
+//! With `s = p - t`, `sp(x) = ln(1 + e^x)` (stably `max(x,0) + ln1p(e^-|x|)`)
+//! and `σ(x) = 1 / (1 + e^-x)`:
+//!
+//! | loss | f(p, t) | df/dp |
+//! |---|---|---|
+//! | [`L1`] | `abs(s)` | `sign(s)`, 0 at 0 |
+//! | [`L2`] | `s² / 2` | `s` |
+//! | [`Huber`] (`rho`) | `abs(s) > rho ? abs(s) - rho/2 : s²/(2 rho)` | `abs(s) > rho ? sign(s) : s/rho` |
+//! | [`Hinge`] (`margin`) | `max(0, margin - p t)` | `-t` where positive |
+//! | [`SquaredHinge`] (`margin`) | `max(0, margin - p t)²` | `-2 t max(0, margin - p t)` |
+//! | [`Logistic`] (`labels`) | `sp(p) - p z`, `z = (t+1)/2` (signed) or `t` (binary) | `σ(p) - z` |
+//! | [`SigmoidBce`] (`pos_weight`) | `(1-t) p + (1 + (pw-1) t) sp(-p)` | `(1-t) - (1 + (pw-1) t) σ(-p)` |
+//! | [`Bce`] (`pos_weight`) | `-(pw t ln(p + 1e-12) + (1-t) ln(1 - p + 1e-12))` | `-(pw t/(p + 1e-12) - (1-t)/(1 - p + 1e-12))` |
+//! | [`PoissonNll`] (`log_input`, `full`) | `e^p - t p` or `p - t ln(p + 1e-8)`, `+ t ln t - t + ln(2πt)/2` for `t > 1` with `full` | `e^p - t` or `1 - t/(p + 1e-8)` |
+//! | [`LogCosh`] | `ln cosh s = abs(s) + ln1p(e^-2abs(s)) - ln 2` | `tanh(s)` |
+//!
+//! Every loss is a [`Pointwise`] over its [`ElementLoss`]: the element math
+//! is written once, generic over [`Lane`], and the shared driver walks the
+//! slices, the tail, the weights and the reduction.
+//!
+//! ```
+//! use loss_kernels::{pointwise::Huber, Reduction};
+//! let (pred, target) = ([0.5, 3.0], [0.0, 0.0]);
+//! let mut grad = [0.0; 2];
+//! let loss = Huber::new(1.0)?.value_and_grad(&pred, &target, Reduction::Mean, &mut grad)?;
+//! assert_eq!(loss, (0.125 + 2.5) / 2.0);
+//! assert_eq!(grad, [0.25, 0.5]);
+//! # Ok::<(), loss_kernels::Error>(())
+//! ```
+
+use crate::Reduction;
+use crate::driver::{Sum, sweep};
+use crate::error::{Domain, Error, check_len, check_param, rows};
+use crate::lane::{Lane, Native};
+use crate::math::{LogisticParts, exp, ln};
+
+/// The element loss `f(p, t)` of a pointwise loss and its derivative.
+///
+/// Implement it to run your own element loss through the crate's driver:
+///
+/// ```
+/// use loss_kernels::{lane::Lane, pointwise::{ElementLoss, Pointwise}, Reduction};
+/// #[derive(Clone, Copy)]
+/// struct Quartic;
+/// impl ElementLoss for Quartic {
+///     const PAD: f32 = 0.0;
+///     fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+///         let s = p - t;
+///         let s2 = s * s;
+///         (s2 * s2, s2 * s * L::splat(4.0))
+///     }
+/// }
+/// let v = Pointwise::from_element(Quartic).value(&[2.0], &[0.0], Reduction::Sum)?;
+/// assert_eq!(v, 16.0);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+pub trait ElementLoss: Copy {
+    /// A value for both `p` and `t` at which [`eval`](Self::eval) is finite;
+    /// the driver pads the last partial lane with it and masks the result.
+    const PAD: f32;
+    /// `(f(p, t), df/dp)`, lane-wise.
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L);
+}
+
+/// A pointwise loss: an [`ElementLoss`] with the sample layout (`dim`) and
+/// optional per-sample weights. Build one with the loss's `new` (e.g.
+/// [`Huber::new`]), then call [`value`](Self::value),
+/// [`value_and_grad`](Self::value_and_grad), [`per_sample`](Self::per_sample)
+/// or [`per_sample_and_grad`](Self::per_sample_and_grad).
+///
+/// A batch of `pred.len() / dim` samples; `Sum` adds the per-sample losses,
+/// `Mean` divides that by the number of samples (weights scale the numerator
+/// only, as in Gluon).
+#[derive(Clone, Copy, Debug)]
+pub struct Pointwise<'w, F> {
+    element: F,
+    dim: usize,
+    sample_weight: Option<&'w [f32]>,
+}
+
+/// Which outputs a pass writes.
+struct Outputs<'a> {
+    grad: &'a mut [f32],
+    values: &'a mut [f32],
+}
+
+impl<F: ElementLoss> Pointwise<'static, F> {
+    /// Wraps an element loss with `dim = 1` and no weights.
+    pub const fn from_element(element: F) -> Self {
+        Pointwise {
+            element,
+            dim: 1,
+            sample_weight: None,
+        }
+    }
+}
+
+impl<'w, F: ElementLoss> Pointwise<'w, F> {
+    /// Sets the number of values per sample (checked at the call: 0 or a
+    /// length it does not divide is an `Err`).
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L1, Reduction};
+    /// // two samples of three values: per-sample losses 1 and 2
+    /// let pred = [1.0, 1.0, 1.0, 2.0, 2.0, 2.0];
+    /// let v = L1::new().dim(3).value(&pred, &[0.0; 6], Reduction::Mean)?;
+    /// assert_eq!(v, 1.5);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[must_use]
+    pub fn dim(self, dim: usize) -> Self {
+        Pointwise { dim, ..self }
+    }
+
+    /// Sets per-sample weights (one per sample, checked at the call).
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L2, Reduction};
+    /// let mut per = [0.0; 2];
+    /// L2::new().sample_weight(&[1.0, 2.0]).per_sample(&[1.0, 1.0], &[2.0, 2.0], &mut per)?;
+    /// assert_eq!(per, [0.5, 1.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[must_use]
+    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> Pointwise<'v, F> {
+        Pointwise {
+            element: self.element,
+            dim: self.dim,
+            sample_weight: Some(weight),
+        }
+    }
+
+    /// The element loss this wraps.
+    pub fn element(&self) -> &F {
+        &self.element
+    }
+
+    /// The reduced loss.
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L2, Reduction};
+    /// assert_eq!(L2::new().value(&[1.0, 1.0], &[2.0, 2.0], Reduction::Mean)?, 0.5);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
+        self.run::<false, false>(
+            pred,
+            target,
+            reduction,
+            Outputs {
+                grad: &mut [],
+                values: &mut [],
+            },
+        )
+    }
+
+    /// The reduced loss and, in the same pass, its gradient w.r.t. `pred`
+    /// written into `grad` (same length as `pred`).
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L2, Reduction};
+    /// let mut grad = [0.0; 2];
+    /// let v = L2::new().value_and_grad(&[1.0, 1.0], &[2.0, 2.0], Reduction::Sum, &mut grad)?;
+    /// assert_eq!((v, grad), (1.0, [-1.0, -1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        self.run::<true, false>(
+            pred,
+            target,
+            reduction,
+            Outputs {
+                grad,
+                values: &mut [],
+            },
+        )
+    }
+
+    /// The per-sample losses (weighted), one per sample, into `out`.
+    ///
+    /// ```
+    /// use loss_kernels::pointwise::L1;
+    /// let mut out = [0.0; 2];
+    /// L1::new().per_sample(&[1.0, -3.0], &[0.0, 0.0], &mut out)?;
+    /// assert_eq!(out, [1.0, 3.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        self.run::<false, true>(
+            pred,
+            target,
+            Reduction::Sum,
+            Outputs {
+                grad: &mut [],
+                values: out,
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// The per-sample losses into `out` and the gradient of their sum into
+    /// `grad`, in one pass; returns the sum.
+    ///
+    /// ```
+    /// use loss_kernels::pointwise::L1;
+    /// let (mut out, mut grad) = ([0.0; 2], [0.0; 2]);
+    /// let sum = L1::new().per_sample_and_grad(&[1.0, -3.0], &[0.0, 0.0], &mut out, &mut grad)?;
+    /// assert_eq!((sum, out, grad), (4.0, [1.0, 3.0], [1.0, -1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        out: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        self.run::<true, true>(pred, target, Reduction::Sum, Outputs { grad, values: out })
+    }
+
+    /// Validates once, then runs the driver over the whole batch (one sweep
+    /// when the layout allows, else one sweep per sample).
+    fn run<const GRAD: bool, const VALUES: bool>(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        out: Outputs<'_>,
+    ) -> Result<f32, Error> {
+        let n = rows("pred", "dim", pred.len(), self.dim)?;
+        check_len("target", target, pred.len())?;
+        if let Some(w) = self.sample_weight {
+            check_len("sample_weight", w, n)?;
+        }
+        if VALUES {
+            check_len("out", out.values, n)?;
+        }
+        let denominator = match reduction {
+            Reduction::Sum => 1.0,
+            Reduction::Mean => n as f32,
+        };
+        let scale = 1.0 / (self.dim as f32 * denominator);
+        let element = &self.element;
+        if self.dim == 1 || (self.sample_weight.is_none() && !VALUES) {
+            // One flat sweep: per-element weights are per-sample weights when
+            // dim = 1, and without weights the per-sample means sum to
+            // Σ f / dim.
+            let weight = if self.dim == 1 {
+                self.sample_weight
+            } else {
+                None
+            };
+            return Ok(sweep::<Native, F, GRAD, VALUES>(
+                element, pred, target, weight, scale, out.grad, out.values,
+            ));
+        }
+        let dim = self.dim;
+        let mut total = Sum::default();
+        let mut grad_rows = out.grad.chunks_exact_mut(dim);
+        let mut value_slots = out.values.iter_mut();
+        for (i, (p, t)) in pred
+            .chunks_exact(dim)
+            .zip(target.chunks_exact(dim))
+            .enumerate()
+        {
+            let w = self
+                .sample_weight
+                .and_then(|w| w.get(i).copied())
+                .unwrap_or(1.0);
+            let g = if GRAD {
+                grad_rows.next().unwrap_or(&mut [])
+            } else {
+                &mut []
+            };
+            let v = sweep::<Native, F, GRAD, false>(element, p, t, None, scale * w, g, &mut []);
+            if let Some(slot) = value_slots.next() {
+                *slot = v;
+            }
+            total.add(v);
+        }
+        Ok(total.total())
+    }
+}
+
+/// `max(0, m)` that keeps NaN.
+#[inline(always)]
+fn positive_part<L: Lane>(m: L) -> L {
+    m.le(L::splat(0.0)).select(L::splat(0.0), m)
+}
+
+/// `sign(s)` (`±1`), with 0 at `s = 0` and NaN for NaN.
+#[inline(always)]
+fn sign<L: Lane>(s: L) -> L {
+    let zero_or_nan = s * L::splat(0.0);
+    s.gt(L::splat(0.0)).select(
+        L::splat(1.0),
+        s.lt(L::splat(0.0)).select(L::splat(-1.0), zero_or_nan),
+    )
+}
+
+/// Declares a parameter-free element type.
+macro_rules! element_types {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq)]
+        pub struct $name;
+    )*};
+}
+
+/// The element losses behind the [`Pointwise`] aliases of this module.
+pub mod elements {
+
+    element_types! {
+        /// `abs(p - t)`.
+        L1,
+        /// `(p - t)² / 2`.
+        L2,
+        /// `ln cosh(p - t)`.
+        LogCosh,
+    }
+
+    /// Huber with threshold `rho` (PyTorch `smooth_l1_loss(beta = rho)`).
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Huber {
+        pub(crate) rho: f32,
+    }
+
+    /// Hinge with a margin; `t` in `{-1, +1}`.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Hinge {
+        pub(crate) margin: f32,
+    }
+
+    /// Squared hinge with a margin; `t` in `{-1, +1}`.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct SquaredHinge {
+        pub(crate) margin: f32,
+    }
+
+    /// Logistic loss over a logit `p`.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Logistic {
+        pub(crate) labels: super::Labels,
+    }
+
+    /// Binary cross-entropy on a logit `p` (sigmoid applied inside).
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct SigmoidBce {
+        pub(crate) pos_weight: f32,
+    }
+
+    /// Binary cross-entropy on a probability `p`.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Bce {
+        pub(crate) pos_weight: f32,
+    }
+
+    /// Poisson negative log-likelihood.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct PoissonNll {
+        pub(crate) log_input: bool,
+        pub(crate) full: bool,
+    }
+}
+
+/// Label convention of [`Logistic`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Labels {
+    /// `t` in `{-1, +1}` (Gluon's default).
+    #[default]
+    Signed,
+    /// `t` in `{0, 1}`.
+    Binary,
+}
+
+/// Mean absolute error: `f = abs(p - t)`, `f' = sign(p - t)` (0 at 0).
+pub type L1<'w> = Pointwise<'w, elements::L1>;
+/// Squared error: `f = (p - t)² / 2`, `f' = p - t`.
+pub type L2<'w> = Pointwise<'w, elements::L2>;
+/// Huber / smooth L1 with threshold `rho`.
+pub type Huber<'w> = Pointwise<'w, elements::Huber>;
+/// Hinge: `max(0, margin - p t)`.
+pub type Hinge<'w> = Pointwise<'w, elements::Hinge>;
+/// Squared hinge: `max(0, margin - p t)²`.
+pub type SquaredHinge<'w> = Pointwise<'w, elements::SquaredHinge>;
+/// Logistic loss with signed or binary labels.
+pub type Logistic<'w> = Pointwise<'w, elements::Logistic>;
+/// Sigmoid binary cross-entropy on logits, with `pos_weight`.
+pub type SigmoidBce<'w> = Pointwise<'w, elements::SigmoidBce>;
+/// Binary cross-entropy on probabilities, with `pos_weight`.
+pub type Bce<'w> = Pointwise<'w, elements::Bce>;
+/// Poisson negative log-likelihood.
+pub type PoissonNll<'w> = Pointwise<'w, elements::PoissonNll>;
+/// Log-cosh: `ln cosh(p - t)`.
+pub type LogCosh<'w> = Pointwise<'w, elements::LogCosh>;
+
+impl Default for Pointwise<'static, elements::L1> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pointwise<'static, elements::L1> {
+    /// L1 loss.
+    pub const fn new() -> Self {
+        Self::from_element(elements::L1)
+    }
+}
+
+impl Default for Pointwise<'static, elements::L2> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pointwise<'static, elements::L2> {
+    /// L2 loss.
+    pub const fn new() -> Self {
+        Self::from_element(elements::L2)
+    }
+}
+
+impl Default for Pointwise<'static, elements::LogCosh> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pointwise<'static, elements::LogCosh> {
+    /// Log-cosh loss.
+    pub const fn new() -> Self {
+        Self::from_element(elements::LogCosh)
+    }
+}
+
+impl Pointwise<'static, elements::Huber> {
+    /// Huber loss; `rho` must be finite and `> 0` (Gluon's default is 1).
+    ///
+    /// ```
+    /// use loss_kernels::pointwise::Huber;
+    /// assert!(Huber::new(0.0).is_err());
+    /// ```
+    pub fn new(rho: f32) -> Result<Self, Error> {
+        let rho = check_param("rho", rho, Domain::Positive)?;
+        Ok(Self::from_element(elements::Huber { rho }))
+    }
+}
+
+impl Pointwise<'static, elements::Hinge> {
+    /// Hinge loss; `margin` must be finite (Gluon's default is 1).
+    pub fn new(margin: f32) -> Result<Self, Error> {
+        let margin = check_param("margin", margin, Domain::Finite)?;
+        Ok(Self::from_element(elements::Hinge { margin }))
+    }
+}
+
+impl Pointwise<'static, elements::SquaredHinge> {
+    /// Squared hinge loss; `margin` must be finite (Gluon's default is 1).
+    pub fn new(margin: f32) -> Result<Self, Error> {
+        let margin = check_param("margin", margin, Domain::Finite)?;
+        Ok(Self::from_element(elements::SquaredHinge { margin }))
+    }
+}
+
+impl Pointwise<'static, elements::Logistic> {
+    /// Logistic loss with the given label convention.
+    pub const fn new(labels: Labels) -> Self {
+        Self::from_element(elements::Logistic { labels })
+    }
+}
+
+impl Pointwise<'static, elements::SigmoidBce> {
+    /// Sigmoid BCE on logits; `pos_weight` must be finite and `>= 0` (1 is
+    /// plain BCE).
+    pub fn new(pos_weight: f32) -> Result<Self, Error> {
+        let pos_weight = check_param("pos_weight", pos_weight, Domain::NonNegative)?;
+        Ok(Self::from_element(elements::SigmoidBce { pos_weight }))
+    }
+}
+
+impl Pointwise<'static, elements::Bce> {
+    /// BCE on probabilities; `pos_weight` must be finite and `>= 0`.
+    pub fn new(pos_weight: f32) -> Result<Self, Error> {
+        let pos_weight = check_param("pos_weight", pos_weight, Domain::NonNegative)?;
+        Ok(Self::from_element(elements::Bce { pos_weight }))
+    }
+}
+
+impl Pointwise<'static, elements::PoissonNll> {
+    /// Poisson NLL: `log_input` says `p` is `ln λ` (PyTorch's default,
+    /// `true`); `full` adds the Stirling term for `t > 1`.
+    pub const fn new(log_input: bool, full: bool) -> Self {
+        Self::from_element(elements::PoissonNll { log_input, full })
+    }
+}
+
+impl ElementLoss for elements::L1 {
+    const PAD: f32 = 0.0;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let s = p - t;
+        (s.abs(), sign(s))
+    }
+}
+
+impl ElementLoss for elements::L2 {
+    const PAD: f32 = 0.0;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let s = p - t;
+        (s * s * L::splat(0.5), s)
+    }
+}
+
+impl ElementLoss for elements::Huber {
+    const PAD: f32 = 0.0;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let s = p - t;
+        let a = s.abs();
+        let rho = L::splat(self.rho);
+        let inv = L::splat(1.0 / self.rho);
+        let outside = a.gt(rho);
+        let value = outside.select(a - L::splat(0.5 * self.rho), s * s * inv * L::splat(0.5));
+        (value, outside.select(sign(s), s * inv))
+    }
+}
+
+impl ElementLoss for elements::Hinge {
+    const PAD: f32 = 0.0;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let m = L::splat(self.margin) - p * t;
+        let active = m.gt(L::splat(0.0));
+        (positive_part(m), active.select(-t, m * L::splat(0.0)))
+    }
+}
+
+impl ElementLoss for elements::SquaredHinge {
+    const PAD: f32 = 0.0;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let h = positive_part(L::splat(self.margin) - p * t);
+        (h * h, t * h * L::splat(-2.0))
+    }
+}
+
+impl ElementLoss for elements::Logistic {
+    const PAD: f32 = 0.0;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let z = match self.labels {
+            Labels::Signed => (t + L::splat(1.0)) * L::splat(0.5),
+            Labels::Binary => t,
+        };
+        let q = LogisticParts::new(p);
+        (q.softplus() - p * z, q.sigmoid() - z)
+    }
+}
+
+impl ElementLoss for elements::SigmoidBce {
+    const PAD: f32 = 0.0;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let q = LogisticParts::new(p);
+        if self.pos_weight == 1.0 {
+            return (q.softplus() - p * t, q.sigmoid() - t);
+        }
+        let one = L::splat(1.0);
+        let neg = one - t;
+        let pos = t.mul_add(L::splat(self.pos_weight - 1.0), one);
+        (
+            neg.mul_add(p, pos * q.softplus_neg()),
+            neg - pos * q.sigmoid_neg(),
+        )
+    }
+}
+
+impl ElementLoss for elements::Bce {
+    const PAD: f32 = 0.5;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let eps = L::splat(1e-12);
+        let one = L::splat(1.0);
+        let pt = L::splat(self.pos_weight) * t;
+        let nt = one - t;
+        let on = p + eps;
+        let off = (one - p) + eps;
+        let value = -(pt * ln(on) + nt * ln(off));
+        (value, nt / off - pt / on)
+    }
+}
+
+impl ElementLoss for elements::PoissonNll {
+    const PAD: f32 = 0.5;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let (value, grad) = if self.log_input {
+            let e = exp(p);
+            (e - t * p, e - t)
+        } else {
+            let q = p + L::splat(1e-8);
+            (p - t * ln(q), L::splat(1.0) - t / q)
+        };
+        if !self.full {
+            return (value, grad);
+        }
+        // Stirling term t ln t - t + ln(2πt)/2, only where t > 1.
+        let lt = ln(t);
+        let stirling =
+            t * lt - t + L::splat(0.5) * (lt + L::splat(libm::logf(2.0 * core::f32::consts::PI)));
+        (
+            value + t.gt(L::splat(1.0)).select(stirling, L::splat(0.0)),
+            grad,
+        )
+    }
+}
+
+impl ElementLoss for elements::LogCosh {
+    const PAD: f32 = 0.0;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        // ln cosh s = softplus(2s) - s - ln 2, tanh s = σ(2s) - σ(-2s); one exp.
+        let s = p - t;
+        let q = LogisticParts::new(s + s);
+        let value = s.abs() + q.ln1p_e - L::splat(core::f32::consts::LN_2);
+        (value, q.sigmoid() - q.sigmoid_neg())
+    }
+}
