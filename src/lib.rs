@@ -22,6 +22,7 @@ pub mod error;
 pub mod lane;
 pub mod math;
 pub mod pointwise;
+pub mod softmax;
 
 pub use error::Error;
 

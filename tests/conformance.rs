@@ -18,12 +18,13 @@ mod common;
 use common::json::{Tol, compare, f32s, num, nums, opt_f32s};
 use loss_kernels::Reduction;
 use loss_kernels::pointwise::{self, ElementLoss, Pointwise};
+use loss_kernels::softmax::{self as sm, Input, Labels};
 use serde_json::Value;
 use std::path::PathBuf;
 
 /// Files whose family the crate does not implement yet; skipped by name,
 /// loudly. Each later issue removes its file from this list.
-const NOT_YET: &[&str] = &["softmax.json", "embedding.json", "ctc.json"];
+const NOT_YET: &[&str] = &["embedding.json", "ctc.json"];
 
 #[test]
 fn conformance() {
@@ -64,6 +65,9 @@ fn conformance() {
             match loss {
                 "l1" | "l2" | "huber" | "hinge" | "squared_hinge" | "logistic" | "sigmoid_bce"
                 | "bce" | "poisson_nll" | "log_cosh" => check_pointwise(case, &mut errors),
+                "softmax_cross_entropy" | "kl_div" | "log_softmax" => {
+                    check_softmax(case, &mut errors)
+                }
                 other => errors.push(format!("{id}: unknown loss `{other}` in {name}")),
             }
             if errors.len() == before {
@@ -258,6 +262,162 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
             &nums(&expect[gkey]),
             tol.grad_rtol,
             tol.grad_atol,
+        );
+    }
+}
+
+/// Softmax cross-entropy, KL divergence and `log_softmax`: every entry point
+/// against every expectation field of the case.
+fn check_softmax(case: &Value, errors: &mut Vec<String>) {
+    let id = case["id"].as_str().expect("id");
+    let classes = case["classes"].as_u64().expect("classes") as usize;
+    let x = f32s(&case["logits"]);
+    let tol = Tol::of(case);
+    let expect = &case["expect"];
+    let loss = case["loss"].as_str().expect("loss");
+    if loss == "log_softmax" {
+        let mut out = vec![0.0f32; x.len()];
+        sm::log_softmax(&x, classes, &mut out).expect("log_softmax");
+        let want = nums(&expect["out"]);
+        compare(
+            errors,
+            id,
+            "log_softmax",
+            &out,
+            &want,
+            tol.loss_rtol,
+            tol.loss_atol,
+        );
+        return;
+    }
+    let p = &case["params"];
+    let log_probs = p["from_log_probs"].as_bool().unwrap_or(false);
+    let input = if log_probs {
+        Input::LogProbs
+    } else {
+        Input::Logits
+    };
+    let target = opt_f32s(&case["target"]);
+    let sample_weight = opt_f32s(&case["sample_weight"]);
+    let class_weight = opt_f32s(&case["class_weight"]);
+    let sparse: Option<Vec<u32>> = case["labels"].as_array().map(|a| {
+        a.iter()
+            .map(|v| v.as_u64().expect("label") as u32)
+            .collect()
+    });
+    let n = x.len() / classes;
+    // One closure per entry point: (per-sample out, grad, reduction) -> value.
+    type Call<'a> = Box<dyn Fn(Option<&mut [f32]>, Option<&mut [f32]>, Reduction) -> f32 + 'a>;
+    let call: Call = if loss == "kl_div" {
+        let mut kl = sm::KlDivergence::new(classes).expect("kl").input(input);
+        if let Some(w) = &sample_weight {
+            kl = kl.sample_weight(w);
+        }
+        let t = target.clone().expect("target");
+        Box::new(move |out, grad, r| match (out, grad) {
+            (Some(o), Some(g)) => kl.per_sample_and_grad(&x, &t, o, g).expect("psg"),
+            (Some(o), None) => kl.per_sample(&x, &t, o).map(|_| f32::NAN).expect("ps"),
+            (None, Some(g)) => kl.value_and_grad(&x, &t, r, g).expect("vg"),
+            (None, None) => kl.value(&x, &t, r).expect("v"),
+        })
+    } else {
+        let mut ce = sm::SoftmaxCrossEntropy::new(classes)
+            .expect("ce")
+            .input(input)
+            .label_smoothing(p["label_smoothing"].as_f64().unwrap_or(0.0) as f32)
+            .expect("smoothing")
+            .ignore_index(p["ignore_index"].as_u64().map(|v| v as u32));
+        if let Some(c) = &class_weight {
+            ce = ce.class_weight(c);
+        }
+        if let Some(w) = &sample_weight {
+            ce = ce.sample_weight(w);
+        }
+        let (sparse, target) = (sparse.clone(), target.clone());
+        Box::new(move |out, grad, r| {
+            let labels = match (&sparse, &target) {
+                (Some(y), _) => Labels::Sparse(y),
+                (None, Some(t)) => Labels::Dense(t),
+                _ => panic!("no labels"),
+            };
+            match (out, grad) {
+                (Some(o), Some(g)) => ce.per_sample_and_grad(&x, labels, o, g).expect("psg"),
+                (Some(o), None) => ce.per_sample(&x, labels, o).map(|_| f32::NAN).expect("ps"),
+                (None, Some(g)) => ce.value_and_grad(&x, labels, r, g).expect("vg"),
+                (None, None) => ce.value(&x, labels, r).expect("v"),
+            }
+        })
+    };
+    let len = n * classes;
+    let per_want = nums(&expect["per_sample"]);
+    let (lr, la, gr, ga) = (tol.loss_rtol, tol.loss_atol, tol.grad_rtol, tol.grad_atol);
+    let (mut per, mut grad) = (vec![f32::NAN; n], vec![f32::NAN; len]);
+    let sum = call(Some(&mut per), Some(&mut grad), Reduction::Sum);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.out",
+        &per,
+        &per_want,
+        lr,
+        la,
+    );
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.sum",
+        &[sum],
+        &[num(&expect["sum"])],
+        lr,
+        la,
+    );
+    let grad_sum = nums(&expect["grad_sum"]);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.grad",
+        &grad,
+        &grad_sum,
+        gr,
+        ga,
+    );
+    let mut per = vec![f32::NAN; n];
+    call(Some(&mut per), None, Reduction::Sum);
+    compare(errors, id, "per_sample", &per, &per_want, lr, la);
+    for (r, key, gkey) in [
+        (Reduction::Sum, "sum", "grad_sum"),
+        (Reduction::Mean, "mean", "grad_mean"),
+    ] {
+        let want = [num(&expect[key])];
+        compare(
+            errors,
+            id,
+            &format!("value({key})"),
+            &[call(None, None, r)],
+            &want,
+            lr,
+            la,
+        );
+        let mut g = vec![f32::NAN; len];
+        let v = call(None, Some(&mut g), r);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key})"),
+            &[v],
+            &want,
+            lr,
+            la,
+        );
+        let gw = nums(&expect[gkey]);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key}).grad"),
+            &g,
+            &gw,
+            gr,
+            ga,
         );
     }
 }

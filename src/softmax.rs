@@ -1,0 +1,1081 @@
+//! Softmax cross-entropy, KL divergence and the row functions under them
+//! ([`logsumexp`], [`log_softmax`], [`softmax`]), over rows of `classes`
+//! values in a flat row-major slice.
+//!
+//! # Math
+//!
+//! For a row `x` with maximum `m`, `s = Σ_k e^(x_k - m)` and
+//! `lse(x) = m + ln s` (never overflows). Every option reduces to an
+//! *effective weighted target* `w_k` for the row:
+//!
+//! | labels | `w_k` |
+//! |---|---|
+//! | [`Labels::Sparse`] `y`, smoothing `α` | `(1-α) c_y [k = y] + (α/C) c_k` |
+//! | [`Labels::Dense`] `t` | `c_k t_k` |
+//!
+//! (`c` the class weights, 1 without them). With `hot = (1-α) c_y`,
+//! `W = Σ_k w_k` and `D = Σ_k w_k (m - x_k)`, a row's loss is
+//!
+//! ```text
+//! l = s_i Σ_k w_k (lse - x_k) = s_i (hot (m - x_y) + (α/C) D' + W ln s)
+//! ```
+//!
+//! with every term a sum of non-negative parts: the row max never cancels
+//! against the label's logit (the loss is `(m - x_y) + ln s`, not
+//! `lse - x_y`, which loses digits at large logits). Its gradient is
+//! `s_i (softmax(x)_k W - w_k)`.
+//!
+//! With [`Input::LogProbs`] (Gluon's `from_logits=True`) the rows are taken
+//! as log-probabilities: `l = -s_i Σ_k w_k x_k`, gradient `-s_i w_k`.
+//!
+//! [`KlDivergence`] is the dense case without class weights plus the target
+//! entropy: `l = s_i Σ_k t_k (ln t_k - log_softmax(x)_k)`, with `t ln t = 0`
+//! at `t = 0`; for log-probability input `log_softmax(x)` is `x` itself.
+//!
+//! # Reductions
+//!
+//! `Sum` adds the per-sample losses. `Mean` divides by
+//! * for sparse labels, `Σ c[y_i]` over the rows that are not ignored (the
+//!   number of such rows without class weights; PyTorch's rule). Sample
+//!   weights scale the numerator only. If the denominator is 0 (every row
+//!   ignored, or zero class weights) the mean is 0 and the gradient is 0.
+//! * for dense labels and KL, the number of rows `n` (KL's `Mean` is
+//!   PyTorch's `batchmean`: the true KL divergence averaged over samples).
+//!
+//! Ignored rows contribute exactly 0 loss and 0 gradient whatever their
+//! logits hold.
+//!
+//! # Numerics and speed
+//!
+//! Each row is read from memory once: a pass for the max, a pass that
+//! computes `e^(x - m)` with [`exp_nonpositive`] (one `exp` per logit) and
+//! writes it into the gradient while summing, then a pass that scales the
+//! gradient in place (the row is in L1 by then). No temporary buffer.
+//! An online max (one pass that rescales the running sum whenever the max
+//! grows) is not used: for the gradient it needs a second `exp` per logit,
+//! and for the value alone it measured slower than two passes over an
+//! L1-resident row (see `notes/rows.md`).
+//!
+//! When a row is narrower than one lane (`classes < LANES`, e.g. 10 classes
+//! in 16 lanes) the kernel works on `LANES` rows at a time, transposed: lane
+//! `j` holds row `j` of the block, so every lane does useful work and the
+//! per-row `ln` is one vector `ln` per block.
+//!
+//! ```
+//! use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+//! use loss_kernels::Reduction;
+//! let logits = [1.0, 10.0, 8.0, 2.0]; // two rows of two classes
+//! let mut grad = [0.0; 4];
+//! let loss = SoftmaxCrossEntropy::new(2)?
+//!     .value_and_grad(&logits, Labels::Sparse(&[0, 1]), Reduction::Mean, &mut grad)?;
+//! assert!((loss - 7.5013).abs() < 1e-4);
+//! assert!((grad[0] + grad[1]).abs() < 1e-6);
+//! # Ok::<(), loss_kernels::Error>(())
+//! ```
+
+use crate::Reduction;
+use crate::driver::Sum;
+use crate::error::{Domain, Error, check_len, check_param, rows};
+use crate::lane::{Lane, Native};
+use crate::math::{exp_nonpositive, ln};
+
+/// The labels of a cross-entropy batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Labels<'a> {
+    /// One class index per row, each `< classes` (or equal to the
+    /// `ignore_index`).
+    Sparse(&'a [u32]),
+    /// A row of `classes` non-negative target weights per row (usually a
+    /// probability distribution), same layout as the logits.
+    Dense(&'a [f32]),
+}
+
+/// What the prediction rows hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Unnormalised logits: `log_softmax` is applied inside.
+    Logits,
+    /// Log-probabilities (Gluon's `from_logits=True`): used as given.
+    LogProbs,
+}
+
+/// Softmax cross-entropy over rows of `classes` logits; see the
+/// [module docs](self) for the math, the options and the `Mean` rule.
+///
+/// ```
+/// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+/// use loss_kernels::Reduction;
+/// let logits = [0.0, 0.0, 0.0, 5.0, 0.0, 0.0];
+/// let class_weight = [1.0, 2.0, 1.0];
+/// let mut grad = [0.0; 6];
+/// let loss = SoftmaxCrossEntropy::new(3)?
+///     .label_smoothing(0.1)?
+///     .ignore_index(Some(7))
+///     .class_weight(&class_weight)
+///     .value_and_grad(&logits, Labels::Sparse(&[1, 7]), Reduction::Mean, &mut grad)?;
+/// assert!(loss > 0.0 && grad[3..] == [0.0; 3]); // the second row is ignored
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct SoftmaxCrossEntropy<'w> {
+    classes: usize,
+    smoothing: f32,
+    ignore_index: Option<u32>,
+    input: Input,
+    class_weight: Option<&'w [f32]>,
+    sample_weight: Option<&'w [f32]>,
+}
+
+impl SoftmaxCrossEntropy<'static> {
+    /// Cross-entropy over rows of `classes` logits (at least 1), without
+    /// smoothing, ignored label or weights.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// assert!(SoftmaxCrossEntropy::new(0).is_err());
+    /// ```
+    pub fn new(classes: usize) -> Result<Self, Error> {
+        if classes == 0 {
+            return Err(Error::ZeroSize {
+                argument: "classes",
+            });
+        }
+        Ok(SoftmaxCrossEntropy {
+            classes,
+            smoothing: 0.0,
+            ignore_index: None,
+            input: Input::Logits,
+            class_weight: None,
+            sample_weight: None,
+        })
+    }
+}
+
+impl<'w> SoftmaxCrossEntropy<'w> {
+    /// Label smoothing `α` in `[0, 1]` (PyTorch semantics): the sparse target
+    /// becomes `(1-α) onehot(y) + α/classes`. Ignored for dense labels.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// assert!(SoftmaxCrossEntropy::new(3)?.label_smoothing(1.5).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn label_smoothing(self, alpha: f32) -> Result<Self, Error> {
+        let smoothing = check_param("label_smoothing", alpha, Domain::UnitInterval)?;
+        Ok(SoftmaxCrossEntropy { smoothing, ..self })
+    }
+
+    /// Rows whose sparse label equals `index` contribute 0 loss and 0
+    /// gradient and do not count in `Mean`; `index` may be `>= classes`.
+    #[must_use]
+    pub fn ignore_index(self, index: Option<u32>) -> Self {
+        SoftmaxCrossEntropy {
+            ignore_index: index,
+            ..self
+        }
+    }
+
+    /// Whether the rows are logits (default) or log-probabilities.
+    #[must_use]
+    pub fn input(self, input: Input) -> Self {
+        SoftmaxCrossEntropy { input, ..self }
+    }
+
+    /// Per-class weights (length `classes`, checked at the call).
+    #[must_use]
+    pub fn class_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
+    where
+        'w: 'v,
+    {
+        SoftmaxCrossEntropy {
+            class_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// Per-sample weights (one per row, checked at the call); they scale
+    /// each row's loss and gradient, not the `Mean` denominator.
+    #[must_use]
+    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
+    where
+        'w: 'v,
+    {
+        SoftmaxCrossEntropy {
+            sample_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// The reduced loss.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// use loss_kernels::Reduction;
+    /// let v = SoftmaxCrossEntropy::new(2)?.value(&[0.0, 0.0], Labels::Sparse(&[1]), Reduction::Sum)?;
+    /// assert!((v - core::f32::consts::LN_2).abs() < 1e-7);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        reduction: Reduction,
+    ) -> Result<f32, Error> {
+        self.plan(logits, labels, reduction)?
+            .run::<false>(logits, &mut [], &mut [])
+    }
+
+    /// The reduced loss and, in the same pass, its gradient w.r.t. the
+    /// logits written into `grad` (the logits' length).
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// use loss_kernels::Reduction;
+    /// let mut grad = [0.0; 2];
+    /// SoftmaxCrossEntropy::new(2)?
+    ///     .value_and_grad(&[0.0, 0.0], Labels::Sparse(&[1]), Reduction::Sum, &mut grad)?;
+    /// assert_eq!(grad, [0.5, -0.5]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_grad(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, logits.len())?;
+        self.plan(logits, labels, reduction)?
+            .run::<true>(logits, grad, &mut [])
+    }
+
+    /// The per-sample losses (sample-weighted, not divided by any
+    /// denominator) into `out`, one per row.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// let mut out = [0.0; 2];
+    /// SoftmaxCrossEntropy::new(1)?.per_sample(&[3.0, -2.0], Labels::Sparse(&[0, 0]), &mut out)?;
+    /// assert_eq!(out, [0.0, 0.0]); // one class: probability 1
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let plan = self.plan(logits, labels, Reduction::Sum)?;
+        check_len("out", out, plan.rows)?;
+        plan.run::<false>(logits, &mut [], out).map(|_| ())
+    }
+
+    /// The per-sample losses into `out` and the gradient of their sum into
+    /// `grad`, in one pass; returns the sum.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// let (mut out, mut grad) = ([0.0; 1], [0.0; 2]);
+    /// let sum = SoftmaxCrossEntropy::new(2)?
+    ///     .per_sample_and_grad(&[0.0, 0.0], Labels::Dense(&[0.5, 0.5]), &mut out, &mut grad)?;
+    /// assert!((sum - core::f32::consts::LN_2).abs() < 1e-7 && grad == [0.0, 0.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample_and_grad(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        out: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, logits.len())?;
+        let plan = self.plan(logits, labels, Reduction::Sum)?;
+        check_len("out", out, plan.rows)?;
+        plan.run::<true>(logits, grad, out)
+    }
+
+    /// Validates every argument once and works out the per-call constants.
+    fn plan<'a>(
+        &'a self,
+        logits: &[f32],
+        labels: Labels<'a>,
+        reduction: Reduction,
+    ) -> Result<Plan<'a>, Error> {
+        let classes = self.classes;
+        let n = rows("logits", "classes", logits.len(), classes)?;
+        if let Some(c) = self.class_weight {
+            check_len("class_weight", c, classes)?;
+        }
+        if let Some(w) = self.sample_weight {
+            check_len("sample_weight", w, n)?;
+        }
+        let class_weight_sum = match self.class_weight {
+            Some(c) => sum_of(c),
+            None => classes as f32,
+        };
+        let (sparse, target, hot, spread, denominator) = match labels {
+            Labels::Sparse(y) => {
+                if y.len() != n {
+                    return Err(Error::LengthMismatch {
+                        argument: "labels",
+                        expected: n,
+                        found: y.len(),
+                    });
+                }
+                let mut den = Sum::default();
+                for (index, &label) in y.iter().enumerate() {
+                    if Some(label) == self.ignore_index {
+                        continue;
+                    }
+                    let k = label as usize;
+                    if k >= classes {
+                        return Err(Error::OutOfRange {
+                            argument: "labels",
+                            index,
+                            value: k,
+                            limit: classes,
+                        });
+                    }
+                    den.add(class_of(self.class_weight, k));
+                }
+                let alpha = self.smoothing;
+                (
+                    Some(y),
+                    None,
+                    1.0 - alpha,
+                    alpha / classes as f32,
+                    den.total(),
+                )
+            }
+            Labels::Dense(t) => {
+                check_len("labels", t, logits.len())?;
+                (None, Some(t), 0.0, 1.0, n as f32)
+            }
+        };
+        Ok(Plan {
+            classes,
+            rows: n,
+            input: self.input,
+            sparse,
+            target,
+            class_weight: self.class_weight,
+            sample_weight: self.sample_weight,
+            ignore_index: self.ignore_index,
+            hot,
+            spread,
+            class_weight_sum,
+            entropy: false,
+            grad_scale: match reduction {
+                Reduction::Sum => 1.0,
+                Reduction::Mean if denominator == 0.0 => 0.0,
+                Reduction::Mean => 1.0 / denominator,
+            },
+        })
+    }
+}
+
+/// KL divergence `Σ_k t_k (ln t_k - ln q_k)` per row, the **sum** over
+/// classes (MXNet 1.x; PyTorch `reduction="batchmean"` for `Mean`), with
+/// `t ln t = 0` at `t = 0`. The prediction rows hold log-probabilities
+/// `ln q` by default, or logits with [`Input::Logits`] (`log_softmax` is
+/// applied inside). `Mean` divides by the number of rows.
+///
+/// ```
+/// use loss_kernels::softmax::{Input, KlDivergence};
+/// use loss_kernels::Reduction;
+/// let target = [0.5, 0.5];
+/// let mut grad = [0.0; 2];
+/// let v = KlDivergence::new(2)?
+///     .input(Input::Logits)
+///     .value_and_grad(&[1.0, 1.0], &target, Reduction::Sum, &mut grad)?;
+/// assert!(v.abs() < 1e-7 && grad[0].abs() < 1e-7);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct KlDivergence<'w> {
+    classes: usize,
+    input: Input,
+    sample_weight: Option<&'w [f32]>,
+}
+
+impl KlDivergence<'static> {
+    /// KL divergence over rows of `classes` (at least 1) log-probabilities.
+    pub fn new(classes: usize) -> Result<Self, Error> {
+        if classes == 0 {
+            return Err(Error::ZeroSize {
+                argument: "classes",
+            });
+        }
+        Ok(KlDivergence {
+            classes,
+            input: Input::LogProbs,
+            sample_weight: None,
+        })
+    }
+}
+
+impl<'w> KlDivergence<'w> {
+    /// Whether the prediction rows are log-probabilities (default) or logits.
+    #[must_use]
+    pub fn input(self, input: Input) -> Self {
+        KlDivergence { input, ..self }
+    }
+
+    /// Per-sample weights (one per row, checked at the call).
+    #[must_use]
+    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> KlDivergence<'v>
+    where
+        'w: 'v,
+    {
+        KlDivergence {
+            sample_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// The reduced loss.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::KlDivergence;
+    /// use loss_kernels::Reduction;
+    /// let pred = [0.5f32.ln(), 0.5f32.ln()];
+    /// let v = KlDivergence::new(2)?.value(&pred, &[1.0, 0.0], Reduction::Sum)?;
+    /// assert!((v - core::f32::consts::LN_2).abs() < 1e-6);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
+        self.plan(pred, target, reduction)?
+            .run::<false>(pred, &mut [], &mut [])
+    }
+
+    /// The reduced loss and its gradient w.r.t. `pred` (same length).
+    pub fn value_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        self.plan(pred, target, reduction)?
+            .run::<true>(pred, grad, &mut [])
+    }
+
+    /// The per-sample losses into `out`, one per row.
+    pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        let plan = self.plan(pred, target, Reduction::Sum)?;
+        check_len("out", out, plan.rows)?;
+        plan.run::<false>(pred, &mut [], out).map(|_| ())
+    }
+
+    /// The per-sample losses into `out` and the gradient of their sum into
+    /// `grad`; returns the sum.
+    pub fn per_sample_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        out: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        let plan = self.plan(pred, target, Reduction::Sum)?;
+        check_len("out", out, plan.rows)?;
+        plan.run::<true>(pred, grad, out)
+    }
+
+    fn plan<'a>(
+        &'a self,
+        pred: &[f32],
+        target: &'a [f32],
+        reduction: Reduction,
+    ) -> Result<Plan<'a>, Error> {
+        let n = rows("pred", "classes", pred.len(), self.classes)?;
+        check_len("target", target, pred.len())?;
+        if let Some(w) = self.sample_weight {
+            check_len("sample_weight", w, n)?;
+        }
+        Ok(Plan {
+            classes: self.classes,
+            rows: n,
+            input: self.input,
+            sparse: None,
+            target: Some(target),
+            class_weight: None,
+            sample_weight: self.sample_weight,
+            ignore_index: None,
+            hot: 0.0,
+            spread: 1.0,
+            class_weight_sum: 0.0,
+            entropy: true,
+            grad_scale: match reduction {
+                Reduction::Sum => 1.0,
+                Reduction::Mean => 1.0 / n as f32,
+            },
+        })
+    }
+}
+
+/// `ln Σ_k e^(x_k)` of each row of `classes` values into `out` (one per
+/// row), as `m + ln Σ e^(x_k - m)`.
+///
+/// ```
+/// use loss_kernels::softmax::logsumexp;
+/// let mut out = [0.0; 2];
+/// logsumexp(&[0.0, 0.0, 1e4, 1e4], 2, &mut out)?;
+/// assert!((out[1] - (1e4 + core::f32::consts::LN_2)).abs() < 1e-3);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+pub fn logsumexp(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
+    let n = rows("logits", "classes", logits.len(), classes)?;
+    check_len("out", out, n)?;
+    for (x, o) in logits.chunks_exact(classes).zip(out.iter_mut()) {
+        let m = row_max::<Native>(x);
+        let s = exp_pass::<Native, Plain, false>(x, m, &[], &[], &mut []).s;
+        *o = m + ln(s);
+    }
+    Ok(())
+}
+
+/// `log_softmax` of each row of `classes` values into `out` (same length):
+/// `(x_k - m) - ln Σ e^(x_j - m)`.
+///
+/// ```
+/// use loss_kernels::softmax::log_softmax;
+/// let mut out = [0.0; 2];
+/// log_softmax(&[3.0, 3.0], 2, &mut out)?;
+/// assert_eq!(out, [-core::f32::consts::LN_2; 2]);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+pub fn log_softmax(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
+    rows("logits", "classes", logits.len(), classes)?;
+    check_len("out", out, logits.len())?;
+    for (x, o) in logits
+        .chunks_exact(classes)
+        .zip(out.chunks_exact_mut(classes))
+    {
+        let m = row_max::<Native>(x);
+        let s = exp_pass::<Native, Plain, false>(x, m, &[], &[], &mut []).s;
+        shift_pass::<Native>(x, m, ln(s), o);
+    }
+    Ok(())
+}
+
+/// `softmax` of each row of `classes` values into `out` (same length).
+///
+/// ```
+/// use loss_kernels::softmax::softmax;
+/// let mut out = [0.0; 4];
+/// softmax(&[0.0, 0.0, -1e4, 1e4], 2, &mut out)?;
+/// assert_eq!(out, [0.5, 0.5, 0.0, 1.0]);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+pub fn softmax(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
+    rows("logits", "classes", logits.len(), classes)?;
+    check_len("out", out, logits.len())?;
+    for (x, o) in logits
+        .chunks_exact(classes)
+        .zip(out.chunks_exact_mut(classes))
+    {
+        let m = row_max::<Native>(x);
+        let s = exp_pass::<Native, Plain, true>(x, m, &[], &[], o).s;
+        scale_pass::<Native, Plain>(o, &[], &[], 1.0 / s, 0.0);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The engine shared by cross-entropy and KL divergence.
+
+/// Everything a call needs after validation.
+struct Plan<'a> {
+    classes: usize,
+    rows: usize,
+    input: Input,
+    sparse: Option<&'a [u32]>,
+    target: Option<&'a [f32]>,
+    class_weight: Option<&'a [f32]>,
+    sample_weight: Option<&'a [f32]>,
+    ignore_index: Option<u32>,
+    /// `1 - α` (sparse) or 0 (dense): `hot = this · c_y`.
+    hot: f32,
+    /// `α / C` (sparse) or 1 (dense): the weight of `c_k t_k` in `w_k`.
+    spread: f32,
+    /// `Σ_k c_k` (sparse rows' `Σ c_k t_k` with `t = 1`).
+    class_weight_sum: f32,
+    /// Add `Σ t ln t` (KL divergence).
+    entropy: bool,
+    /// 1 for `Sum`, `1 / denominator` for `Mean`.
+    grad_scale: f32,
+}
+
+/// How a pass reads the spread weights `c_k t_k`: which of the class
+/// weights and the dense target take part, and whether the spread and the
+/// entropy terms are computed at all. Zero-sized, so each combination is
+/// its own monomorphised loop.
+trait Spread {
+    /// The spread term is present (smoothing or dense labels).
+    const ON: bool;
+    /// Class weights take part.
+    const CLASS: bool;
+    /// A dense target row takes part.
+    const TARGET: bool;
+    /// Accumulate `Σ t ln t`.
+    const ENTROPY: bool;
+}
+
+/// Declares the [`Spread`] combinations the losses use.
+macro_rules! spreads {
+    ($($(#[$doc:meta])* $name:ident = ($on:expr, $class:expr, $target:expr, $entropy:expr);)*) => {$(
+        $(#[$doc])*
+        struct $name;
+        impl Spread for $name {
+            const ON: bool = $on;
+            const CLASS: bool = $class;
+            const TARGET: bool = $target;
+            const ENTROPY: bool = $entropy;
+        }
+    )*};
+}
+
+spreads! {
+    /// Sparse labels without smoothing, and the plain row functions.
+    Plain = (false, false, false, false);
+    /// Sparse labels, smoothing, no class weights.
+    Smooth = (true, false, false, false);
+    /// Sparse labels, smoothing, class weights.
+    SmoothWeighted = (true, true, false, false);
+    /// Dense labels without class weights.
+    Dense = (true, false, true, false);
+    /// Dense labels with class weights.
+    DenseWeighted = (true, true, true, false);
+    /// KL divergence: dense target plus its entropy.
+    Kl = (true, false, true, true);
+}
+
+/// `s[i..]`, empty past the end.
+#[inline(always)]
+fn tail(s: &[f32], i: usize) -> &[f32] {
+    s.get(i..).unwrap_or(&[])
+}
+
+/// `s[i..]`, empty past the end.
+#[inline(always)]
+fn tail_mut(s: &mut [f32], i: usize) -> &mut [f32] {
+    s.get_mut(i..).unwrap_or(&mut [])
+}
+
+/// `c[k]`, or 1 without class weights.
+#[inline(always)]
+fn class_of(c: Option<&[f32]>, k: usize) -> f32 {
+    c.and_then(|c| c.get(k).copied()).unwrap_or(1.0)
+}
+
+/// Sum of a slice, in lanes.
+fn sum_of(s: &[f32]) -> f32 {
+    let w = <Native as Lane>::LANES;
+    let mut acc = Native::splat(0.0);
+    let mut i = 0;
+    while i < s.len() {
+        acc += Native::load_or(tail(s, i), 0.0);
+        i += w;
+    }
+    acc.sum()
+}
+
+/// The spread weights `c_k t_k` at `k..k + LANES` (0 past the row's end
+/// when class weights or a target take part; 1 otherwise).
+#[inline(always)]
+fn spread_at<L: Lane, S: Spread>(c: &[f32], t: &[f32], k: usize) -> L {
+    match (S::CLASS, S::TARGET) {
+        (false, false) => L::splat(1.0),
+        (true, false) => L::load_or(tail(c, k), 0.0),
+        (false, true) => L::load_or(tail(t, k), 0.0),
+        (true, true) => L::load_or(tail(c, k), 0.0) * L::load_or(tail(t, k), 0.0),
+    }
+}
+
+/// `t ln t`, 0 at `t = 0`, NaN for NaN or negative `t`.
+#[inline(always)]
+fn x_ln_x<L: Lane>(t: L) -> L {
+    t.eq(L::splat(0.0)).select(L::splat(0.0), t * ln(t))
+}
+
+/// The per-row sums of the exp pass.
+#[derive(Clone, Copy, Debug)]
+struct RowSums<L> {
+    /// `Σ e^(x_k - m)`.
+    s: L,
+    /// `Σ w_k (m - x_k)` (or `-Σ w_k x_k` for log-probabilities).
+    d: L,
+    /// `Σ w_k`.
+    total: L,
+    /// `Σ t_k ln t_k`.
+    entropy: L,
+}
+
+impl<L: Lane> RowSums<L> {
+    fn zero() -> Self {
+        let z = L::splat(0.0);
+        RowSums {
+            s: z,
+            d: z,
+            total: z,
+            entropy: z,
+        }
+    }
+    #[inline(always)]
+    fn merge(self, o: Self) -> Self {
+        RowSums {
+            s: self.s + o.s,
+            d: self.d + o.d,
+            total: self.total + o.total,
+            entropy: self.entropy + o.entropy,
+        }
+    }
+    #[inline(always)]
+    fn reduce(self) -> RowSums<f32> {
+        RowSums {
+            s: self.s.sum(),
+            d: self.d.sum(),
+            total: self.total.sum(),
+            entropy: self.entropy.sum(),
+        }
+    }
+}
+
+/// The maximum of a row (`-inf` for an empty one).
+#[inline(always)]
+fn row_max<L: Lane>(x: &[f32]) -> f32 {
+    let w = L::LANES;
+    let lo = L::splat(f32::NEG_INFINITY);
+    let (mut m0, mut m1, mut m2, mut m3) = (lo, lo, lo, lo);
+    let mut i = 0;
+    while i + 4 * w <= x.len() {
+        m0 = m0.max(L::load_or(tail(x, i), f32::NEG_INFINITY));
+        m1 = m1.max(L::load_or(tail(x, i + w), f32::NEG_INFINITY));
+        m2 = m2.max(L::load_or(tail(x, i + 2 * w), f32::NEG_INFINITY));
+        m3 = m3.max(L::load_or(tail(x, i + 3 * w), f32::NEG_INFINITY));
+        i += 4 * w;
+    }
+    while i < x.len() {
+        m0 = m0.max(L::load_or(tail(x, i), f32::NEG_INFINITY));
+        i += w;
+    }
+    m0.max(m1).max(m2.max(m3)).max_lane()
+}
+
+/// One lane step of the exp pass at `i`: `e = e^(x - m)` (stored into
+/// `grad` with `GRAD`) and the sums of [`RowSums`]. `keep` masks the lanes
+/// past the row's end (the logits are padded with `m` there).
+#[inline(always)]
+fn exp_step<L: Lane, S: Spread, const GRAD: bool>(
+    (x, c, t): (&[f32], &[f32], &[f32]),
+    m: L,
+    grad: &mut [f32],
+    i: usize,
+    keep: Option<L>,
+    acc: &mut RowSums<L>,
+) {
+    let v = L::load_or(tail(x, i), 0.0);
+    let v = match keep {
+        Some(k) => k.select(v, m),
+        None => v,
+    };
+    let e = exp_nonpositive(v - m);
+    let e = match keep {
+        Some(k) => k.select(e, L::splat(0.0)),
+        None => e,
+    };
+    if GRAD {
+        e.store(tail_mut(grad, i));
+    }
+    acc.s = acc.s + e;
+    if S::ON {
+        let w = spread_at::<L, S>(c, t, i);
+        let w = match keep {
+            Some(k) => k.select(w, L::splat(0.0)),
+            None => w,
+        };
+        acc.d = w.mul_add(m - v, acc.d);
+        acc.total = acc.total + w;
+    }
+    if S::ENTROPY {
+        acc.entropy = acc.entropy + x_ln_x(L::load_or(tail(t, i), 0.0));
+    }
+}
+
+/// The exp pass over one row: see [`exp_step`].
+#[inline(always)]
+fn exp_pass<L: Lane, S: Spread, const GRAD: bool>(
+    x: &[f32],
+    m: f32,
+    c: &[f32],
+    t: &[f32],
+    grad: &mut [f32],
+) -> RowSums<f32> {
+    let w = L::LANES;
+    let n = x.len();
+    let m = L::splat(m);
+    let (mut a0, mut a1) = (RowSums::<L>::zero(), RowSums::<L>::zero());
+    let mut i = 0;
+    while i + 2 * w <= n {
+        exp_step::<L, S, GRAD>((x, c, t), m, grad, i, None, &mut a0);
+        exp_step::<L, S, GRAD>((x, c, t), m, grad, i + w, None, &mut a1);
+        i += 2 * w;
+    }
+    if i + w <= n {
+        exp_step::<L, S, GRAD>((x, c, t), m, grad, i, None, &mut a0);
+        i += w;
+    }
+    if i < n {
+        let keep = L::iota().lt(L::splat((n - i) as f32));
+        exp_step::<L, S, GRAD>((x, c, t), m, grad, i, Some(keep), &mut a1);
+    }
+    a0.merge(a1).reduce()
+}
+
+/// `grad = grad · a - b · w` over one row (`w` the spread weights, taken as
+/// 0 without a spread term).
+#[inline(always)]
+fn scale_pass<L: Lane, S: Spread>(grad: &mut [f32], c: &[f32], t: &[f32], a: f32, b: f32) {
+    let w = L::LANES;
+    let (a, b) = (L::splat(a), L::splat(b));
+    let mut i = 0;
+    while i < grad.len() {
+        let g = L::load_or(tail(grad, i), 0.0) * a;
+        let g = if S::ON {
+            g - b * spread_at::<L, S>(c, t, i)
+        } else {
+            g
+        };
+        g.store(tail_mut(grad, i));
+        i += w;
+    }
+}
+
+/// `out = (x - m) - lse_shift` over one row.
+#[inline(always)]
+fn shift_pass<L: Lane>(x: &[f32], m: f32, ln_s: f32, out: &mut [f32]) {
+    let w = L::LANES;
+    let (m, l) = (L::splat(m), L::splat(ln_s));
+    let mut i = 0;
+    while i < x.len() {
+        ((L::load_or(tail(x, i), 0.0) - m) - l).store(tail_mut(out, i));
+        i += w;
+    }
+}
+
+/// The log-probability pass: `d = -Σ w_k x_k`, `Σ w_k`, the entropy, and
+/// with `GRAD` `grad = -b w` (zeros without a spread term).
+#[inline(always)]
+fn log_prob_pass<L: Lane, S: Spread, const GRAD: bool>(
+    x: &[f32],
+    c: &[f32],
+    t: &[f32],
+    grad: &mut [f32],
+    b: f32,
+) -> RowSums<f32> {
+    let w = L::LANES;
+    let nb = L::splat(-b);
+    let mut acc = RowSums::<L>::zero();
+    let mut i = 0;
+    while i < x.len() {
+        let keep = L::iota().lt(L::splat((x.len() - i) as f32));
+        if S::ON {
+            let wk = keep.select(spread_at::<L, S>(c, t, i), L::splat(0.0));
+            let v = L::load_or(tail(x, i), 0.0);
+            acc.d = acc.d - keep.select(wk * v, L::splat(0.0));
+            acc.total = acc.total + wk;
+            if GRAD {
+                (nb * wk).store(tail_mut(grad, i));
+            }
+        } else if GRAD {
+            L::splat(0.0).store(tail_mut(grad, i));
+        }
+        if S::ENTROPY {
+            acc.entropy = acc.entropy + x_ln_x(L::load_or(tail(t, i), 0.0));
+        }
+        i += w;
+    }
+    acc.reduce()
+}
+
+/// A row's loss and the gradient factor `a = W / s` from its sums:
+/// `hot (m - x_y) + spread D + W ln s + entropy`, `W = hot + spread Σw`.
+/// Written once, generic, for the row path (`f32`) and the transposed
+/// path (one row per lane).
+#[inline(always)]
+fn combine<L: Lane>(hot: L, m_minus_label: L, spread: L, sums: RowSums<L>) -> (L, L) {
+    let total = spread.mul_add(sums.total, hot);
+    let loss = hot.mul_add(m_minus_label, spread * sums.d) + total * ln(sums.s) + sums.entropy;
+    (loss, total / sums.s)
+}
+
+/// What one row contributes, after its label and weights are looked up.
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    /// The sparse label's column (`hot` is 0 when there is none).
+    label: usize,
+    /// `(1 - α) c_y`, or 0.
+    hot: f32,
+    /// `α / C` or 1, or 0 for an ignored row.
+    spread: f32,
+    /// `Σ c_k` for sparse rows (dense rows sum their own target).
+    class_weight_sum: f32,
+    /// The sample weight.
+    weight: f32,
+    /// The row is ignored.
+    ignored: bool,
+}
+
+impl Plan<'_> {
+    /// Row `i`'s constants.
+    #[inline(always)]
+    fn row(&self, i: usize) -> Row {
+        let weight = self
+            .sample_weight
+            .and_then(|w| w.get(i).copied())
+            .unwrap_or(1.0);
+        match self.sparse.and_then(|y| y.get(i).copied()) {
+            Some(y) => {
+                let ignored = Some(y) == self.ignore_index;
+                let label = y as usize;
+                Row {
+                    label,
+                    hot: if ignored {
+                        0.0
+                    } else {
+                        self.hot * class_of(self.class_weight, label)
+                    },
+                    spread: if ignored { 0.0 } else { self.spread },
+                    class_weight_sum: self.class_weight_sum,
+                    weight,
+                    ignored,
+                }
+            }
+            None => Row {
+                label: 0,
+                hot: 0.0,
+                spread: self.spread,
+                class_weight_sum: 0.0,
+                weight,
+                ignored: false,
+            },
+        }
+    }
+
+    /// Picks the monomorphised kernel for this call's options.
+    fn run<const GRAD: bool>(
+        &self,
+        logits: &[f32],
+        grad: &mut [f32],
+        out: &mut [f32],
+    ) -> Result<f32, Error> {
+        let spread = self.spread != 0.0;
+        let total = match (
+            spread,
+            self.target.is_some(),
+            self.class_weight.is_some(),
+            self.entropy,
+        ) {
+            (_, _, _, true) => self.rows_with::<Kl, GRAD>(logits, grad, out),
+            (false, _, _, _) => self.rows_with::<Plain, GRAD>(logits, grad, out),
+            (true, false, false, _) => self.rows_with::<Smooth, GRAD>(logits, grad, out),
+            (true, false, true, _) => self.rows_with::<SmoothWeighted, GRAD>(logits, grad, out),
+            (true, true, false, _) => self.rows_with::<Dense, GRAD>(logits, grad, out),
+            (true, true, true, _) => self.rows_with::<DenseWeighted, GRAD>(logits, grad, out),
+        };
+        Ok(if self.grad_scale == 0.0 {
+            0.0
+        } else {
+            total * self.grad_scale
+        })
+    }
+
+    /// Runs every row; returns the sum of the per-sample losses.
+    fn rows_with<S: Spread, const GRAD: bool>(
+        &self,
+        logits: &[f32],
+        grad: &mut [f32],
+        out: &mut [f32],
+    ) -> f32 {
+        let classes = self.classes;
+        let c = self.class_weight.unwrap_or(&[]);
+        let mut total = Sum::default();
+        let mut grad_rows = grad.chunks_exact_mut(classes);
+        let mut out_slots = out.iter_mut();
+        for (i, x) in logits.chunks_exact(classes).enumerate() {
+            let g = if GRAD {
+                grad_rows.next().unwrap_or(&mut [])
+            } else {
+                &mut []
+            };
+            let t = self
+                .target
+                .and_then(|t| t.get(i * classes..(i + 1) * classes))
+                .unwrap_or(&[]);
+            let v = self.one_row::<Native, S, GRAD>(x, c, t, self.row(i), g);
+            if let Some(o) = out_slots.next() {
+                *o = v;
+            }
+            total.add(v);
+        }
+        total.total()
+    }
+
+    /// One row through the row kernel: returns its (sample-weighted) loss
+    /// and writes the gradient of that loss times `grad_scale`.
+    #[inline(always)]
+    fn one_row<L: Lane, S: Spread, const GRAD: bool>(
+        &self,
+        x: &[f32],
+        c: &[f32],
+        t: &[f32],
+        row: Row,
+        grad: &mut [f32],
+    ) -> f32 {
+        if row.ignored {
+            if GRAD {
+                grad.fill(0.0);
+            }
+            return 0.0;
+        }
+        let scale = row.weight * self.grad_scale;
+        let (loss, label_logit) = match self.input {
+            Input::Logits => {
+                let m = row_max::<L>(x);
+                let mut sums = exp_pass::<L, S, GRAD>(x, m, c, t, grad);
+                if !S::TARGET {
+                    sums.total = row.class_weight_sum;
+                }
+                let m_minus_label = if row.hot != 0.0 {
+                    m - x.get(row.label).copied().unwrap_or(0.0)
+                } else {
+                    0.0
+                };
+                let (loss, a) = combine(row.hot, m_minus_label, row.spread, sums);
+                if GRAD {
+                    scale_pass::<L, S>(grad, c, t, a * scale, row.spread * scale);
+                }
+                (loss, 0.0)
+            }
+            Input::LogProbs => {
+                let sums = log_prob_pass::<L, S, GRAD>(x, c, t, grad, row.spread * scale);
+                let x_label = if row.hot != 0.0 {
+                    x.get(row.label).copied().unwrap_or(0.0)
+                } else {
+                    0.0
+                };
+                (row.spread.mul_add(sums.d, sums.entropy), x_label)
+            }
+        };
+        let loss = loss - row.hot * label_logit;
+        if GRAD
+            && row.hot != 0.0
+            && let Some(g) = grad.get_mut(row.label)
+        {
+            *g -= scale * row.hot;
+        }
+        row.weight * loss
+    }
+}
