@@ -18,6 +18,7 @@
 //! slice flows into lanes and back, and `SPEC.md` for the formulas.
 
 mod driver;
+pub mod embedding;
 pub mod error;
 pub mod lane;
 pub mod math;

@@ -17,6 +17,7 @@ mod common;
 
 use common::json::{Tol, compare, f32s, num, nums, opt_f32s};
 use loss_kernels::Reduction;
+use loss_kernels::embedding as emb;
 use loss_kernels::pointwise::{self, ElementLoss, Pointwise};
 use loss_kernels::softmax::{self as sm, Input, Labels};
 use serde_json::Value;
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 
 /// Files whose family the crate does not implement yet; skipped by name,
 /// loudly. Each later issue removes its file from this list.
-const NOT_YET: &[&str] = &["embedding.json", "ctc.json"];
+const NOT_YET: &[&str] = &["ctc.json"];
 
 #[test]
 fn conformance() {
@@ -68,6 +69,7 @@ fn conformance() {
                 "softmax_cross_entropy" | "kl_div" | "log_softmax" => {
                     check_softmax(case, &mut errors)
                 }
+                "triplet" | "cosine_embedding" => check_embedding(case, &mut errors),
                 other => errors.push(format!("{id}: unknown loss `{other}` in {name}")),
             }
             if errors.len() == before {
@@ -419,5 +421,137 @@ fn check_softmax(case: &Value, errors: &mut Vec<String>) {
             gr,
             ga,
         );
+    }
+}
+
+/// Triplet and cosine embedding: every entry point, the gradients by input
+/// name.
+fn check_embedding(case: &Value, errors: &mut Vec<String>) {
+    let id = case["id"].as_str().expect("id");
+    let dim = case["dim"].as_u64().expect("dim") as usize;
+    let margin = param(case, "margin", 0.0);
+    let triplet = case["loss"] == "triplet";
+    let names: &[&str] = if triplet {
+        &["anchor", "positive", "negative"]
+    } else {
+        &["x1", "x2"]
+    };
+    let x: Vec<Vec<f32>> = names.iter().map(|k| f32s(&case[*k])).collect();
+    let len = x[0].len();
+    let n = len / dim;
+    let euclid = case["params"]["distance"] == "euclidean";
+    let distance = if euclid {
+        emb::Distance::Euclidean
+    } else {
+        emb::Distance::Squared
+    };
+    let tri = emb::Triplet::new(dim)
+        .expect("dim")
+        .margin(margin)
+        .expect("m")
+        .distance(distance);
+    let cos = emb::CosineEmbedding::new(dim)
+        .expect("dim")
+        .margin(margin)
+        .expect("m");
+    let labels = if triplet {
+        vec![]
+    } else {
+        f32s(&case["labels"])
+    };
+    // (per-sample out, grads, reduction) -> value, through every entry point.
+    let call = |out: Option<&mut [f32]>, g: Option<&mut [Vec<f32>]>, r: Reduction| -> f32 {
+        match (triplet, out, g) {
+            (true, out, Some(g)) => {
+                let [ga, gp, gn] = g else { panic!() };
+                let grads = emb::TripletGrads {
+                    anchor: ga,
+                    positive: gp,
+                    negative: gn,
+                };
+                match out {
+                    Some(o) => tri.per_sample_and_grad(&x[0], &x[1], &x[2], o, grads),
+                    None => tri.value_and_grad(&x[0], &x[1], &x[2], r, grads),
+                }
+            }
+            (true, Some(o), None) => tri.per_sample(&x[0], &x[1], &x[2], o).map(|_| f32::NAN),
+            (true, None, None) => tri.value(&x[0], &x[1], &x[2], r),
+            (false, out, Some(g)) => {
+                let [g1, g2] = g else { panic!() };
+                let grads = emb::CosineGrads { x1: g1, x2: g2 };
+                match out {
+                    Some(o) => cos.per_sample_and_grad(&x[0], &x[1], &labels, o, grads),
+                    None => cos.value_and_grad(&x[0], &x[1], &labels, r, grads),
+                }
+            }
+            (false, Some(o), None) => cos.per_sample(&x[0], &x[1], &labels, o).map(|_| f32::NAN),
+            (false, None, None) => cos.value(&x[0], &x[1], &labels, r),
+        }
+        .expect("embedding call")
+    };
+    let tol = Tol::of(case);
+    let (lr, la, gr, ga) = (tol.loss_rtol, tol.loss_atol, tol.grad_rtol, tol.grad_atol);
+    let expect = &case["expect"];
+    let per_want = nums(&expect["per_sample"]);
+    let fresh = || vec![vec![f32::NAN; len]; names.len()];
+    let check_grads = |errors: &mut Vec<String>, what: &str, g: &[Vec<f32>], div: f64| {
+        for (name, g) in names.iter().zip(g) {
+            let want: Vec<f64> = nums(&expect["grad_sum"][*name])
+                .iter()
+                .map(|v| v / div)
+                .collect();
+            compare(errors, id, &format!("{what}.grad.{name}"), g, &want, gr, ga);
+        }
+    };
+    let (mut per, mut g) = (vec![f32::NAN; n], fresh());
+    let sum = call(Some(&mut per), Some(&mut g), Reduction::Sum);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.out",
+        &per,
+        &per_want,
+        lr,
+        la,
+    );
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.sum",
+        &[sum],
+        &[num(&expect["sum"])],
+        lr,
+        la,
+    );
+    check_grads(errors, "per_sample_and_grad", &g, 1.0);
+    let mut per = vec![f32::NAN; n];
+    call(Some(&mut per), None, Reduction::Sum);
+    compare(errors, id, "per_sample", &per, &per_want, lr, la);
+    for (r, key, div) in [
+        (Reduction::Sum, "sum", 1.0),
+        (Reduction::Mean, "mean", n as f64),
+    ] {
+        let want = [num(&expect[key])];
+        compare(
+            errors,
+            id,
+            &format!("value({key})"),
+            &[call(None, None, r)],
+            &want,
+            lr,
+            la,
+        );
+        let mut g = fresh();
+        let v = call(None, Some(&mut g), r);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key})"),
+            &[v],
+            &want,
+            lr,
+            la,
+        );
+        check_grads(errors, &format!("value_and_grad({key})"), &g, div);
     }
 }
