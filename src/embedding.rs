@@ -40,7 +40,7 @@
 //! let grads = TripletGrads { anchor: &mut ga, positive: &mut gp, negative: &mut gn };
 //! let loss = Triplet::new(2)?.value_and_grad(&a, &p, &n, Reduction::Sum, grads)?;
 //! assert_eq!(loss, 1.0 - 0.25 + 1.0);
-//! assert_eq!((ga, gp, gn), ([-2.0, -1.0], [2.0, 0.0], [0.0, -1.0]));
+//! assert_eq!((ga, gp, gn), ([-2.0, 1.0], [2.0, 0.0], [0.0, -1.0]));
 //! # Ok::<(), loss_kernels::Error>(())
 //! ```
 
