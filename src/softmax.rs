@@ -911,6 +911,62 @@ fn combine<L: Lane>(hot: L, m_minus_label: L, spread: L, sums: RowSums<L>) -> (L
     (loss, total / sums.s)
 }
 
+/// The widest lane type's width: sizes the stack arrays of the transposed
+/// path.
+const MAX_LANES: usize = 16;
+
+/// The most classes the transposed path handles (its stack holds one lane
+/// value per class).
+const MAX_TRANSPOSED: usize = 32;
+
+/// Whether rows of `classes` go through the transposed path with `lanes`
+/// lanes: when a row is narrower than two lane values (measured: see
+/// `notes/rows.md`).
+const fn transposed(classes: usize, lanes: usize) -> bool {
+    lanes > 1 && lanes <= MAX_LANES && classes < 2 * lanes && classes <= MAX_TRANSPOSED
+}
+
+/// Column `k` of a block of `LANES` rows of `stride` values: lane `j` is
+/// `block[j · stride + k]` (0 past the block's end).
+#[inline(always)]
+fn gather<L: Lane>(block: &[f32], stride: usize, k: usize) -> L {
+    let mut a = [0.0f32; MAX_LANES];
+    for (v, x) in a
+        .iter_mut()
+        .take(L::LANES)
+        .zip(tail(block, k).iter().step_by(stride))
+    {
+        *v = *x;
+    }
+    L::load_or(&a, 0.0)
+}
+
+/// Writes lane `j` of `v` to `block[j · stride + k]`.
+#[inline(always)]
+fn scatter<L: Lane>(v: L, block: &mut [f32], stride: usize, k: usize) {
+    let mut a = [0.0f32; MAX_LANES];
+    v.store(&mut a);
+    for (o, x) in tail_mut(block, k)
+        .iter_mut()
+        .step_by(stride)
+        .zip(a.iter().take(L::LANES))
+    {
+        *o = *x;
+    }
+}
+
+/// The spread weights `c_k t_k` of column `k` in the transposed layout.
+#[inline(always)]
+fn transposed_spread<L: Lane, S: Spread>(c: &[f32], t: &[f32], stride: usize, k: usize) -> L {
+    let ck = || L::splat(c.get(k).copied().unwrap_or(0.0));
+    match (S::CLASS, S::TARGET) {
+        (false, false) => L::splat(1.0),
+        (true, false) => ck(),
+        (false, true) => gather::<L>(t, stride, k),
+        (true, true) => ck() * gather::<L>(t, stride, k),
+    }
+}
+
 /// What one row contributes, after its label and weights are looked up.
 #[derive(Clone, Copy, Debug)]
 struct Row {
@@ -1000,11 +1056,40 @@ impl Plan<'_> {
         out: &mut [f32],
     ) -> f32 {
         let classes = self.classes;
+        let lanes = <Native as Lane>::LANES;
         let c = self.class_weight.unwrap_or(&[]);
         let mut total = Sum::default();
-        let mut grad_rows = grad.chunks_exact_mut(classes);
-        let mut out_slots = out.iter_mut();
-        for (i, x) in logits.chunks_exact(classes).enumerate() {
+        let mut i = 0;
+        if transposed(classes, lanes) && self.input == Input::Logits {
+            let block = lanes * classes;
+            while i + lanes <= self.rows {
+                let span = i * classes..i * classes + block;
+                let x = logits.get(span.clone()).unwrap_or(&[]);
+                let t = self.target.and_then(|t| t.get(span.clone())).unwrap_or(&[]);
+                let g = if GRAD {
+                    grad.get_mut(span).unwrap_or(&mut [])
+                } else {
+                    &mut []
+                };
+                let losses = self.block::<Native, S, GRAD>(i, x, c, t, g);
+                let slots = out.get_mut(i..i + lanes).unwrap_or(&mut []);
+                for (o, v) in slots.iter_mut().zip(&losses) {
+                    *o = *v;
+                }
+                for v in losses.iter().take(lanes) {
+                    total.add(*v);
+                }
+                i += lanes;
+            }
+        }
+        let first = i;
+        let mut grad_rows = tail_mut(grad, first * classes).chunks_exact_mut(classes);
+        let mut out_slots = out.iter_mut().skip(first);
+        for (i, x) in tail(logits, first * classes)
+            .chunks_exact(classes)
+            .enumerate()
+            .map(|(k, x)| (k + first, x))
+        {
             let g = if GRAD {
                 grad_rows.next().unwrap_or(&mut [])
             } else {
@@ -1021,6 +1106,112 @@ impl Plan<'_> {
             total.add(v);
         }
         total.total()
+    }
+
+    /// `LANES` rows at once, transposed: lane `j` is row `first + j` of the
+    /// block `x` (`LANES · classes` logits; `t` and `grad` alike). Returns
+    /// the rows' sample-weighted losses in the first `LANES` entries.
+    #[inline(always)]
+    fn block<L: Lane, S: Spread, const GRAD: bool>(
+        &self,
+        first: usize,
+        x: &[f32],
+        c: &[f32],
+        t: &[f32],
+        grad: &mut [f32],
+    ) -> [f32; MAX_LANES] {
+        let classes = self.classes;
+        let zero = L::splat(0.0);
+        // Per-row constants, one lane each.
+        let mut hot = [0.0f32; MAX_LANES];
+        let mut spread = [0.0f32; MAX_LANES];
+        let mut scale = [0.0f32; MAX_LANES];
+        let mut weight = [0.0f32; MAX_LANES];
+        let mut label_logit = [0.0f32; MAX_LANES];
+        let mut live = [0.0f32; MAX_LANES];
+        let mut labels = [0usize; MAX_LANES];
+        for (j, x_row) in x.chunks_exact(classes).take(L::LANES).enumerate() {
+            let row = self.row(first + j);
+            if let (Some(h), Some(sp), Some(sc), Some(w), Some(xl), Some(lv), Some(lb)) = (
+                hot.get_mut(j),
+                spread.get_mut(j),
+                scale.get_mut(j),
+                weight.get_mut(j),
+                label_logit.get_mut(j),
+                live.get_mut(j),
+                labels.get_mut(j),
+            ) {
+                *h = row.hot;
+                *sp = row.spread;
+                *sc = row.weight * self.grad_scale;
+                *w = row.weight;
+                *lv = if row.ignored { 0.0 } else { 1.0 };
+                *lb = row.label;
+                if row.hot != 0.0 {
+                    *xl = x_row.get(row.label).copied().unwrap_or(0.0);
+                }
+            }
+        }
+        let (hot_v, spread_v) = (L::load_or(&hot, 0.0), L::load_or(&spread, 0.0));
+        let live_v = L::load_or(&live, 0.0).gt(zero);
+        // Columns of logits, the max, then the exp pass.
+        let mut cols = [zero; MAX_TRANSPOSED];
+        let mut m = L::splat(f32::NEG_INFINITY);
+        for (k, col) in cols.iter_mut().take(classes).enumerate() {
+            *col = gather::<L>(x, classes, k);
+            m = m.max(*col);
+        }
+        let mut sums = RowSums::<L>::zero();
+        for (k, col) in cols.iter_mut().take(classes).enumerate() {
+            let v = *col;
+            let e = exp_nonpositive(v - m);
+            sums.s = sums.s + e;
+            if S::ON {
+                let w = transposed_spread::<L, S>(c, t, classes, k);
+                sums.d = w.mul_add(m - v, sums.d);
+                sums.total = sums.total + w;
+            }
+            if S::ENTROPY {
+                sums.entropy = sums.entropy + x_ln_x(gather::<L>(t, classes, k));
+            }
+            *col = e;
+        }
+        if !S::TARGET {
+            sums.total = L::splat(self.class_weight_sum);
+        }
+        let no_hot = hot_v.eq(zero);
+        let m_minus_label = no_hot.select(zero, m - L::load_or(&label_logit, 0.0));
+        let (loss, a) = combine(hot_v, m_minus_label, spread_v, sums);
+        let loss = live_v.select(loss * L::load_or(&weight, 0.0), zero);
+        if GRAD {
+            let scale_v = L::load_or(&scale, 0.0);
+            let a = live_v.select(a * scale_v, zero);
+            let b = live_v.select(spread_v * scale_v, zero);
+            for (k, e) in cols.iter().take(classes).enumerate() {
+                let g = *e * a;
+                let g = if S::ON {
+                    g - b * transposed_spread::<L, S>(c, t, classes, k)
+                } else {
+                    g
+                };
+                scatter(g, grad, classes, k);
+            }
+            for (j, g_row) in grad.chunks_exact_mut(classes).take(L::LANES).enumerate() {
+                let (h, sc, lb) = (
+                    hot.get(j).copied().unwrap_or(0.0),
+                    scale.get(j).copied().unwrap_or(0.0),
+                    labels.get(j).copied().unwrap_or(0),
+                );
+                if h != 0.0
+                    && let Some(g) = g_row.get_mut(lb)
+                {
+                    *g -= sc * h;
+                }
+            }
+        }
+        let mut losses = [0.0f32; MAX_LANES];
+        loss.store(&mut losses);
+        losses
     }
 
     /// One row through the row kernel: returns its (sample-weighted) loss
