@@ -16,7 +16,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use loss_kernels::Reduction;
 use loss_kernels::lane::{Lane, NATIVE_NAME, Native};
 use loss_kernels::math::exp_nonpositive;
-use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy, log_softmax};
+use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy, log_softmax, logsumexp};
 use std::hint::black_box;
 
 /// Deterministic pseudo-random values in `[-4, 4)`.
@@ -83,6 +83,28 @@ fn exp_pass(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// The alternative the crate does not use: an online max, one pass per row
+/// that rescales the running sum lane-wise whenever the max grows (two
+/// `exp` per logit).
+fn online_logsumexp(logits: &[f32], classes: usize, out: &mut [f32]) {
+    let w = <Native as Lane>::LANES;
+    for (x, o) in logits.chunks_exact(classes).zip(out.iter_mut()) {
+        let mut m = Native::splat(f32::MIN);
+        let mut s = Native::splat(0.0);
+        let mut i = 0;
+        while i < x.len() {
+            let v = Native::load_or(&x[i..], f32::MIN);
+            let m2 = m.max(v);
+            s = s * exp_nonpositive(m - m2) + exp_nonpositive(v - m2);
+            m = m2;
+            i += w;
+        }
+        let big = m.max_lane();
+        let total = (s * exp_nonpositive(m - Native::splat(big))).sum();
+        *o = big + loss_kernels::math::ln(total);
+    }
+}
+
 fn cross_entropy(c: &mut Criterion) {
     for (n, classes) in [(4096usize, 1000usize), (65536, 10), (256, 32000)] {
         let logits = data(n * classes, 1);
@@ -120,6 +142,17 @@ fn log_softmax_and_exp(c: &mut Criterion) {
     });
     group.bench_function("scalar", |b| {
         b.iter(|| scalar_log_softmax(black_box(&logits), classes, &mut out))
+    });
+    group.finish();
+
+    let mut lse = vec![0.0f32; n];
+    let mut group = c.benchmark_group(format!("logsumexp/{n}x{classes}"));
+    group.throughput(Throughput::Elements((n * classes) as u64));
+    group.bench_function(format!("crate-two-pass-{NATIVE_NAME}"), |b| {
+        b.iter(|| logsumexp(black_box(&logits), classes, &mut lse).unwrap())
+    });
+    group.bench_function(format!("online-max-{NATIVE_NAME}"), |b| {
+        b.iter(|| online_logsumexp(black_box(&logits), classes, &mut lse))
     });
     group.finish();
 

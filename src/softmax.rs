@@ -926,44 +926,54 @@ const fn transposed(classes: usize, lanes: usize) -> bool {
     lanes > 1 && lanes <= MAX_LANES && classes < 2 * lanes && classes <= MAX_TRANSPOSED
 }
 
-/// Column `k` of a block of `LANES` rows of `stride` values: lane `j` is
-/// `block[j · stride + k]` (0 past the block's end).
-#[inline(always)]
-fn gather<L: Lane>(block: &[f32], stride: usize, k: usize) -> L {
-    let mut a = [0.0f32; MAX_LANES];
-    for (v, x) in a
-        .iter_mut()
-        .take(L::LANES)
-        .zip(tail(block, k).iter().step_by(stride))
-    {
-        *v = *x;
-    }
-    L::load_or(&a, 0.0)
-}
+/// The stack buffer of one transposed block: `MAX_TRANSPOSED` columns of
+/// `MAX_LANES` values.
+const BLOCK: usize = MAX_LANES * MAX_TRANSPOSED;
 
-/// Writes lane `j` of `v` to `block[j · stride + k]`.
+/// Transposes `LANES` rows of `stride` values into `buf`, column `k` at
+/// `buf[k · LANES..]`. The whole block is written before any column is
+/// loaded as a lane value, so the loads do not wait on the scalar stores
+/// (a store-forwarding stall that cost a quarter of the time when each
+/// column was gathered just before its use).
 #[inline(always)]
-fn scatter<L: Lane>(v: L, block: &mut [f32], stride: usize, k: usize) {
-    let mut a = [0.0f32; MAX_LANES];
-    v.store(&mut a);
-    for (o, x) in tail_mut(block, k)
-        .iter_mut()
-        .step_by(stride)
-        .zip(a.iter().take(L::LANES))
-    {
-        *o = *x;
+fn transpose_in<L: Lane>(block: &[f32], stride: usize, buf: &mut [f32; BLOCK]) {
+    for (j, row) in block.chunks_exact(stride).take(L::LANES).enumerate() {
+        for (v, b) in row
+            .iter()
+            .zip(tail_mut(buf, j).iter_mut().step_by(L::LANES))
+        {
+            *b = *v;
+        }
     }
 }
 
-/// The spread weights `c_k t_k` of column `k` in the transposed layout.
+/// The inverse of [`transpose_in`]: column `k` of `buf` back to element `k`
+/// of every row of `block`.
 #[inline(always)]
-fn transposed_spread<L: Lane, S: Spread>(c: &[f32], t: &[f32], stride: usize, k: usize) -> L {
+fn transpose_out<L: Lane>(buf: &[f32; BLOCK], stride: usize, block: &mut [f32]) {
+    for (j, row) in block.chunks_exact_mut(stride).take(L::LANES).enumerate() {
+        for (o, b) in row.iter_mut().zip(tail(buf, j).iter().step_by(L::LANES)) {
+            *o = *b;
+        }
+    }
+}
+
+/// Column `k` of a transposed block.
+#[inline(always)]
+fn column<L: Lane>(buf: &[f32; BLOCK], k: usize) -> L {
+    L::load_or(tail(buf, k * L::LANES), 0.0)
+}
+
+/// The spread weights `c_k t_k` of column `k` in the transposed layout
+/// (`t` the transposed target block).
+#[inline(always)]
+fn transposed_spread<L: Lane, S: Spread>(c: &[f32], t: &[f32; BLOCK], k: usize) -> L {
     let ck = || L::splat(c.get(k).copied().unwrap_or(0.0));
     match (S::CLASS, S::TARGET) {
         (false, false) => L::splat(1.0),
         (true, false) => ck(),
-        (false, true) => gather::<L>(t, stride, k),
-        (true, true) => ck() * gather::<L>(t, stride, k),
+        (false, true) => column::<L>(t, k),
+        (true, true) => ck() * column::<L>(t, k),
     }
 }
 
@@ -1154,27 +1164,32 @@ impl Plan<'_> {
         }
         let (hot_v, spread_v) = (L::load_or(&hot, 0.0), L::load_or(&spread, 0.0));
         let live_v = L::load_or(&live, 0.0).gt(zero);
-        // Columns of logits, the max, then the exp pass.
-        let mut cols = [zero; MAX_TRANSPOSED];
+        // Columns of logits, the max, then the exp pass (`e` replaces the
+        // logits in the buffer).
+        let mut buf = [0.0f32; BLOCK];
+        let mut tbuf = [0.0f32; BLOCK];
+        transpose_in::<L>(x, classes, &mut buf);
+        if S::TARGET {
+            transpose_in::<L>(t, classes, &mut tbuf);
+        }
         let mut m = L::splat(f32::NEG_INFINITY);
-        for (k, col) in cols.iter_mut().take(classes).enumerate() {
-            *col = gather::<L>(x, classes, k);
-            m = m.max(*col);
+        for k in 0..classes {
+            m = m.max(column::<L>(&buf, k));
         }
         let mut sums = RowSums::<L>::zero();
-        for (k, col) in cols.iter_mut().take(classes).enumerate() {
-            let v = *col;
+        for k in 0..classes {
+            let v = column::<L>(&buf, k);
             let e = exp_nonpositive(v - m);
             sums.s = sums.s + e;
             if S::ON {
-                let w = transposed_spread::<L, S>(c, t, classes, k);
+                let w = transposed_spread::<L, S>(c, &tbuf, k);
                 sums.d = w.mul_add(m - v, sums.d);
                 sums.total = sums.total + w;
             }
             if S::ENTROPY {
-                sums.entropy = sums.entropy + x_ln_x(gather::<L>(t, classes, k));
+                sums.entropy = sums.entropy + x_ln_x(column::<L>(&tbuf, k));
             }
-            *col = e;
+            e.store(tail_mut(&mut buf, k * L::LANES));
         }
         if !S::TARGET {
             sums.total = L::splat(self.class_weight_sum);
@@ -1187,15 +1202,16 @@ impl Plan<'_> {
             let scale_v = L::load_or(&scale, 0.0);
             let a = live_v.select(a * scale_v, zero);
             let b = live_v.select(spread_v * scale_v, zero);
-            for (k, e) in cols.iter().take(classes).enumerate() {
-                let g = *e * a;
+            for k in 0..classes {
+                let g = column::<L>(&buf, k) * a;
                 let g = if S::ON {
-                    g - b * transposed_spread::<L, S>(c, t, classes, k)
+                    g - b * transposed_spread::<L, S>(c, &tbuf, k)
                 } else {
                     g
                 };
-                scatter(g, grad, classes, k);
+                g.store(tail_mut(&mut buf, k * L::LANES));
             }
+            transpose_out::<L>(&buf, classes, grad);
             for (j, g_row) in grad.chunks_exact_mut(classes).take(L::LANES).enumerate() {
                 let (h, sc, lb) = (
                     hot.get(j).copied().unwrap_or(0.0),
