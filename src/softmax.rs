@@ -981,6 +981,23 @@ fn transposed_spread<L: Lane, S: Spread>(c: &[f32], t: &[f32; BLOCK], k: usize) 
     }
 }
 
+/// The per-row constants of a transposed block, one row per lane.
+#[derive(Clone, Copy, Debug)]
+struct BlockRows<L> {
+    /// The sparse label as a float (exact below 2^24), -1 for dense rows.
+    label: L,
+    /// `(1 - α) c_y`, or 0.
+    hot: L,
+    /// `α / C` or 1 (0 for ignored rows).
+    spread: L,
+    /// The sample weight.
+    weight: L,
+    /// `weight · grad_scale`.
+    scale: L,
+    /// Mask of the rows that are not ignored.
+    live: L,
+}
+
 /// What one row contributes, after its label and weights are looked up.
 #[derive(Clone, Copy, Debug)]
 struct Row {
@@ -1136,40 +1153,9 @@ impl Plan<'_> {
     ) -> [f32; MAX_LANES] {
         let classes = self.classes;
         let zero = L::splat(0.0);
-        // Per-row constants, one lane each.
-        let mut hot = [0.0f32; MAX_LANES];
-        let mut spread = [0.0f32; MAX_LANES];
-        let mut scale = [0.0f32; MAX_LANES];
-        let mut weight = [0.0f32; MAX_LANES];
-        let mut label_logit = [0.0f32; MAX_LANES];
-        let mut live = [0.0f32; MAX_LANES];
-        let mut labels = [0usize; MAX_LANES];
-        for (j, x_row) in x.chunks_exact(classes).take(L::LANES).enumerate() {
-            let row = self.row(first + j);
-            if let (Some(h), Some(sp), Some(sc), Some(w), Some(xl), Some(lv), Some(lb)) = (
-                hot.get_mut(j),
-                spread.get_mut(j),
-                scale.get_mut(j),
-                weight.get_mut(j),
-                label_logit.get_mut(j),
-                live.get_mut(j),
-                labels.get_mut(j),
-            ) {
-                *h = row.hot;
-                *sp = row.spread;
-                *sc = row.weight * self.grad_scale;
-                *w = row.weight;
-                *lv = if row.ignored { 0.0 } else { 1.0 };
-                *lb = row.label;
-                if row.hot != 0.0 {
-                    *xl = x_row.get(row.label).copied().unwrap_or(0.0);
-                }
-            }
-        }
-        let (hot_v, spread_v) = (L::load_or(&hot, 0.0), L::load_or(&spread, 0.0));
-        let live_v = L::load_or(&live, 0.0).gt(zero);
+        let rows = self.block_rows::<L>(first);
         // Columns of logits, the max, then the exp pass (`e` replaces the
-        // logits in the buffer).
+        // logits in the buffer); the label's logit is picked out by mask.
         let mut buf = [0.0f32; BLOCK];
         let mut tbuf = [0.0f32; BLOCK];
         transpose_in::<L>(x, classes, &mut buf);
@@ -1181,10 +1167,14 @@ impl Plan<'_> {
             m = m.max(column::<L>(&buf, k));
         }
         let mut sums = RowSums::<L>::zero();
+        let mut label_logit = zero;
         for k in 0..classes {
             let v = column::<L>(&buf, k);
             let e = exp_nonpositive(v - m);
             sums.s = sums.s + e;
+            if !S::TARGET {
+                label_logit = rows.label.eq(L::splat(k as f32)).select(v, label_logit);
+            }
             if S::ON {
                 let w = transposed_spread::<L, S>(c, &tbuf, k);
                 sums.d = w.mul_add(m - v, sums.d);
@@ -1198,14 +1188,14 @@ impl Plan<'_> {
         if !S::TARGET {
             sums.total = L::splat(self.class_weight_sum);
         }
-        let no_hot = hot_v.eq(zero);
-        let m_minus_label = no_hot.select(zero, m - L::load_or(&label_logit, 0.0));
-        let (loss, a) = combine(hot_v, m_minus_label, spread_v, sums);
-        let loss = live_v.select(loss * L::load_or(&weight, 0.0), zero);
+        let no_hot = rows.hot.eq(zero);
+        let m_minus_label = no_hot.select(zero, m - label_logit);
+        let (loss, a) = combine(rows.hot, m_minus_label, rows.spread, sums);
+        let loss = rows.live.select(loss * rows.weight, zero);
         if GRAD {
-            let scale_v = L::load_or(&scale, 0.0);
-            let a = live_v.select(a * scale_v, zero);
-            let b = live_v.select(spread_v * scale_v, zero);
+            let a = rows.live.select(a * rows.scale, zero);
+            let b = rows.live.select(rows.spread * rows.scale, zero);
+            let hot = rows.live.select(rows.hot * rows.scale, zero);
             for k in 0..classes {
                 let g = column::<L>(&buf, k) * a;
                 let g = if S::ON {
@@ -1213,25 +1203,74 @@ impl Plan<'_> {
                 } else {
                     g
                 };
-                g.store(tail_mut(&mut buf, k * L::LANES));
+                let g = if S::TARGET {
+                    g
+                } else {
+                    g - rows.label.eq(L::splat(k as f32)).select(hot, zero)
+                };
+                rows.live
+                    .select(g, zero)
+                    .store(tail_mut(&mut buf, k * L::LANES));
             }
             transpose_out::<L>(&buf, classes, grad);
-            for (j, g_row) in grad.chunks_exact_mut(classes).take(L::LANES).enumerate() {
-                let (h, sc, lb) = (
-                    hot.get(j).copied().unwrap_or(0.0),
-                    scale.get(j).copied().unwrap_or(0.0),
-                    labels.get(j).copied().unwrap_or(0),
-                );
-                if h != 0.0
-                    && let Some(g) = g_row.get_mut(lb)
-                {
-                    *g -= sc * h;
-                }
-            }
         }
         let mut losses = [0.0f32; MAX_LANES];
         loss.store(&mut losses);
         losses
+    }
+
+    /// The per-row constants of the block of `LANES` rows from `first`, one
+    /// lane per row; without weights or an ignored label they are uniform
+    /// and only the labels are read.
+    #[inline(always)]
+    fn block_rows<L: Lane>(&self, first: usize) -> BlockRows<L> {
+        let mut label = [-1.0f32; MAX_LANES];
+        if let Some(y) = self.sparse.and_then(|y| y.get(first..)) {
+            for (l, &y) in label.iter_mut().zip(y.iter().take(L::LANES)) {
+                *l = y as f32;
+            }
+        }
+        let uniform = self.sample_weight.is_none()
+            && self.class_weight.is_none()
+            && self.ignore_index.is_none();
+        if uniform {
+            let hot = if self.sparse.is_some() { self.hot } else { 0.0 };
+            return BlockRows {
+                label: L::load_or(&label, -1.0),
+                hot: L::splat(hot),
+                spread: L::splat(self.spread),
+                weight: L::splat(1.0),
+                scale: L::splat(self.grad_scale),
+                live: L::splat(0.0).eq(L::splat(0.0)),
+            };
+        }
+        let mut hot = [0.0f32; MAX_LANES];
+        let mut spread = [0.0f32; MAX_LANES];
+        let mut weight = [0.0f32; MAX_LANES];
+        let mut live = [0.0f32; MAX_LANES];
+        for (j, (((h, sp), w), lv)) in hot
+            .iter_mut()
+            .zip(spread.iter_mut())
+            .zip(weight.iter_mut())
+            .zip(live.iter_mut())
+            .take(L::LANES)
+            .enumerate()
+        {
+            let row = self.row(first + j);
+            *h = row.hot;
+            *sp = row.spread;
+            *w = row.weight;
+            *lv = if row.ignored { 0.0 } else { 1.0 };
+        }
+        let weight = L::load_or(&weight, 0.0);
+        BlockRows {
+            label: L::load_or(&label, -1.0),
+            hot: L::load_or(&hot, 0.0),
+            spread: L::load_or(&spread, 0.0),
+            weight,
+            scale: weight * L::splat(self.grad_scale),
+            live: L::load_or(&live, 0.0).gt(L::splat(0.0)),
+        }
     }
 
     /// One row through the row kernel: returns its (sample-weighted) loss

@@ -442,6 +442,37 @@ fn non_finite_logits_propagate() {
 }
 
 #[test]
+fn ignored_rows_are_exactly_zero_whatever_their_logits() {
+    for classes in [3usize, 40] {
+        let n = 20;
+        let mut logits = vec![0.5f32; n * classes];
+        logits[classes..2 * classes].fill(f32::NAN);
+        logits[3 * classes] = f32::INFINITY;
+        let labels: Vec<u32> = (0..n as u32)
+            .map(|i| if i == 1 || i == 3 { 7 } else { 0 })
+            .collect();
+        let mut per = vec![f32::NAN; n];
+        let mut grad = vec![f32::NAN; n * classes];
+        SoftmaxCrossEntropy::new(classes)
+            .unwrap()
+            .ignore_index(Some(7))
+            .label_smoothing(0.1)
+            .unwrap()
+            .per_sample_and_grad(&logits, Labels::Sparse(&labels), &mut per, &mut grad)
+            .unwrap();
+        for i in [1, 3] {
+            assert_eq!(per[i], 0.0);
+            assert!(
+                grad[i * classes..(i + 1) * classes]
+                    .iter()
+                    .all(|&g| g == 0.0)
+            );
+        }
+        assert!(per.iter().chain(&grad).all(|v| v.is_finite()));
+    }
+}
+
+#[test]
 fn mean_with_zero_denominator_is_zero() {
     let logits = [1.0f32, 2.0, 3.0, 4.0];
     let mut g = [f32::NAN; 4];
