@@ -13,11 +13,14 @@
 //! | [`Labels::Sparse`] `y`, smoothing `α` | `(1-α) c_y [k = y] + (α/C) c_k` |
 //! | [`Labels::Dense`] `t` | `c_k t_k` |
 //!
-//! (`c` the class weights, 1 without them). With `hot = (1-α) c_y`,
-//! `W = Σ_k w_k` and `D = Σ_k w_k (m - x_k)`, a row's loss is
+//! (`c` the class weights, 1 without them). Write `w_k = hot [k = y] +
+//! spread v_k` with `hot = (1-α) c_y`, `spread = α/C`, `v_k = c_k` for
+//! sparse labels and `hot = 0`, `spread = 1`, `v_k = c_k t_k` for dense
+//! ones. With `D = Σ_k v_k (m - x_k)` and `W = hot + spread Σ_k v_k`, a
+//! row's loss is
 //!
 //! ```text
-//! l = s_i Σ_k w_k (lse - x_k) = s_i (hot (m - x_y) + (α/C) D' + W ln s)
+//! l = s_i Σ_k w_k (lse - x_k) = s_i (hot (m - x_y) + spread D + W ln s)
 //! ```
 //!
 //! with every term a sum of non-negative parts: the row max never cancels
@@ -707,9 +710,10 @@ fn x_ln_x<L: Lane>(t: L) -> L {
 struct RowSums<L> {
     /// `Σ e^(x_k - m)`.
     s: L,
-    /// `Σ w_k (m - x_k)` (or `-Σ w_k x_k` for log-probabilities).
+    /// `D = Σ v_k (m - x_k)` over the spread weights `v_k = c_k t_k` (or
+    /// `-Σ v_k x_k` for log-probabilities).
     d: L,
-    /// `Σ w_k`.
+    /// `Σ v_k`.
     total: L,
     /// `Σ t_k ln t_k`.
     entropy: L,
@@ -867,7 +871,7 @@ fn shift_pass<L: Lane>(x: &[f32], m: f32, ln_s: f32, out: &mut [f32]) {
     }
 }
 
-/// The log-probability pass: `d = -Σ w_k x_k`, `Σ w_k`, the entropy, and
+/// The log-probability pass: `d = -Σ v_k x_k`, `Σ v_k`, the entropy, and
 /// with `GRAD` `grad = -b w` (zeros without a spread term).
 #[inline(always)]
 fn log_prob_pass<L: Lane, S: Spread, const GRAD: bool>(
@@ -903,7 +907,7 @@ fn log_prob_pass<L: Lane, S: Spread, const GRAD: bool>(
 }
 
 /// A row's loss and the gradient factor `a = W / s` from its sums:
-/// `hot (m - x_y) + spread D + W ln s + entropy`, `W = hot + spread Σw`.
+/// `hot (m - x_y) + spread D + W ln s + entropy`, `W = hot + spread Σv`.
 /// Written once, generic, for the row path (`f32`) and the transposed
 /// path (one row per lane).
 #[inline(always)]
