@@ -798,8 +798,13 @@ fn cosine_prop(seed: u64, rows: u8, dim: u8, opts: u8) -> TestResult {
     for (name, got, want) in [("x1", &g1, &gw[0]), ("x2", &g2, &gw[1])] {
         for i in (0..rows).filter(|&i| !skip[i]) {
             let span = i * dim..(i + 1) * dim;
-            // 1/‖x‖ can be large for a short random vector: relative.
-            res = res.and_then(|()| all_close(name, &got[span.clone()], &want[span], 2e-4, 5e-5));
+            // The gradient is a difference of two terms of size s_i/‖x1‖
+            // (or /‖x2‖), which cancel exactly at dim 1: the f32 error
+            // scales with them, not with the result.
+            let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let terms = s(i) * (1.0 / norm(&a64[span.clone()]) + 1.0 / norm(&b64[span.clone()]));
+            let atol = 2e-5 + 1e-6 * terms;
+            res = res.and_then(|()| all_close(name, &got[span.clone()], &want[span], 2e-4, atol));
         }
     }
     verdict(res)
@@ -807,6 +812,8 @@ fn cosine_prop(seed: u64, rows: u8, dim: u8, opts: u8) -> TestResult {
 #[test]
 fn cosine_embedding_matches_reference_and_finite_differences() {
     // Found by quickcheck: dim 1 with a zero x2 (the 1e-12 denominator).
+    let r = cosine_prop(12409656609740162653, 131, 0, 255);
+    assert!(!r.is_failure(), "{r:?}");
     let r = cosine_prop(9547877528061670307, 13, 0, 0);
     assert!(!r.is_failure(), "{r:?}");
     QuickCheck::new()
