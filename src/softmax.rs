@@ -996,6 +996,13 @@ fn transposed_spread<L: Lane, S: Spread>(c: &[f32], t: &[f32; BLOCK], k: usize) 
     }
 }
 
+/// The stack buffers of the transposed path: a block of logits (then its
+/// `e` values, then its gradient) and a block of dense targets.
+struct Scratch {
+    buf: [f32; BLOCK],
+    target: [f32; BLOCK],
+}
+
 /// The per-row constants of a transposed block, one row per lane.
 #[derive(Clone, Copy, Debug)]
 struct BlockRows<L> {
@@ -1108,6 +1115,11 @@ impl Plan<'_> {
         let mut i = 0;
         if transposed(classes, lanes) && self.input == Input::Logits {
             let block = lanes * classes;
+            // Zeroed once per call, not per block.
+            let mut scratch = Scratch {
+                buf: [0.0; BLOCK],
+                target: [0.0; BLOCK],
+            };
             while i + lanes <= self.rows {
                 let span = i * classes..i * classes + block;
                 let x = logits.get(span.clone()).unwrap_or(&[]);
@@ -1117,7 +1129,7 @@ impl Plan<'_> {
                 } else {
                     &mut []
                 };
-                let losses = self.block::<Native, S, GRAD>(i, x, c, t, g);
+                let losses = self.block::<Native, S, GRAD>(i, x, c, t, g, &mut scratch);
                 let slots = out.get_mut(i..i + lanes).unwrap_or(&mut []);
                 for (o, v) in slots.iter_mut().zip(&losses) {
                     *o = *v;
@@ -1165,40 +1177,40 @@ impl Plan<'_> {
         c: &[f32],
         t: &[f32],
         grad: &mut [f32],
+        scratch: &mut Scratch,
     ) -> [f32; MAX_LANES] {
         let classes = self.classes;
         let zero = L::splat(0.0);
         let rows = self.block_rows::<L>(first);
         // Columns of logits, the max, then the exp pass (`e` replaces the
         // logits in the buffer); the label's logit is picked out by mask.
-        let mut buf = [0.0f32; BLOCK];
-        let mut tbuf = [0.0f32; BLOCK];
-        transpose_in::<L>(x, classes, &mut buf);
+        let Scratch { buf, target: tbuf } = scratch;
+        transpose_in::<L>(x, classes, buf);
         if S::TARGET {
-            transpose_in::<L>(t, classes, &mut tbuf);
+            transpose_in::<L>(t, classes, tbuf);
         }
         let mut m = L::splat(f32::NEG_INFINITY);
         for k in 0..classes {
-            m = m.max(column::<L>(&buf, k));
+            m = m.max(column::<L>(buf, k));
         }
         let mut sums = RowSums::<L>::zero();
         let mut label_logit = zero;
         for k in 0..classes {
-            let v = column::<L>(&buf, k);
+            let v = column::<L>(buf, k);
             let e = exp_nonpositive(v - m);
             sums.s = sums.s + e;
             if !S::TARGET {
                 label_logit = rows.label.eq(L::splat(k as f32)).select(v, label_logit);
             }
             if S::ON {
-                let w = transposed_spread::<L, S>(c, &tbuf, k);
+                let w = transposed_spread::<L, S>(c, tbuf, k);
                 sums.d = w.mul_add(m - v, sums.d);
                 sums.total = sums.total + w;
             }
             if S::ENTROPY {
-                sums.entropy = sums.entropy + x_ln_x(column::<L>(&tbuf, k));
+                sums.entropy = sums.entropy + x_ln_x(column::<L>(tbuf, k));
             }
-            e.store(tail_mut(&mut buf, k * L::LANES));
+            e.store(tail_mut(buf, k * L::LANES));
         }
         if !S::TARGET {
             sums.total = L::splat(self.class_weight_sum);
@@ -1212,9 +1224,9 @@ impl Plan<'_> {
             let b = rows.live.select(rows.spread * rows.scale, zero);
             let hot = rows.live.select(rows.hot * rows.scale, zero);
             for k in 0..classes {
-                let g = column::<L>(&buf, k) * a;
+                let g = column::<L>(buf, k) * a;
                 let g = if S::ON {
-                    g - b * transposed_spread::<L, S>(c, &tbuf, k)
+                    g - b * transposed_spread::<L, S>(c, tbuf, k)
                 } else {
                     g
                 };
@@ -1223,11 +1235,9 @@ impl Plan<'_> {
                 } else {
                     g - rows.label.eq(L::splat(k as f32)).select(hot, zero)
                 };
-                rows.live
-                    .select(g, zero)
-                    .store(tail_mut(&mut buf, k * L::LANES));
+                rows.live.select(g, zero).store(tail_mut(buf, k * L::LANES));
             }
-            transpose_out::<L>(&buf, classes, grad);
+            transpose_out::<L>(buf, classes, grad);
         }
         let mut losses = [0.0f32; MAX_LANES];
         loss.store(&mut losses);
