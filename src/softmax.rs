@@ -547,13 +547,11 @@ impl<'w> KlDivergence<'w> {
 pub fn logsumexp(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
     let n = rows("logits", "classes", logits.len(), classes)?;
     check_len("out", out, n)?;
-    for (x, o) in logits.chunks_exact(classes).zip(out.iter_mut()) {
-        let m = row_max::<Native>(x);
-        let s = exp_pass::<Native, Plain, false>(x, m, &[], &[], &mut [], &[])
-            .0
-            .s;
-        *o = m + ln(s);
-    }
+    each_row::<false>(logits, classes, &mut [], |i, _, _, m, s| {
+        if let Some(o) = out.get_mut(i) {
+            *o = m + ln(s);
+        }
+    });
     Ok(())
 }
 
@@ -570,16 +568,9 @@ pub fn logsumexp(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), 
 pub fn log_softmax(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
     rows("logits", "classes", logits.len(), classes)?;
     check_len("out", out, logits.len())?;
-    for (x, o) in logits
-        .chunks_exact(classes)
-        .zip(out.chunks_exact_mut(classes))
-    {
-        let m = row_max::<Native>(x);
-        let s = exp_pass::<Native, Plain, false>(x, m, &[], &[], &mut [], &[])
-            .0
-            .s;
+    each_row::<false>(logits, classes, out, |_, x, o, m, s| {
         shift_pass::<Native>(x, m, ln(s), o);
-    }
+    });
     Ok(())
 }
 
@@ -595,15 +586,33 @@ pub fn log_softmax(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<()
 pub fn softmax(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
     rows("logits", "classes", logits.len(), classes)?;
     check_len("out", out, logits.len())?;
-    for (x, o) in logits
-        .chunks_exact(classes)
-        .zip(out.chunks_exact_mut(classes))
-    {
-        let m = row_max::<Native>(x);
-        let s = exp_pass::<Native, Plain, true>(x, m, &[], &[], o, &[]).0.s;
+    each_row::<true>(logits, classes, out, |_, _, o, _, s| {
         scale_pass::<Native, Plain>(o, &[], &[], 1.0 / s, 0.0);
-    }
+    });
     Ok(())
+}
+
+/// Walks the rows of `logits` for the row functions: gives `visit` each
+/// row's index, logits, row of `out` (empty if `out` is), max `m` and
+/// `Σ e^(x - m)`; with `STORE`, `e^(x - m)` is written into the row of
+/// `out` first. The next row's max is read inside this row's exp pass.
+fn each_row<const STORE: bool>(
+    logits: &[f32],
+    classes: usize,
+    out: &mut [f32],
+    mut visit: impl FnMut(usize, &[f32], &mut [f32], f32, f32),
+) {
+    let mut m = row_max::<Native>(logits.get(..classes).unwrap_or(&[]));
+    let mut out_rows = out.chunks_exact_mut(classes);
+    for (i, x) in logits.chunks_exact(classes).enumerate() {
+        let o = out_rows.next().unwrap_or(&mut []);
+        let next = logits
+            .get((i + 1) * classes..(i + 2) * classes)
+            .unwrap_or(&[]);
+        let (sums, next_max) = exp_pass::<Native, Plain, STORE>(x, m, &[], &[], o, next);
+        visit(i, x, o, m, sums.s);
+        m = next_max;
+    }
 }
 
 // ---------------------------------------------------------------------------
