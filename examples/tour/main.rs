@@ -88,6 +88,9 @@ fn linear_layer_step() -> Result<(), Error> {
     Ok(())
 }
 
+/// A per-sample loss: `(pred, target, out)`.
+type PerSample<'a> = &'a dyn Fn(&[f32], &[f32], &mut [f32]) -> Result<(), Error>;
+
 /// The tutorial plots each loss against a prediction sweep; here a table of
 /// values (label 0 for regression losses, label 1 for classification).
 fn loss_table() -> Result<(), Error> {
@@ -106,12 +109,11 @@ fn loss_table() -> Result<(), Error> {
         }
         println!();
     };
-    let eval =
-        |f: &dyn Fn(&[f32], &[f32], &mut [f32]) -> Result<(), Error>, pred: &[f32], label: f32| {
-            let target = vec![label; pred.len()];
-            let mut out = vec![0.0f32; pred.len()];
-            f(pred, &target, &mut out).map(|()| out)
-        };
+    let eval = |f: PerSample, pred: &[f32], label: f32| {
+        let target = vec![label; pred.len()];
+        let mut out = vec![0.0f32; pred.len()];
+        f(pred, &target, &mut out).map(|()| out)
+    };
     row(
         "L1 (0)",
         &eval(
