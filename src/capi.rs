@@ -13,9 +13,9 @@
 //! library built by the `capi/` crate (`cargo build --release --manifest-path
 //! capi/Cargo.toml`, giving `libloss_kernels_capi.a`).
 
+use crate::Reduction;
 use crate::error::Error;
 use crate::pointwise::{self, ElementLoss, Labels, Pointwise};
-use crate::Reduction;
 
 /// Result of a C call: 0 on success, else the kind of bad input (the Rust
 /// [`Error`] variants, plus the C-only null-pointer and bad-enum cases).
@@ -198,16 +198,32 @@ fn run_pointwise<F: ElementLoss>(
     let loss = loss.dim(spec.dim);
     let run = |l: Pointwise<'_, F>| -> Result<(), Fail> {
         match out {
-            PointwiseOut::Reduced { reduction, grad: Some(g), value } => {
+            PointwiseOut::Reduced {
+                reduction,
+                grad: Some(g),
+                value,
+            } => {
                 *value = l.value_and_grad(args.pred, args.target, reduction, g)?;
             }
-            PointwiseOut::Reduced { reduction, grad: None, value } => {
+            PointwiseOut::Reduced {
+                reduction,
+                grad: None,
+                value,
+            } => {
                 *value = l.value(args.pred, args.target, reduction)?;
             }
-            PointwiseOut::PerSample { out, grad: Some(g), value } => {
+            PointwiseOut::PerSample {
+                out,
+                grad: Some(g),
+                value,
+            } => {
                 *value = l.per_sample_and_grad(args.pred, args.target, out, g)?;
             }
-            PointwiseOut::PerSample { out, grad: None, value } => {
+            PointwiseOut::PerSample {
+                out,
+                grad: None,
+                value,
+            } => {
                 l.per_sample(args.pred, args.target, out)?;
                 *value = 0.0;
             }
@@ -227,11 +243,23 @@ struct PointwiseArgs<'a> {
 }
 
 enum PointwiseOut<'a> {
-    Reduced { reduction: Reduction, grad: Option<&'a mut [f32]>, value: &'a mut f32 },
-    PerSample { out: &'a mut [f32], grad: Option<&'a mut [f32]>, value: &'a mut f32 },
+    Reduced {
+        reduction: Reduction,
+        grad: Option<&'a mut [f32]>,
+        value: &'a mut f32,
+    },
+    PerSample {
+        out: &'a mut [f32],
+        grad: Option<&'a mut [f32]>,
+        value: &'a mut f32,
+    },
 }
 
-fn dispatch_pointwise(spec: &LkPointwise, args: &PointwiseArgs<'_>, out: PointwiseOut<'_>) -> Result<(), Fail> {
+fn dispatch_pointwise(
+    spec: &LkPointwise,
+    args: &PointwiseArgs<'_>,
+    out: PointwiseOut<'_>,
+) -> Result<(), Fail> {
     let p = spec.param;
     match spec.kind {
         0 => run_pointwise(pointwise::L1::new(), spec, args, out),
@@ -243,7 +271,12 @@ fn dispatch_pointwise(spec: &LkPointwise, args: &PointwiseArgs<'_>, out: Pointwi
         6 => run_pointwise(pointwise::Logistic::new(Labels::Binary), spec, args, out),
         7 => run_pointwise(pointwise::SigmoidBce::new(p)?, spec, args, out),
         8 => run_pointwise(pointwise::Bce::new(p)?, spec, args, out),
-        9 => run_pointwise(pointwise::PoissonNll::new(spec.flags & 1 != 0, spec.flags & 2 != 0), spec, args, out),
+        9 => run_pointwise(
+            pointwise::PoissonNll::new(spec.flags & 1 != 0, spec.flags & 2 != 0),
+            spec,
+            args,
+            out,
+        ),
         10 => run_pointwise(pointwise::LogCosh::new(), spec, args, out),
         _ => Err(Fail::Status(LkStatus::InvalidEnum)),
     }
@@ -279,7 +312,11 @@ pub unsafe extern "C" fn lk_pointwise_value_and_grad(
                 sample_weight: optional(sample_weight, n),
             };
             let mut value = 0.0f32;
-            let out = PointwiseOut::Reduced { reduction: reduction(reduction_code)?, grad: output(grad, len), value: &mut value };
+            let out = PointwiseOut::Reduced {
+                reduction: reduction(reduction_code)?,
+                grad: output(grad, len),
+                value: &mut value,
+            };
             dispatch_pointwise(spec, &args, out)?;
             put(out_value, value);
             Ok(())
@@ -317,7 +354,15 @@ pub unsafe extern "C" fn lk_pointwise_per_sample(
             };
             let out = output(out, n).ok_or(Fail::Status(LkStatus::NullPointer))?;
             let mut sum = 0.0f32;
-            dispatch_pointwise(spec, &args, PointwiseOut::PerSample { out, grad: output(grad, len), value: &mut sum })?;
+            dispatch_pointwise(
+                spec,
+                &args,
+                PointwiseOut::PerSample {
+                    out,
+                    grad: output(grad, len),
+                    value: &mut sum,
+                },
+            )?;
             put(out_sum, sum);
             Ok(())
         })()
