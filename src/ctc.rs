@@ -1,0 +1,1005 @@
+//! Connectionist temporal classification (CTC): the negative log-likelihood
+//! of a label sequence under per-step class distributions, summed over every
+//! alignment, and its gradient, by the forward-backward recursion **entirely
+//! in log space**.
+//!
+//! ## The math
+//!
+//! For one sequence with `T` steps (its input length), log-probabilities
+//! `y_t(k)` (given, or `x_t(k) - lse(x_t)` from logits) and a label
+//! `l = l_1..l_S`, the *extended label* inserts the blank `b` around every
+//! label: `l' = b l_1 b l_2 ... l_S b`, `2S + 1` states. With
+//! `lae(u, v) = ln(e^u + e^v)` ([`log_add_exp`]):
+//!
+//! ```text
+//! α_0(0) = y_0(b),  α_0(1) = y_0(l_1),  α_0(s) = -∞ otherwise
+//! α_t(s) = y_t(l'_s) + lae(α_{t-1}(s), α_{t-1}(s-1), [skip(s)] α_{t-1}(s-2))
+//! β̂_t(s) = lae(β_{t+1}(s), β_{t+1}(s+1), [skip(s+2)] β_{t+1}(s+2)),
+//!           β̂_{T-1}(s) = 0 for the last two states, -∞ otherwise
+//! β_t(s) = y_t(l'_s) + β̂_t(s)
+//! ln p(l|x) = lae(α_{T-1}(2S), α_{T-1}(2S-1))
+//! γ_t(s) = exp(α_t(s) + β̂_t(s) - ln p(l|x))   (posterior of state s at t)
+//! ```
+//!
+//! where `skip(s)` holds when `l'_s` is a label that differs from `l'_{s-2}`.
+//! The loss is `-ln p(l|x)`; the gradient w.r.t. the log-probabilities is
+//! `-γ_t(k) = -Σ_{s: l'_s = k} γ_t(s)` and w.r.t. logits `softmax(x_t) - γ_t`.
+//!
+//! **Log-probability gradients differ from PyTorch.** PyTorch's `ctc_loss`
+//! returns `exp(y) - γ` for log-probability inputs, the gradient w.r.t. the
+//! logits *behind* a `log_softmax`. This crate returns the exact derivative
+//! of the returned value w.r.t. the values passed, `-γ`. Both give the same
+//! gradient once back-propagated through a `log_softmax` (whose Jacobian
+//! maps `-γ` to `softmax - γ`). For logits both agree: `softmax - γ`.
+//!
+//! ## How it runs
+//!
+//! The `2S + 1` states are stored as two arrays: the `S + 1` blank states and
+//! the `S` label states (behind one `-∞` pad), so the blank emission is one
+//! splat and only the `S` label emissions are gathered, once per step. The
+//! three-term recursion of a label state reuses its blank neighbour's
+//! two-term one: with `P(k) = lae(α(blank k), α(label k-1))`,
+//!
+//! ```text
+//! α'(blank k)   = y(b)   + P(k)
+//! α'(label k)   = y(l_k) + lae(α(label k), skip ? P(k) : α(blank k))
+//! ```
+//!
+//! so each state costs one `exp` and one `ln1p`, vectorized along the states
+//! with [`Lane`]; the skip transition is a precomputed mask. `α` is stored in
+//! full, `β` as one rolling column updated in place, and the gradient row of
+//! step `t` is written during the `β` sweep (warp-ctc's layout, not
+//! PyTorch's two full matrices). The per-step `log_softmax` is computed once,
+//! in the `α` sweep: its `exp(x - max)` row is parked in the caller's
+//! gradient slice and rescaled in the `β` sweep.
+//!
+//! The posteriors of each step are normalised to sum to 1 (`Σ_s γ_t(s) = 1`
+//! holds exactly in exact arithmetic): this cancels the rounding drift that
+//! `α + β̂` accumulates over long sequences, and makes the gradient rows of
+//! logits sum to 0.
+//!
+//! ## Edge cases
+//!
+//! * Empty label: `-Σ_t y_t(b)`. Input length 0: 0 for an empty label, `+∞`
+//!   otherwise.
+//! * Infeasible (input length `<` label length + adjacent repeats), or every
+//!   alignment through a `-∞` log-probability: the loss is `+∞` and the
+//!   sequence's gradient 0; with [`Ctc::zero_infinity`] the loss is 0.
+//! * Steps at or past a sequence's input length get 0 gradient.
+//! * NaN in the activations propagates into the loss and gradient.
+//!
+//! ## Example
+//!
+//! ```
+//! use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+//! use loss_kernels::Reduction;
+//! // T = 2 steps, N = 1 sequence, C = 3 classes (blank 0), label [1].
+//! let logits = [0.0, 1.0, 0.0, 0.0, 1.0, 0.0];
+//! let acts = Activations::time_major(&logits, 2, 1, 3, &[2]);
+//! let labels = Labels::Padded { labels: &[1], max_len: 1, lengths: &[1] };
+//! let mut workspace = vec![0.0; ctc::workspace_len(2, 1)];
+//! let mut grad = [0.0; 6];
+//! let loss = Ctc::new(0).value_and_grad(&acts, &labels, Reduction::Sum, &mut workspace, &mut grad)?;
+//! // alignments "1 1", "0 1", "1 0": p = e²+2e over (e+2)²
+//! let e = core::f32::consts::E;
+//! assert!((loss - -((e * e + 2.0 * e) / ((e + 2.0) * (e + 2.0))).ln()).abs() < 1e-6);
+//! # Ok::<(), loss_kernels::Error>(())
+//! ```
+
+use crate::Reduction;
+use crate::driver::Sum;
+use crate::error::Error;
+use crate::lane::{Lane, Native};
+use crate::math::{exp, exp_nonpositive, ln, log_add_exp};
+
+const NEG_INF: f32 = f32::NEG_INFINITY;
+
+/// How the activations are laid out in their slice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// `T × N × C`: step-major, as PyTorch and warp-ctc.
+    #[default]
+    TimeMajor,
+    /// `N × T × C`: sequence-major, as Gluon's `NTC` and optax.
+    BatchMajor,
+}
+
+/// What the activations hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Input {
+    /// Unnormalised scores; a `log_softmax` over each step's `C` values is
+    /// applied inside (Gluon, warp-ctc, optax). Gradient: `softmax - γ`.
+    #[default]
+    Logits,
+    /// Log-probabilities, used as given, not renormalised (PyTorch).
+    /// Gradient: `-γ` (see the [module docs](self) for PyTorch's variant).
+    LogProbs,
+}
+
+/// Which class is the blank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blank {
+    /// This class index (must be `< C`).
+    Index(u32),
+    /// The last class, `C - 1` (Gluon's `blank_label='last'`).
+    Last,
+}
+
+/// The activations of a batch: `data` in `layout`, with `t` steps, `n`
+/// sequences and `c` classes, and each sequence's input length.
+///
+/// ```
+/// use loss_kernels::ctc::{Activations, Layout};
+/// let data = [0.0; 2 * 3 * 4];
+/// let a = Activations::batch_major(&data, 2, 3, 4, &[3, 2]);
+/// assert_eq!((a.layout, a.t, a.n, a.c), (Layout::BatchMajor, 3, 2, 4));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Activations<'a> {
+    /// `t * n * c` values in `layout`.
+    pub data: &'a [f32],
+    /// The order of the three axes in `data`.
+    pub layout: Layout,
+    /// The number of steps `T` (the padded time axis).
+    pub t: usize,
+    /// The number of sequences `N`.
+    pub n: usize,
+    /// The number of classes `C`, blank included.
+    pub c: usize,
+    /// `n` input lengths, each `<= t`: steps from a sequence's length on are
+    /// ignored.
+    pub input_lengths: &'a [u32],
+}
+
+impl<'a> Activations<'a> {
+    /// Time-major activations (`T × N × C`).
+    pub const fn time_major(
+        data: &'a [f32],
+        t: usize,
+        n: usize,
+        c: usize,
+        input_lengths: &'a [u32],
+    ) -> Self {
+        Activations {
+            data,
+            layout: Layout::TimeMajor,
+            t,
+            n,
+            c,
+            input_lengths,
+        }
+    }
+
+    /// Batch-major activations (`N × T × C`); note the argument order
+    /// follows the layout.
+    pub const fn batch_major(
+        data: &'a [f32],
+        n: usize,
+        t: usize,
+        c: usize,
+        input_lengths: &'a [u32],
+    ) -> Self {
+        Activations {
+            data,
+            layout: Layout::BatchMajor,
+            t,
+            n,
+            c,
+            input_lengths,
+        }
+    }
+
+    /// Start of the row of sequence `i` at step `step` in `data`.
+    #[inline(always)]
+    fn row_start(&self, i: usize, step: usize) -> usize {
+        match self.layout {
+            Layout::TimeMajor => (step * self.n + i) * self.c,
+            Layout::BatchMajor => (i * self.t + step) * self.c,
+        }
+    }
+}
+
+/// The label sequences of a batch, with their lengths. Values must be
+/// `< C` and never the blank; entries of a padded row past its length are
+/// ignored (any value, e.g. `u32::MAX`).
+///
+/// ```
+/// use loss_kernels::ctc::Labels;
+/// // the same two labels, [1, 2] and [3], both ways
+/// let padded = Labels::Padded { labels: &[1, 2, 3, u32::MAX], max_len: 2, lengths: &[2, 1] };
+/// let concatenated = Labels::Concatenated { labels: &[1, 2, 3], lengths: &[2, 1] };
+/// # let _ = (padded, concatenated);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum Labels<'a> {
+    /// `n` rows of `max_len` labels (`labels.len() = n * max_len`).
+    Padded {
+        /// The rows, one per sequence.
+        labels: &'a [u32],
+        /// The row length `S`.
+        max_len: usize,
+        /// `n` label lengths, each `<= max_len`.
+        lengths: &'a [u32],
+    },
+    /// All labels back to back (`labels.len() = Σ lengths`).
+    Concatenated {
+        /// The labels of sequence 0, then of sequence 1, ...
+        labels: &'a [u32],
+        /// `n` label lengths.
+        lengths: &'a [u32],
+    },
+}
+
+impl<'a> Labels<'a> {
+    /// The `n` label lengths.
+    fn lengths(&self) -> &'a [u32] {
+        match *self {
+            Labels::Padded { lengths, .. } | Labels::Concatenated { lengths, .. } => lengths,
+        }
+    }
+
+    /// The label sequences in order (validated lengths assumed; a short
+    /// slice yields short sequences, never a panic).
+    fn sequences(&self) -> impl Iterator<Item = (usize, &'a [u32])> {
+        let (labels, row) = match *self {
+            Labels::Padded {
+                labels, max_len, ..
+            } => (labels, Some(max_len)),
+            Labels::Concatenated { labels, .. } => (labels, None),
+        };
+        let mut offset = 0usize;
+        self.lengths().iter().enumerate().map(move |(i, &len)| {
+            let start = match row {
+                Some(r) => i.saturating_mul(r),
+                None => offset,
+            };
+            let end = start.saturating_add(len as usize);
+            offset = end;
+            (start, labels.get(start..end).unwrap_or(&[]))
+        })
+    }
+}
+
+/// The `f32` workspace a CTC call needs: `(3 S + 4) (T + 2)` for the
+/// longest input length `T` and the longest label length `S` of the batch
+/// (so `workspace_len(t, max_len)` of the padded shapes always suffices).
+///
+/// The workspace holds, for the sequence being processed, the full `α`
+/// matrix (`(T + 1) (2S + 2)`), the gathered emissions (`T (S + 1)`), the
+/// per-step softmax normalisers (`T`), the rolling `β` column, the skip
+/// mask and a posterior row (`4 (S + 1)` together); the sum is below the
+/// formula. Every entry point asks for the same length. The arithmetic
+/// saturates: a saturated length is one no slice can hold, and the call
+/// returns [`Error::WorkspaceTooSmall`].
+///
+/// ```
+/// use loss_kernels::ctc::workspace_len;
+/// assert_eq!(workspace_len(150, 40), 124 * 152);
+/// ```
+pub const fn workspace_len(t: usize, max_label_len: usize) -> usize {
+    max_label_len
+        .saturating_mul(3)
+        .saturating_add(4)
+        .saturating_mul(t.saturating_add(2))
+}
+
+/// The CTC loss: the blank, the input kind and `zero_infinity`. Build it
+/// with [`Ctc::new`] (or [`Ctc::blank_last`]) and the builder methods, then
+/// call [`value`](Self::value), [`value_and_grad`](Self::value_and_grad),
+/// [`per_sample`](Self::per_sample) or
+/// [`per_sample_and_grad`](Self::per_sample_and_grad).
+///
+/// Reductions: `Sum` adds the per-sequence losses; `Mean` is PyTorch's,
+/// the mean over sequences of `loss_i / max(label_length_i, 1)`.
+///
+/// ```
+/// use loss_kernels::ctc::{Ctc, Input};
+/// let ctc = Ctc::blank_last().input(Input::LogProbs).zero_infinity(true);
+/// # let _ = ctc;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ctc {
+    blank: Blank,
+    input: Input,
+    zero_infinity: bool,
+}
+
+impl Default for Ctc {
+    fn default() -> Self {
+        Ctc::new(0)
+    }
+}
+
+/// The caller slices a call writes.
+struct Outputs<'a> {
+    grad: &'a mut [f32],
+    values: &'a mut [f32],
+}
+
+impl Ctc {
+    /// A CTC loss with blank class `blank` (checked `< C` at the call),
+    /// logits input and `zero_infinity` off.
+    pub const fn new(blank: u32) -> Self {
+        Ctc {
+            blank: Blank::Index(blank),
+            input: Input::Logits,
+            zero_infinity: false,
+        }
+    }
+
+    /// A CTC loss whose blank is the last class, `C - 1`.
+    pub const fn blank_last() -> Self {
+        Ctc {
+            blank: Blank::Last,
+            ..Ctc::new(0)
+        }
+    }
+
+    /// Sets what the activations hold (default [`Input::Logits`]).
+    #[must_use]
+    pub const fn input(self, input: Input) -> Self {
+        Ctc { input, ..self }
+    }
+
+    /// With `true`, an infinite loss (infeasible alignment) becomes 0, with 0
+    /// gradient (PyTorch's `zero_infinity`). Default `false`: `+∞`.
+    #[must_use]
+    pub const fn zero_infinity(self, on: bool) -> Self {
+        Ctc {
+            zero_infinity: on,
+            ..self
+        }
+    }
+
+    /// The blank setting.
+    pub const fn blank(&self) -> Blank {
+        self.blank
+    }
+
+    /// The reduced loss.
+    ///
+    /// ```
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    /// use loss_kernels::Reduction;
+    /// // uniform log-probabilities over 2 classes, 3 steps, empty label:
+    /// // the only alignment is all blanks, -ln p = 3 ln 2
+    /// let lp = [-core::f32::consts::LN_2; 6];
+    /// let acts = Activations::time_major(&lp, 3, 1, 2, &[3]);
+    /// let labels = Labels::Concatenated { labels: &[], lengths: &[0] };
+    /// let mut ws = vec![0.0; ctc::workspace_len(3, 0)];
+    /// let ctc = Ctc::new(0).input(ctc::Input::LogProbs);
+    /// let v = ctc.value(&acts, &labels, Reduction::Sum, &mut ws)?;
+    /// assert!((v - 3.0 * core::f32::consts::LN_2).abs() < 1e-6);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value(
+        &self,
+        activations: &Activations<'_>,
+        labels: &Labels<'_>,
+        reduction: Reduction,
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.run::<false, false>(
+            activations,
+            labels,
+            reduction,
+            workspace,
+            Outputs {
+                grad: &mut [],
+                values: &mut [],
+            },
+        )
+    }
+
+    /// The reduced loss and, in the same pass, its gradient w.r.t. the
+    /// activations, written into `grad` (same length and layout as
+    /// `activations.data`; every value is written).
+    ///
+    /// ```
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    /// use loss_kernels::Reduction;
+    /// let logits = [0.5, -1.0, 2.0, 0.0, 0.3, 0.1];
+    /// let acts = Activations::batch_major(&logits, 1, 2, 3, &[2]);
+    /// let labels = Labels::Padded { labels: &[2], max_len: 1, lengths: &[1] };
+    /// let (mut ws, mut grad) = (vec![0.0; ctc::workspace_len(2, 1)], [0.0; 6]);
+    /// Ctc::new(0).value_and_grad(&acts, &labels, Reduction::Mean, &mut ws, &mut grad)?;
+    /// // softmax - γ: each step's gradient sums to 0
+    /// assert!((grad[0] + grad[1] + grad[2]).abs() < 1e-6);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_grad(
+        &self,
+        activations: &Activations<'_>,
+        labels: &Labels<'_>,
+        reduction: Reduction,
+        workspace: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.run::<true, false>(
+            activations,
+            labels,
+            reduction,
+            workspace,
+            Outputs {
+                grad,
+                values: &mut [],
+            },
+        )
+    }
+
+    /// The per-sequence losses, one per sequence, into `out`.
+    ///
+    /// ```
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    /// let logits = [0.0; 2 * 1 * 3];
+    /// // label [1, 1] needs 3 steps (a blank between the repeats): infeasible
+    /// let acts = Activations::time_major(&logits, 2, 1, 3, &[2]);
+    /// let labels = Labels::Padded { labels: &[1, 1], max_len: 2, lengths: &[2] };
+    /// let mut ws = vec![0.0; ctc::workspace_len(2, 2)];
+    /// let mut out = [0.0];
+    /// Ctc::new(0).per_sample(&acts, &labels, &mut ws, &mut out)?;
+    /// assert_eq!(out, [f32::INFINITY]);
+    /// Ctc::new(0).zero_infinity(true).per_sample(&acts, &labels, &mut ws, &mut out)?;
+    /// assert_eq!(out, [0.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample(
+        &self,
+        activations: &Activations<'_>,
+        labels: &Labels<'_>,
+        workspace: &mut [f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        self.run::<false, true>(
+            activations,
+            labels,
+            Reduction::Sum,
+            workspace,
+            Outputs {
+                grad: &mut [],
+                values: out,
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// The per-sequence losses into `out` and the gradient of their sum into
+    /// `grad`, in one pass; returns the sum.
+    ///
+    /// ```
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    /// let logits = [0.0; 3 * 2 * 3];
+    /// let acts = Activations::time_major(&logits, 3, 2, 3, &[3, 2]);
+    /// let labels = Labels::Concatenated { labels: &[1, 2, 2], lengths: &[2, 1] };
+    /// let (mut ws, mut out, mut grad) = (vec![0.0; ctc::workspace_len(3, 2)], [0.0; 2], [0.0; 18]);
+    /// let sum = Ctc::new(0).per_sample_and_grad(&acts, &labels, &mut ws, &mut out, &mut grad)?;
+    /// assert_eq!(sum, out[0] + out[1]);
+    /// // step 2 is past sequence 1's input length: zero gradient
+    /// assert_eq!(&grad[15..18], &[0.0; 3]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample_and_grad(
+        &self,
+        activations: &Activations<'_>,
+        labels: &Labels<'_>,
+        workspace: &mut [f32],
+        out: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.run::<true, true>(
+            activations,
+            labels,
+            Reduction::Sum,
+            workspace,
+            Outputs { grad, values: out },
+        )
+    }
+
+    /// Validates every argument, then runs the recursion sequence by
+    /// sequence through the shared workspace.
+    fn run<const GRAD: bool, const VALUES: bool>(
+        &self,
+        acts: &Activations<'_>,
+        labels: &Labels<'_>,
+        reduction: Reduction,
+        workspace: &mut [f32],
+        out: Outputs<'_>,
+    ) -> Result<f32, Error> {
+        let blank = validate(self.blank, acts, labels)?;
+        if GRAD && out.grad.len() != acts.data.len() {
+            return Err(mismatch("grad", acts.data.len(), out.grad.len()));
+        }
+        if VALUES && out.values.len() != acts.n {
+            return Err(mismatch("out", acts.n, out.values.len()));
+        }
+        let max_t = acts.input_lengths.iter().copied().max().unwrap_or(0) as usize;
+        let max_s = labels.lengths().iter().copied().max().unwrap_or(0) as usize;
+        let need = workspace_len(max_t, max_s);
+        if workspace.len() < need {
+            return Err(Error::WorkspaceTooSmall {
+                argument: "workspace",
+                expected: need,
+                found: workspace.len(),
+            });
+        }
+
+        let n = acts.n;
+        let mut total = Sum::default();
+        let mut value_slots = out.values.iter_mut();
+        let grad = out.grad;
+        for ((i, (_, label)), &input_len) in labels.sequences().enumerate().zip(acts.input_lengths)
+        {
+            let scale = match reduction {
+                Reduction::Sum => 1.0,
+                Reduction::Mean => 1.0 / (n as f32 * label.len().max(1) as f32),
+            };
+            let seq = Sequence {
+                acts,
+                i,
+                steps: input_len as usize,
+                labels: label,
+                blank,
+                input: self.input,
+            };
+            let mut loss = if seq.feasible() {
+                -seq.run::<Native, GRAD>(workspace, grad, scale)
+            } else {
+                f32::INFINITY
+            };
+            if GRAD {
+                // Steps past the input length, and every step of an infinite
+                // loss, get 0 gradient.
+                let from = if loss == f32::INFINITY { 0 } else { seq.steps };
+                for step in from..acts.t {
+                    if let Some(row) = grad.get_mut(seq.row(step)) {
+                        row.fill(0.0);
+                    }
+                }
+            }
+            if self.zero_infinity && loss == f32::INFINITY {
+                loss = 0.0;
+            }
+            if let Some(slot) = value_slots.next() {
+                *slot = loss;
+            }
+            total.add(loss * scale);
+        }
+        Ok(total.total())
+    }
+}
+
+/// A length-mismatch error.
+fn mismatch(argument: &'static str, expected: usize, found: usize) -> Error {
+    Error::LengthMismatch {
+        argument,
+        expected,
+        found,
+    }
+}
+
+/// Checks the activations and labels against each other; returns the blank
+/// index.
+fn validate(blank: Blank, acts: &Activations<'_>, labels: &Labels<'_>) -> Result<usize, Error> {
+    let (t, n, c) = (acts.t, acts.n, acts.c);
+    if c == 0 {
+        return Err(Error::ZeroSize {
+            argument: "activations.c",
+        });
+    }
+    if n == 0 {
+        return Err(Error::EmptyBatch {
+            argument: "activations",
+        });
+    }
+    let size = t.checked_mul(n).and_then(|v| v.checked_mul(c));
+    if size != Some(acts.data.len()) {
+        return Err(mismatch(
+            "activations",
+            size.unwrap_or(usize::MAX),
+            acts.data.len(),
+        ));
+    }
+    let blank = match blank {
+        Blank::Index(b) if (b as usize) < c => b as usize,
+        Blank::Index(b) => {
+            return Err(Error::OutOfRange {
+                argument: "blank",
+                index: 0,
+                value: b as usize,
+                limit: c,
+            });
+        }
+        Blank::Last => c - 1,
+    };
+    if acts.input_lengths.len() != n {
+        return Err(mismatch("input_lengths", n, acts.input_lengths.len()));
+    }
+    if let Some((index, &len)) = acts
+        .input_lengths
+        .iter()
+        .enumerate()
+        .find(|&(_, &len)| len as usize > t)
+    {
+        return Err(Error::OutOfRange {
+            argument: "input_lengths",
+            index,
+            value: len as usize,
+            limit: t.saturating_add(1),
+        });
+    }
+    let lengths = labels.lengths();
+    if lengths.len() != n {
+        return Err(mismatch("label_lengths", n, lengths.len()));
+    }
+    match *labels {
+        Labels::Padded {
+            labels: values,
+            max_len,
+            ..
+        } => {
+            let size = n.checked_mul(max_len);
+            if size != Some(values.len()) {
+                return Err(mismatch("labels", size.unwrap_or(usize::MAX), values.len()));
+            }
+            if let Some((index, &len)) = lengths
+                .iter()
+                .enumerate()
+                .find(|&(_, &len)| len as usize > max_len)
+            {
+                return Err(Error::OutOfRange {
+                    argument: "label_lengths",
+                    index,
+                    value: len as usize,
+                    limit: max_len.saturating_add(1),
+                });
+            }
+        }
+        Labels::Concatenated { labels: values, .. } => {
+            let total = lengths
+                .iter()
+                .try_fold(0usize, |acc, &len| acc.checked_add(len as usize));
+            if total != Some(values.len()) {
+                return Err(mismatch(
+                    "labels",
+                    total.unwrap_or(usize::MAX),
+                    values.len(),
+                ));
+            }
+        }
+    }
+    for (start, seq) in labels.sequences() {
+        for (k, &label) in seq.iter().enumerate() {
+            let index = start + k;
+            if label as usize >= c {
+                return Err(Error::OutOfRange {
+                    argument: "labels",
+                    index,
+                    value: label as usize,
+                    limit: c,
+                });
+            }
+            if label as usize == blank {
+                return Err(Error::BlankInLabel {
+                    argument: "labels",
+                    index,
+                });
+            }
+        }
+    }
+    Ok(blank)
+}
+
+/// The slice of `s` from `i` on (empty past the end).
+#[inline(always)]
+fn from(s: &[f32], i: usize) -> &[f32] {
+    s.get(i..).unwrap_or(&[])
+}
+
+/// The mutable slice of `s` from `i` on (empty past the end).
+#[inline(always)]
+fn from_mut(s: &mut [f32], i: usize) -> &mut [f32] {
+    s.get_mut(i..).unwrap_or(&mut [])
+}
+
+/// Splits the first `len` values off `rest` (fewer if it is shorter).
+#[inline(always)]
+fn carve<'a>(rest: &mut &'a mut [f32], len: usize) -> &'a mut [f32] {
+    let all = core::mem::take(rest);
+    let (head, tail) = all.split_at_mut(len.min(all.len()));
+    *rest = tail;
+    head
+}
+
+/// The bit pattern of a set mask lane (all ones), as `f32`.
+const MASK_SET: f32 = f32::from_bits(u32::MAX);
+
+/// One sequence of a validated batch.
+struct Sequence<'s, 'a> {
+    acts: &'s Activations<'a>,
+    /// Which sequence of the batch.
+    i: usize,
+    /// Its input length.
+    steps: usize,
+    /// Its labels (`S` values, none the blank).
+    labels: &'a [u32],
+    blank: usize,
+    input: Input,
+}
+
+impl Sequence<'_, '_> {
+    /// Whether some alignment fits: `S` + adjacent repeats `<=` steps.
+    fn feasible(&self) -> bool {
+        let repeats = self
+            .labels
+            .iter()
+            .zip(self.labels.iter().skip(1))
+            .filter(|(a, b)| a == b)
+            .count();
+        self.labels.len() + repeats <= self.steps
+    }
+
+    /// The index range of the row at `step` in the activations (and grad).
+    #[inline(always)]
+    fn row(&self, step: usize) -> core::ops::Range<usize> {
+        let start = self.acts.row_start(self.i, step);
+        start..start + self.acts.c
+    }
+
+    /// The activation row at `step` (empty if out of range, which
+    /// validation rules out).
+    #[inline(always)]
+    fn x(&self, step: usize) -> &[f32] {
+        self.acts.data.get(self.row(step)).unwrap_or(&[])
+    }
+
+    /// Writes the emissions of one step: `e[0] = y(blank)`, `e[j] = y(l_j)`
+    /// for `j = 1..=S`, with `y = x - shift`.
+    #[inline(always)]
+    fn emissions(&self, x: &[f32], shift: f32, e: &mut [f32]) {
+        let mut slots = e.iter_mut();
+        if let Some(slot) = slots.next() {
+            *slot = x.get(self.blank).copied().unwrap_or(f32::NAN) - shift;
+        }
+        for (slot, &label) in slots.zip(self.labels) {
+            *slot = x.get(label as usize).copied().unwrap_or(f32::NAN) - shift;
+        }
+    }
+
+    /// Runs the forward (and, with `GRAD`, backward) recursion; returns
+    /// `ln p(l|x)`. With `GRAD`, writes `scale ×` the gradient into the
+    /// sequence's rows of `grad` for the steps below its input length (the
+    /// caller zeroes the rest, and all rows when the result is `-∞`).
+    fn run<L: Lane, const GRAD: bool>(
+        &self,
+        workspace: &mut [f32],
+        grad: &mut [f32],
+        scale: f32,
+    ) -> f32 {
+        let s = self.labels.len();
+        let steps = self.steps;
+        let width = 2 * s + 2;
+        let logits = self.input == Input::Logits;
+        let mut rest = workspace;
+        let skip = carve(&mut rest, s + 1);
+        let e_all = carve(&mut rest, if GRAD { steps * (s + 1) } else { s + 1 });
+        let inv_sums = carve(&mut rest, if GRAD { steps } else { 0 });
+        let alpha = carve(
+            &mut rest,
+            if GRAD { (steps + 1) * width } else { 2 * width },
+        );
+        let beta = carve(&mut rest, if GRAD { width } else { 0 });
+        let gamma = carve(&mut rest, if GRAD { s + 1 } else { 0 });
+
+        // skip[j]: label j-1 may follow label j-2 directly (they differ).
+        skip.fill(0.0);
+        for ((slot, a), b) in skip
+            .iter_mut()
+            .skip(2)
+            .zip(self.labels)
+            .zip(self.labels.iter().skip(1))
+        {
+            if a != b {
+                *slot = MASK_SET;
+            }
+        }
+
+        // α before step 0: only the first blank state, at log 1.
+        alpha.fill(NEG_INF);
+        if let Some(a) = alpha.first_mut() {
+            *a = 0.0;
+        }
+
+        for step in 0..steps {
+            let x = self.x(step);
+            let shift = if logits {
+                let u = if GRAD {
+                    grad.get_mut(self.row(step)).unwrap_or(&mut [])
+                } else {
+                    &mut []
+                };
+                let (lse, sum) = log_normalizer::<L, GRAD>(x, u);
+                if GRAD && let Some(v) = inv_sums.get_mut(step) {
+                    *v = 1.0 / sum;
+                }
+                lse
+            } else {
+                0.0
+            };
+            let e = if GRAD {
+                e_all
+                    .get_mut(step * (s + 1)..(step + 1) * (s + 1))
+                    .unwrap_or(&mut [])
+            } else {
+                &mut *e_all
+            };
+            self.emissions(x, shift, e);
+            let (prev, cur) = if GRAD {
+                let (head, tail) = alpha.split_at_mut(((step + 1) * width).min(alpha.len()));
+                (from(head, step * width), tail)
+            } else {
+                let (head, tail) = alpha.split_at_mut(width.min(alpha.len()));
+                if step % 2 == 0 {
+                    (&*head, tail)
+                } else {
+                    (&*tail, head)
+                }
+            };
+            alpha_step::<L>(prev, cur, e, skip, s);
+        }
+
+        let last = if GRAD { steps } else { steps % 2 };
+        let row = from(alpha, last * width);
+        let (blank_end, label_end) = (
+            row.get(s).copied().unwrap_or(NEG_INF),
+            row.get(2 * s + 1).copied().unwrap_or(NEG_INF),
+        );
+        let log_p = log_add_exp(blank_end, label_end);
+        if !GRAD || log_p == NEG_INF {
+            return log_p;
+        }
+
+        // β after the last step: the virtual state past the end, reached
+        // from the last blank and the last label.
+        beta.fill(NEG_INF);
+        if let Some(b) = beta.get_mut(s) {
+            *b = 0.0;
+        }
+        for step in (0..steps).rev() {
+            let e = e_all
+                .get(step * (s + 1)..(step + 1) * (s + 1))
+                .unwrap_or(&[]);
+            let a = from(alpha, (step + 1) * width);
+            let (blank_sum, total) = beta_step::<L>(beta, a, e, skip, s, -log_p, gamma);
+            let g = grad.get_mut(self.row(step)).unwrap_or(&mut []);
+            let norm = scale / total;
+            if logits {
+                let r = scale * inv_sums.get(step).copied().unwrap_or(f32::NAN);
+                scale_row::<L>(g, r);
+            } else {
+                g.fill(0.0);
+            }
+            if let Some(v) = g.get_mut(self.blank) {
+                *v -= norm * blank_sum;
+            }
+            for (&label, &p) in self.labels.iter().zip(gamma.iter().skip(1)) {
+                if let Some(v) = g.get_mut(label as usize) {
+                    *v -= norm * p;
+                }
+            }
+        }
+        log_p
+    }
+}
+
+/// `(lse(x), Σ e^(x - max))` of one row; with `STORE`, writes `e^(x - max)`
+/// into `u`.
+#[inline(always)]
+fn log_normalizer<L: Lane, const STORE: bool>(x: &[f32], u: &mut [f32]) -> (f32, f32) {
+    let w = L::LANES;
+    let mut m = L::splat(NEG_INF);
+    let mut i = 0;
+    while i < x.len() {
+        m = m.max(L::load_or(from(x, i), NEG_INF));
+        i += w;
+    }
+    let max = m.max_lane();
+    let mut acc = L::splat(0.0);
+    let mut i = 0;
+    while i < x.len() {
+        let v = exp_nonpositive(L::load_or(from(x, i), NEG_INF) - L::splat(max));
+        if STORE {
+            v.store(from_mut(u, i));
+        }
+        acc = acc + v;
+        i += w;
+    }
+    let sum = acc.sum();
+    (max + ln(sum), sum)
+}
+
+/// `g *= r` over a row.
+#[inline(always)]
+fn scale_row<L: Lane>(g: &mut [f32], r: f32) {
+    let w = L::LANES;
+    let mut i = 0;
+    while i < g.len() {
+        let v = L::load_or(from(g, i), 0.0) * L::splat(r);
+        v.store(from_mut(g, i));
+        i += w;
+    }
+}
+
+/// One step of the forward recursion: `prev` and `cur` are columns of
+/// `2S + 2` values, the `S + 1` blank states then a `-∞` pad and the `S`
+/// label states; `e` the step's emissions (blank, then labels).
+#[inline(always)]
+fn alpha_step<L: Lane>(prev: &[f32], cur: &mut [f32], e: &[f32], skip: &[f32], s: usize) {
+    let (prev_blank, prev_label) = prev.split_at(s.saturating_add(1).min(prev.len()));
+    let (cur_blank, cur_label) = cur.split_at_mut(s.saturating_add(1).min(cur.len()));
+    let prev_label = prev_label.get(..s + 1).unwrap_or(prev_label);
+    let cur_label = cur_label.get_mut(..s + 1).unwrap_or(&mut []);
+    if let Some(pad) = cur_label.first_mut() {
+        *pad = NEG_INF;
+    }
+    let e_blank = L::splat(e.first().copied().unwrap_or(f32::NAN));
+    let mut k = 0;
+    while k <= s {
+        // Blank state k and label state k (label k-1 of the sequence is at
+        // label index k; index 0 is the pad).
+        let blank = L::load_or(from(prev_blank, k), NEG_INF);
+        let before = L::load_or(from(prev_label, k), NEG_INF);
+        let label = L::load_or(from(prev_label, k + 1), NEG_INF);
+        let p = log_add_exp(blank, before);
+        (e_blank + p).store(from_mut(cur_blank, k));
+        let q = L::load_or(from(skip, k + 1), 0.0).select(p, blank);
+        let e_label = L::load_or(from(e, k + 1), NEG_INF);
+        (e_label + log_add_exp(label, q)).store(from_mut(cur_label, k + 1));
+        k += L::LANES;
+    }
+}
+
+/// One step of the backward recursion, in place on the `β` column (same
+/// layout as `α`): computes `β̂` of the step, the unnormalised posteriors
+/// `exp(α + β̂ + shift)` (label ones into `gamma`, index `j` for label
+/// `j - 1`), then `β = e + β̂`. Returns the blank posteriors' sum and the
+/// total, which normalises them.
+#[inline(always)]
+fn beta_step<L: Lane>(
+    beta: &mut [f32],
+    alpha: &[f32],
+    e: &[f32],
+    skip: &[f32],
+    s: usize,
+    shift: f32,
+    gamma: &mut [f32],
+) -> (f32, f32) {
+    let (beta_blank, beta_label) = beta.split_at_mut(s.saturating_add(1).min(beta.len()));
+    let (alpha_blank, alpha_label) = alpha.split_at(s.saturating_add(1).min(alpha.len()));
+    let alpha_label = alpha_label.get(..s + 1).unwrap_or(alpha_label);
+    let e_blank = L::splat(e.first().copied().unwrap_or(f32::NAN));
+    let shift = L::splat(shift);
+    let zero = L::splat(0.0);
+    let (mut blank_acc, mut label_acc) = (zero, zero);
+    let mut k = 0;
+    while k <= s {
+        let blank = L::load_or(from(beta_blank, k), NEG_INF);
+        let label = L::load_or(from(beta_label, k), NEG_INF);
+        let after = L::load_or(from(beta_label, k + 1), NEG_INF);
+        let r = log_add_exp(blank, after);
+        let q = L::load_or(from(skip, k + 1), 0.0).select(r, blank);
+        let l = log_add_exp(label, q);
+        let gb = exp(L::load_or(from(alpha_blank, k), NEG_INF) + r + shift);
+        let gl = exp(L::load_or(from(alpha_label, k), NEG_INF) + l + shift);
+        blank_acc = blank_acc + gb;
+        label_acc = label_acc + gl;
+        gl.store(from_mut(gamma, k));
+        (e_blank + r).store(from_mut(beta_blank, k));
+        (L::load_or(from(e, k), NEG_INF) + l).store(from_mut(beta_label, k));
+        k += L::LANES;
+    }
+    if let Some(pad) = beta_label.first_mut() {
+        *pad = NEG_INF;
+    }
+    let blank_sum = blank_acc.sum();
+    (blank_sum, blank_sum + label_acc.sum())
+}
