@@ -260,13 +260,13 @@ impl<'a> Labels<'a> {
     }
 }
 
-/// The `f32` workspace a CTC call needs: `(3 S + 4) (T + 2)` for the
+/// The `f32` workspace a CTC call needs: `(3 S + 5) (T + 2)` for the
 /// longest input length `T` and the longest label length `S` of the batch
 /// (so `workspace_len(t, max_len)` of the padded shapes always suffices).
 ///
 /// The workspace holds, for the sequence being processed, the full `α`
 /// matrix (`(T + 1) (2S + 2)`), the gathered emissions (`T (S + 1)`), the
-/// per-step softmax normalisers (`T`), the rolling `β` column, the skip
+/// per-step softmax normalisers and `α` offsets (`2T`), the rolling `β` column, the skip
 /// mask and a posterior row (`4 (S + 1)` together); the sum is below the
 /// formula. Every entry point asks for the same length. The arithmetic
 /// saturates: a saturated length is one no slice can hold, and the call
@@ -274,12 +274,12 @@ impl<'a> Labels<'a> {
 ///
 /// ```
 /// use loss_kernels::ctc::workspace_len;
-/// assert_eq!(workspace_len(150, 40), 124 * 152);
+/// assert_eq!(workspace_len(150, 40), 125 * 152);
 /// ```
 pub const fn workspace_len(t: usize, max_label_len: usize) -> usize {
     max_label_len
         .saturating_mul(3)
-        .saturating_add(4)
+        .saturating_add(5)
         .saturating_mul(t.saturating_add(2))
 }
 
@@ -769,6 +769,11 @@ impl Sequence<'_, '_> {
     /// `ln p(l|x)`. With `GRAD`, writes `scale ×` the gradient into the
     /// sequence's rows of `grad` for the steps below its input length (the
     /// caller zeroes the rest, and all rows when the result is `-∞`).
+    ///
+    /// Each stored `α` row (and the `β` column) is kept relative to a
+    /// running offset: a step subtracts the previous column's maximum, so
+    /// stored values stay near 0 and their rounding error does not grow
+    /// with the step; the offsets are summed in `f64`.
     fn run<L: Lane, const GRAD: bool>(
         &self,
         workspace: &mut [f32],
@@ -783,6 +788,7 @@ impl Sequence<'_, '_> {
         let skip = carve(&mut rest, s + 1);
         let e_all = carve(&mut rest, if GRAD { steps * (s + 1) } else { s + 1 });
         let inv_sums = carve(&mut rest, if GRAD { steps } else { 0 });
+        let offsets = carve(&mut rest, if GRAD { steps } else { 0 });
         let alpha = carve(
             &mut rest,
             if GRAD { (steps + 1) * width } else { 2 * width },
@@ -808,7 +814,9 @@ impl Sequence<'_, '_> {
         if let Some(a) = alpha.first_mut() {
             *a = 0.0;
         }
-
+        // The stored row of step t is α_t - offset_t; `max` is the maximum
+        // of the last stored row, subtracted by the next step.
+        let (mut offset, mut max) = (0.0f64, 0.0f32);
         for step in 0..steps {
             let x = self.x(step);
             let shift = if logits {
@@ -844,7 +852,12 @@ impl Sequence<'_, '_> {
                     (&*tail, head)
                 }
             };
-            alpha_step::<L>(prev, cur, e, skip, s);
+            offset += f64::from(max);
+            if GRAD && let Some(v) = offsets.get_mut(step) {
+                *v = offset as f32;
+            }
+            let columns = Columns { e, skip, s };
+            max = finite_or_zero(alpha_step::<L>(prev, cur, &columns, max));
         }
 
         let last = if GRAD { steps } else { steps % 2 };
@@ -853,9 +866,9 @@ impl Sequence<'_, '_> {
             row.get(s).copied().unwrap_or(NEG_INF),
             row.get(2 * s + 1).copied().unwrap_or(NEG_INF),
         );
-        let log_p = log_add_exp(blank_end, label_end);
-        if !GRAD || log_p == NEG_INF {
-            return log_p;
+        let log_p = offset + f64::from(log_add_exp(blank_end, label_end));
+        if !GRAD || log_p == f64::NEG_INFINITY {
+            return log_p as f32;
         }
 
         // β after the last step: the virtual state past the end, reached
@@ -864,14 +877,20 @@ impl Sequence<'_, '_> {
         if let Some(b) = beta.get_mut(s) {
             *b = 0.0;
         }
+        let (mut beta_offset, mut beta_max) = (0.0f64, 0.0f32);
         for step in (0..steps).rev() {
             let e = e_all
                 .get(step * (s + 1)..(step + 1) * (s + 1))
                 .unwrap_or(&[]);
             let a = from(alpha, (step + 1) * width);
-            let (blank_sum, total) = beta_step::<L>(beta, a, e, skip, s, -log_p, gamma);
+            beta_offset += f64::from(beta_max);
+            let alpha_offset = f64::from(offsets.get(step).copied().unwrap_or(f32::NAN));
+            let shift = (alpha_offset + beta_offset - log_p) as f32;
+            let columns = Columns { e, skip, s };
+            let sums = beta_step::<L>(beta, a, &columns, beta_max, shift, gamma);
+            beta_max = finite_or_zero(sums.max);
             let g = grad.get_mut(self.row(step)).unwrap_or(&mut []);
-            let norm = scale / total;
+            let norm = scale / sums.total;
             if logits {
                 let r = scale * inv_sums.get(step).copied().unwrap_or(f32::NAN);
                 scale_row::<L>(g, r);
@@ -879,7 +898,7 @@ impl Sequence<'_, '_> {
                 g.fill(0.0);
             }
             if let Some(v) = g.get_mut(self.blank) {
-                *v -= norm * blank_sum;
+                *v -= norm * sums.blank;
             }
             for (&label, &p) in self.labels.iter().zip(gamma.iter().skip(1)) {
                 if let Some(v) = g.get_mut(label as usize) {
@@ -887,8 +906,14 @@ impl Sequence<'_, '_> {
                 }
             }
         }
-        log_p
+        log_p as f32
     }
+}
+
+/// `m`, or 0 where `m` is `±∞` (an all `-∞` column keeps its values).
+#[inline(always)]
+fn finite_or_zero(m: f32) -> f32 {
+    if m.is_infinite() { 0.0 } else { m }
 }
 
 /// `(lse(x), Σ e^(x - max))` of one row; with `STORE`, writes `e^(x - max)`
@@ -929,11 +954,22 @@ fn scale_row<L: Lane>(g: &mut [f32], r: f32) {
     }
 }
 
+/// The per-step inputs of a recursion step: the emissions `e` (`e[0]` the
+/// blank's, `e[j]` label `j - 1`'s), the skip mask (`skip[j]`: label `j - 1`
+/// differs from label `j - 2`) and the label length `S`.
+struct Columns<'c> {
+    e: &'c [f32],
+    skip: &'c [f32],
+    s: usize,
+}
+
 /// One step of the forward recursion: `prev` and `cur` are columns of
 /// `2S + 2` values, the `S + 1` blank states then a `-∞` pad and the `S`
-/// label states; `e` the step's emissions (blank, then labels).
+/// label states. Stores `α_t - offset` given `prev = α_{t-1} - offset + m`;
+/// returns the maximum stored.
 #[inline(always)]
-fn alpha_step<L: Lane>(prev: &[f32], cur: &mut [f32], e: &[f32], skip: &[f32], s: usize) {
+fn alpha_step<L: Lane>(prev: &[f32], cur: &mut [f32], columns: &Columns<'_>, m: f32) -> f32 {
+    let Columns { e, skip, s } = *columns;
     let (prev_blank, prev_label) = prev.split_at(s.saturating_add(1).min(prev.len()));
     let (cur_blank, cur_label) = cur.split_at_mut(s.saturating_add(1).min(cur.len()));
     let prev_label = prev_label.get(..s + 1).unwrap_or(prev_label);
@@ -942,6 +978,8 @@ fn alpha_step<L: Lane>(prev: &[f32], cur: &mut [f32], e: &[f32], skip: &[f32], s
         *pad = NEG_INF;
     }
     let e_blank = L::splat(e.first().copied().unwrap_or(f32::NAN));
+    let m = L::splat(m);
+    let mut max = L::splat(NEG_INF);
     let mut k = 0;
     while k <= s {
         // Blank state k and label state k (label k-1 of the sequence is at
@@ -950,36 +988,51 @@ fn alpha_step<L: Lane>(prev: &[f32], cur: &mut [f32], e: &[f32], skip: &[f32], s
         let before = L::load_or(from(prev_label, k), NEG_INF);
         let label = L::load_or(from(prev_label, k + 1), NEG_INF);
         let p = log_add_exp(blank, before);
-        (e_blank + p).store(from_mut(cur_blank, k));
+        let new_blank = e_blank + (p - m);
+        new_blank.store(from_mut(cur_blank, k));
         let q = L::load_or(from(skip, k + 1), 0.0).select(p, blank);
         let e_label = L::load_or(from(e, k + 1), NEG_INF);
-        (e_label + log_add_exp(label, q)).store(from_mut(cur_label, k + 1));
+        let new_label = e_label + (log_add_exp(label, q) - m);
+        new_label.store(from_mut(cur_label, k + 1));
+        max = max.max(new_blank).max(new_label);
         k += L::LANES;
     }
+    max.max_lane()
+}
+
+/// What a backward step reports.
+struct BetaSums {
+    /// The blank states' unnormalised posteriors, summed.
+    blank: f32,
+    /// All states' unnormalised posteriors, summed: the normaliser.
+    total: f32,
+    /// The maximum of the stored `β` column.
+    max: f32,
 }
 
 /// One step of the backward recursion, in place on the `β` column (same
-/// layout as `α`): computes `β̂` of the step, the unnormalised posteriors
+/// layout as `α`, stored relative to an offset, `m` its maximum): computes
+/// `β̂` of the step less `m`, the unnormalised posteriors
 /// `exp(α + β̂ + shift)` (label ones into `gamma`, index `j` for label
-/// `j - 1`), then `β = e + β̂`. Returns the blank posteriors' sum and the
-/// total, which normalises them.
+/// `j - 1`), then `β = e + β̂`.
 #[inline(always)]
 fn beta_step<L: Lane>(
     beta: &mut [f32],
     alpha: &[f32],
-    e: &[f32],
-    skip: &[f32],
-    s: usize,
+    columns: &Columns<'_>,
+    m: f32,
     shift: f32,
     gamma: &mut [f32],
-) -> (f32, f32) {
+) -> BetaSums {
+    let Columns { e, skip, s } = *columns;
     let (beta_blank, beta_label) = beta.split_at_mut(s.saturating_add(1).min(beta.len()));
     let (alpha_blank, alpha_label) = alpha.split_at(s.saturating_add(1).min(alpha.len()));
     let alpha_label = alpha_label.get(..s + 1).unwrap_or(alpha_label);
     let e_blank = L::splat(e.first().copied().unwrap_or(f32::NAN));
-    let shift = L::splat(shift);
+    let (m, shift) = (L::splat(m), L::splat(shift));
     let zero = L::splat(0.0);
     let (mut blank_acc, mut label_acc) = (zero, zero);
+    let mut max = L::splat(NEG_INF);
     let mut k = 0;
     while k <= s {
         let blank = L::load_or(from(beta_blank, k), NEG_INF);
@@ -987,19 +1040,27 @@ fn beta_step<L: Lane>(
         let after = L::load_or(from(beta_label, k + 1), NEG_INF);
         let r = log_add_exp(blank, after);
         let q = L::load_or(from(skip, k + 1), 0.0).select(r, blank);
-        let l = log_add_exp(label, q);
+        let l = log_add_exp(label, q) - m;
+        let r = r - m;
         let gb = exp(L::load_or(from(alpha_blank, k), NEG_INF) + r + shift);
         let gl = exp(L::load_or(from(alpha_label, k), NEG_INF) + l + shift);
         blank_acc = blank_acc + gb;
         label_acc = label_acc + gl;
         gl.store(from_mut(gamma, k));
-        (e_blank + r).store(from_mut(beta_blank, k));
-        (L::load_or(from(e, k), NEG_INF) + l).store(from_mut(beta_label, k));
+        let new_blank = e_blank + r;
+        let new_label = L::load_or(from(e, k), NEG_INF) + l;
+        new_blank.store(from_mut(beta_blank, k));
+        new_label.store(from_mut(beta_label, k));
+        max = max.max(new_blank).max(new_label);
         k += L::LANES;
     }
     if let Some(pad) = beta_label.first_mut() {
         *pad = NEG_INF;
     }
-    let blank_sum = blank_acc.sum();
-    (blank_sum, blank_sum + label_acc.sum())
+    let blank = blank_acc.sum();
+    BetaSums {
+        blank,
+        total: blank + label_acc.sum(),
+        max: max.max_lane(),
+    }
 }
