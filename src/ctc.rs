@@ -90,7 +90,7 @@ use crate::Reduction;
 use crate::driver::Sum;
 use crate::error::Error;
 use crate::lane::{Lane, Native};
-use crate::math::{exp, exp_nonpositive, ln, log_add_exp};
+use crate::math::{exp_nonpositive, ln, log_add_exp};
 
 const NEG_INF: f32 = f32::NEG_INFINITY;
 
@@ -260,27 +260,48 @@ impl<'a> Labels<'a> {
     }
 }
 
-/// The `f32` workspace a CTC call needs: `(3 S + 5) (T + 2)` for the
-/// longest input length `T` and the longest label length `S` of the batch
-/// (so `workspace_len(t, max_len)` of the padded shapes always suffices).
+/// The `f32` workspace a CTC call needs, for the longest input length `T`
+/// and the longest label length `S` of the batch (so `workspace_len(t,
+/// max_len)` of the padded shapes always suffices):
 ///
-/// The workspace holds, for the sequence being processed, the full `α`
-/// matrix (`(T + 1) (2S + 2)`), the gathered emissions (`T (S + 1)`), the
-/// per-step softmax normalisers and `α` offsets (`2T`), the rolling `β` column, the skip
-/// mask and a posterior row (`4 (S + 1)` together); the sum is below the
-/// formula. Every entry point asks for the same length. The arithmetic
-/// saturates: a saturated length is one no slice can hold, and the call
-/// returns [`Error::WorkspaceTooSmall`].
+/// ```text
+/// workspace_len(T, S) = 3 H (T + 2) + 2 T,   H = 16 ⌈(S + 1) / 16⌉ + 16
+/// ```
+///
+/// `H` is the padded length of a column of blank (or label) states: the
+/// `S + 1` states rounded up to the widest lane (16) plus one lane, so every
+/// vector load and store of the recursion is a full lane. The workspace
+/// holds, for the sequence being processed, the full `α` matrix
+/// (`(T + 1) 2H`), the gathered emissions (`T H`), the per-step softmax
+/// normalisers and `α` offsets (`2 T`), the rolling `β` column (`2H`), the
+/// skip mask and a posterior column (`2H`). The formula is the same in every
+/// build (any lane width). Every entry point asks for this length. The
+/// arithmetic saturates: a saturated length is one no slice can hold, and
+/// the call returns [`Error::WorkspaceTooSmall`].
 ///
 /// ```
 /// use loss_kernels::ctc::workspace_len;
-/// assert_eq!(workspace_len(150, 40), 125 * 152);
+/// // S = 40: H = 48 + 16 = 64
+/// assert_eq!(workspace_len(150, 40), 3 * 64 * 152 + 2 * 150);
 /// ```
 pub const fn workspace_len(t: usize, max_label_len: usize) -> usize {
-    max_label_len
-        .saturating_mul(3)
-        .saturating_add(5)
+    let h = column_len(max_label_len);
+    h.saturating_mul(3)
         .saturating_mul(t.saturating_add(2))
+        .saturating_add(t.saturating_mul(2))
+}
+
+/// The widest lane of any build: columns are padded to a multiple of it.
+const MAX_LANES: usize = 16;
+const _: () = assert!(MAX_LANES.is_multiple_of(<Native as Lane>::LANES));
+
+/// `H`: the padded length of a column of `S + 1` states (see
+/// [`workspace_len`]), saturating.
+const fn column_len(s: usize) -> usize {
+    s.saturating_add(MAX_LANES)
+        .saturating_div(MAX_LANES)
+        .saturating_mul(MAX_LANES)
+        .saturating_add(MAX_LANES)
 }
 
 /// The CTC loss: the blank, the input kind and `zero_infinity`. Build it
@@ -782,11 +803,15 @@ impl Sequence<'_, '_> {
     ) -> f32 {
         let s = self.labels.len();
         let steps = self.steps;
-        let width = 2 * s + 2;
+        // Columns of H blank states then H label states; every value past
+        // the S + 1 real ones stays -inf (a mask: 0), so full-lane loads and
+        // stores past the end read and write -inf.
+        let h = column_len(s);
+        let width = 2 * h;
         let logits = self.input == Input::Logits;
         let mut rest = workspace;
-        let skip = carve(&mut rest, s + 1);
-        let e_all = carve(&mut rest, if GRAD { steps * (s + 1) } else { s + 1 });
+        let skip = carve(&mut rest, h);
+        let e_all = carve(&mut rest, if GRAD { steps * h } else { h });
         let inv_sums = carve(&mut rest, if GRAD { steps } else { 0 });
         let offsets = carve(&mut rest, if GRAD { steps } else { 0 });
         let alpha = carve(
@@ -794,7 +819,8 @@ impl Sequence<'_, '_> {
             if GRAD { (steps + 1) * width } else { 2 * width },
         );
         let beta = carve(&mut rest, if GRAD { width } else { 0 });
-        let gamma = carve(&mut rest, if GRAD { s + 1 } else { 0 });
+        let gamma = carve(&mut rest, if GRAD { h } else { 0 });
+        e_all.fill(NEG_INF);
 
         // skip[j]: label j-1 may follow label j-2 directly (they differ).
         skip.fill(0.0);
@@ -834,9 +860,7 @@ impl Sequence<'_, '_> {
                 0.0
             };
             let e = if GRAD {
-                e_all
-                    .get_mut(step * (s + 1)..(step + 1) * (s + 1))
-                    .unwrap_or(&mut [])
+                e_all.get_mut(step * h..(step + 1) * h).unwrap_or(&mut [])
             } else {
                 &mut *e_all
             };
@@ -856,7 +880,7 @@ impl Sequence<'_, '_> {
             if GRAD && let Some(v) = offsets.get_mut(step) {
                 *v = offset as f32;
             }
-            let columns = Columns { e, skip, s };
+            let columns = Columns { e, skip, s, h };
             max = finite_or_zero(alpha_step::<L>(prev, cur, &columns, max));
         }
 
@@ -864,7 +888,7 @@ impl Sequence<'_, '_> {
         let row = from(alpha, last * width);
         let (blank_end, label_end) = (
             row.get(s).copied().unwrap_or(NEG_INF),
-            row.get(2 * s + 1).copied().unwrap_or(NEG_INF),
+            row.get(h + s).copied().unwrap_or(NEG_INF),
         );
         let log_p = offset + f64::from(log_add_exp(blank_end, label_end));
         if !GRAD || log_p == f64::NEG_INFINITY {
@@ -879,14 +903,14 @@ impl Sequence<'_, '_> {
         }
         let (mut beta_offset, mut beta_max) = (0.0f64, 0.0f32);
         for step in (0..steps).rev() {
-            let e = e_all
-                .get(step * (s + 1)..(step + 1) * (s + 1))
-                .unwrap_or(&[]);
+            let e = e_all.get(step * h..(step + 1) * h).unwrap_or(&[]);
             let a = from(alpha, (step + 1) * width);
             beta_offset += f64::from(beta_max);
             let alpha_offset = f64::from(offsets.get(step).copied().unwrap_or(f32::NAN));
-            let shift = (alpha_offset + beta_offset - log_p) as f32;
-            let columns = Columns { e, skip, s };
+            // One below the exact shift: the posteriors' exponents stay
+            // under 0 despite rounding (the factor e^-1 cancels in `norm`).
+            let shift = (alpha_offset + beta_offset - log_p - 1.0) as f32;
+            let columns = Columns { e, skip, s, h };
             let sums = beta_step::<L>(beta, a, &columns, beta_max, shift, gamma);
             beta_max = finite_or_zero(sums.max);
             let g = grad.get_mut(self.row(step)).unwrap_or(&mut []);
@@ -916,27 +940,67 @@ fn finite_or_zero(m: f32) -> f32 {
     if m.is_infinite() { 0.0 } else { m }
 }
 
+/// How a row of `n` values splits into lanes: `full` values in whole lanes,
+/// then, if `n` is not a multiple of the lane width, a last lane that ends at
+/// `n` (it overlaps the previous one when `n >= LANES`; `fresh` masks its
+/// lanes not seen before) or, for a row shorter than one lane, a padded one.
+struct Tail<L> {
+    full: usize,
+    /// Where the last lane starts, and the mask of its new lanes.
+    last: Option<(usize, L)>,
+}
+
+impl<L: Lane> Tail<L> {
+    #[inline(always)]
+    fn of(n: usize) -> Self {
+        let w = L::LANES;
+        let full = n / w * w;
+        let last = if full == n {
+            None
+        } else if n >= w {
+            let start = n - w;
+            Some((start, L::iota().ge(L::splat((full - start) as f32))))
+        } else {
+            Some((0, L::iota().lt(L::splat(n as f32))))
+        };
+        Tail { full, last }
+    }
+}
+
 /// `(lse(x), Σ e^(x - max))` of one row; with `STORE`, writes `e^(x - max)`
 /// into `u`.
 #[inline(always)]
 fn log_normalizer<L: Lane, const STORE: bool>(x: &[f32], u: &mut [f32]) -> (f32, f32) {
     let w = L::LANES;
+    let tail = Tail::<L>::of(x.len());
     let mut m = L::splat(NEG_INF);
     let mut i = 0;
-    while i < x.len() {
+    while i < tail.full {
         m = m.max(L::load_or(from(x, i), NEG_INF));
         i += w;
+    }
+    if let Some((start, _)) = tail.last {
+        m = m.max(L::load_or(from(x, start), NEG_INF));
     }
     let max = m.max_lane();
     let mut acc = L::splat(0.0);
     let mut i = 0;
-    while i < x.len() {
+    while i < tail.full {
         let v = exp_nonpositive(L::load_or(from(x, i), NEG_INF) - L::splat(max));
         if STORE {
             v.store(from_mut(u, i));
         }
         acc = acc + v;
         i += w;
+    }
+    if let Some((start, fresh)) = tail.last {
+        // Overlapping lanes recompute the same values: storing them again
+        // is harmless, counting them again is not.
+        let v = exp_nonpositive(L::load_or(from(x, start), NEG_INF) - L::splat(max));
+        if STORE {
+            v.store(from_mut(u, start));
+        }
+        acc = acc + fresh.select(v, L::splat(0.0));
     }
     let sum = acc.sum();
     (max + ln(sum), sum)
@@ -946,34 +1010,42 @@ fn log_normalizer<L: Lane, const STORE: bool>(x: &[f32], u: &mut [f32]) -> (f32,
 #[inline(always)]
 fn scale_row<L: Lane>(g: &mut [f32], r: f32) {
     let w = L::LANES;
+    let tail = Tail::<L>::of(g.len());
+    let r = L::splat(r);
     let mut i = 0;
-    while i < g.len() {
-        let v = L::load_or(from(g, i), 0.0) * L::splat(r);
-        v.store(from_mut(g, i));
+    while i < tail.full {
+        let v = L::load_or(from(g, i), 0.0);
+        (v * r).store(from_mut(g, i));
         i += w;
+    }
+    if let Some((start, fresh)) = tail.last {
+        let v = L::load_or(from(g, start), 0.0);
+        fresh.select(v * r, v).store(from_mut(g, start));
     }
 }
 
 /// The per-step inputs of a recursion step: the emissions `e` (`e[0]` the
-/// blank's, `e[j]` label `j - 1`'s), the skip mask (`skip[j]`: label `j - 1`
-/// differs from label `j - 2`) and the label length `S`.
+/// blank's, `e[j]` label `j - 1`'s, `-∞` past `S`), the skip mask (`skip[j]`:
+/// label `j - 1` differs from label `j - 2`), the label length `S` and the
+/// padded column length `H`.
 struct Columns<'c> {
     e: &'c [f32],
     skip: &'c [f32],
     s: usize,
+    h: usize,
 }
 
 /// One step of the forward recursion: `prev` and `cur` are columns of
-/// `2S + 2` values, the `S + 1` blank states then a `-∞` pad and the `S`
-/// label states. Stores `α_t - offset` given `prev = α_{t-1} - offset + m`;
+/// `2H` values, the `S + 1` blank states (padded to `H`) then a `-∞` pad and
+/// the `S` label states (padded to `H`). Stores `α_t - offset` given `prev = α_{t-1} - offset + m`;
 /// returns the maximum stored.
 #[inline(always)]
 fn alpha_step<L: Lane>(prev: &[f32], cur: &mut [f32], columns: &Columns<'_>, m: f32) -> f32 {
-    let Columns { e, skip, s } = *columns;
-    let (prev_blank, prev_label) = prev.split_at(s.saturating_add(1).min(prev.len()));
-    let (cur_blank, cur_label) = cur.split_at_mut(s.saturating_add(1).min(cur.len()));
-    let prev_label = prev_label.get(..s + 1).unwrap_or(prev_label);
-    let cur_label = cur_label.get_mut(..s + 1).unwrap_or(&mut []);
+    let Columns { e, skip, s, h } = *columns;
+    let (prev_blank, prev_label) = prev.split_at(h.min(prev.len()));
+    let (cur_blank, cur_label) = cur.split_at_mut(h.min(cur.len()));
+    let prev_label = prev_label.get(..h).unwrap_or(prev_label);
+    let cur_label = cur_label.get_mut(..h).unwrap_or(&mut []);
     if let Some(pad) = cur_label.first_mut() {
         *pad = NEG_INF;
     }
@@ -1024,10 +1096,10 @@ fn beta_step<L: Lane>(
     shift: f32,
     gamma: &mut [f32],
 ) -> BetaSums {
-    let Columns { e, skip, s } = *columns;
-    let (beta_blank, beta_label) = beta.split_at_mut(s.saturating_add(1).min(beta.len()));
-    let (alpha_blank, alpha_label) = alpha.split_at(s.saturating_add(1).min(alpha.len()));
-    let alpha_label = alpha_label.get(..s + 1).unwrap_or(alpha_label);
+    let Columns { e, skip, s, h } = *columns;
+    let (beta_blank, beta_label) = beta.split_at_mut(h.min(beta.len()));
+    let (alpha_blank, alpha_label) = alpha.split_at(h.min(alpha.len()));
+    let alpha_label = alpha_label.get(..h).unwrap_or(alpha_label);
     let e_blank = L::splat(e.first().copied().unwrap_or(f32::NAN));
     let (m, shift) = (L::splat(m), L::splat(shift));
     let zero = L::splat(0.0);
@@ -1042,8 +1114,8 @@ fn beta_step<L: Lane>(
         let q = L::load_or(from(skip, k + 1), 0.0).select(r, blank);
         let l = log_add_exp(label, q) - m;
         let r = r - m;
-        let gb = exp(L::load_or(from(alpha_blank, k), NEG_INF) + r + shift);
-        let gl = exp(L::load_or(from(alpha_label, k), NEG_INF) + l + shift);
+        let gb = exp_nonpositive(L::load_or(from(alpha_blank, k), NEG_INF) + r + shift);
+        let gl = exp_nonpositive(L::load_or(from(alpha_label, k), NEG_INF) + l + shift);
         blank_acc = blank_acc + gb;
         label_acc = label_acc + gl;
         gl.store(from_mut(gamma, k));

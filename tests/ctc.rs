@@ -718,7 +718,7 @@ fn workspace_len_is_exactly_enough() {
         lengths: &[3, 1],
     };
     let need = workspace_len(5, 3);
-    assert_eq!(need, (3 * 3 + 5) * (5 + 2));
+    assert_eq!(need, 3 * 32 * (5 + 2) + 2 * 5);
     let mut ws = vec![0.0; need];
     let mut grad = [0.0; 40];
     let ctc = Ctc::new(0);
