@@ -13,13 +13,18 @@
 //!
 //! ```text
 //! cargo bench --bench ctc -- --warm-up-time 1 --measurement-time 2
-//! RUSTFLAGS="-C target-cpu=native" cargo bench --bench ctc --target-dir target/native -- --warm-up-time 1 --measurement-time 2
+//! RUSTFLAGS="-C target-cpu=native" cargo bench --bench ctc --target-dir target/native \
+//!     -- --warm-up-time 1 --measurement-time 2
+//! python3 tools/bench_ratios.py target/native/criterion ctc
 //! ```
+//!
+//! The lane width is the build's (`loss_kernels::lane::NATIVE_NAME`); the
+//! reference is the same float64 code in every build.
 
 #[path = "../tests/common/ctc_reference.rs"]
 mod ctc_reference;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ctc_reference::Batch;
 use loss_kernels::Reduction;
 use loss_kernels::ctc::{Activations, Ctc, Labels, workspace_len};
@@ -59,11 +64,11 @@ fn batch(t: usize, n: usize, c: usize, s: usize) -> Batch {
 }
 
 fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ctc/value_and_grad");
+    group.sample_size(10);
     for (t, n, classes, s) in [(150, 32, 29, 40), (500, 8, 80, 100)] {
         let b = batch(t, n, classes, s);
-        let name = format!("ctc T={t} N={n} C={classes} S={s}");
-        let mut group = c.benchmark_group(&name);
-        group.sample_size(10);
+        let label = format!("T{t}N{n}C{classes}S{s}");
         let flat = b.labels.concat();
         let lengths = vec![s as u32; n];
         let labels = Labels::Padded {
@@ -75,32 +80,29 @@ fn bench(c: &mut Criterion) {
         let mut ws = vec![0.0f32; workspace_len(t, s)];
         let mut grad = vec![0.0f32; b.data.len()];
         let ctc = Ctc::new(0);
-        group.bench_function(
-            format!("value_and_grad ({})", loss_kernels::lane::NATIVE_NAME),
-            |bench| {
-                bench.iter(|| {
-                    ctc.value_and_grad(
-                        black_box(&acts),
-                        &labels,
-                        Reduction::Mean,
-                        &mut ws,
-                        &mut grad,
-                    )
-                    .unwrap()
-                })
-            },
-        );
-        group.bench_function("value", |bench| {
+        group.bench_function(BenchmarkId::new("loss-kernels", &label), |bench| {
+            bench.iter(|| {
+                ctc.value_and_grad(
+                    black_box(&acts),
+                    &labels,
+                    Reduction::Mean,
+                    &mut ws,
+                    &mut grad,
+                )
+                .unwrap()
+            })
+        });
+        group.bench_function(BenchmarkId::new("value only", &label), |bench| {
             bench.iter(|| {
                 ctc.value(black_box(&acts), &labels, Reduction::Mean, &mut ws)
                     .unwrap()
             })
         });
-        group.bench_function("scalar f64 reference (value_and_grad)", |bench| {
+        group.bench_function(BenchmarkId::new("scalar f64 reference", &label), |bench| {
             bench.iter(|| black_box(&b).expect())
         });
-        group.finish();
     }
+    group.finish();
 }
 
 criterion_group!(benches, bench);
