@@ -880,7 +880,8 @@ impl Sequence<'_, '_> {
             if GRAD && let Some(v) = offsets.get_mut(step) {
                 *v = offset as f32;
             }
-            let columns = Columns { e, skip, s, h };
+            let units = Units::alpha(step, steps, s);
+            let columns = Columns { e, skip, h, units };
             max = finite_or_zero(alpha_step::<L>(prev, cur, &columns, max));
         }
 
@@ -910,7 +911,8 @@ impl Sequence<'_, '_> {
             // One below the exact shift: the posteriors' exponents stay
             // under 0 despite rounding (the factor e^-1 cancels in `norm`).
             let shift = (alpha_offset + beta_offset - log_p - 1.0) as f32;
-            let columns = Columns { e, skip, s, h };
+            let units = Units::beta(step, steps, s);
+            let columns = Columns { e, skip, h, units };
             let sums = beta_step::<L>(beta, a, &columns, beta_max, shift, gamma);
             beta_max = finite_or_zero(sums.max);
             let g = grad.get_mut(self.row(step)).unwrap_or(&mut []);
@@ -924,7 +926,12 @@ impl Sequence<'_, '_> {
             if let Some(v) = g.get_mut(self.blank) {
                 *v -= norm * sums.blank;
             }
-            for (&label, &p) in self.labels.iter().zip(gamma.iter().skip(1)) {
+            // Labels 1..=S of the units computed (the others' posteriors
+            // are 0 and their `gamma` slots stale).
+            let first = units.start::<L>().max(1);
+            let labels = self.labels.iter().skip(first - 1);
+            let posteriors = gamma.iter().take(units.to + 1).skip(first);
+            for (&label, &p) in labels.zip(posteriors) {
                 if let Some(v) = g.get_mut(label as usize) {
                     *v -= norm * p;
                 }
@@ -1031,8 +1038,59 @@ fn scale_row<L: Lane>(g: &mut [f32], r: f32) {
 struct Columns<'c> {
     e: &'c [f32],
     skip: &'c [f32],
-    s: usize,
     h: usize,
+    /// The units (state pairs) the step computes: `from` (rounded down to a
+    /// lane) through `to`; see [`Units`].
+    units: Units,
+}
+
+/// The state pairs ("units") a step must compute: those on some alignment
+/// at that step, plus a margin of one. A forward unit `k` is blank `k` and
+/// label `k` (the states `2k`, `2k + 1` of the extended label), a backward
+/// unit `k` is blank `k` and label `k - 1` (`2k`, `2k - 1`). At step `t` of
+/// `T`, a state `s` of `L = 2S + 1` is on an alignment only if `s <= 2t + 1`
+/// (reachable from the start) and `s >= L - 2(T - t)` (can reach the end).
+///
+/// Skipping the rest is exact: every computed value reads only computed
+/// values (or `-∞` that are exact), lanes above `to` are stored as `-∞`
+/// (their states are unreachable), and states below `from` cannot reach the
+/// end, so their posteriors are 0 whatever `α` holds there.
+#[derive(Clone, Copy)]
+struct Units {
+    from: usize,
+    to: usize,
+}
+
+impl Units {
+    /// The forward units of step `t` of `steps`, for `S = s`.
+    fn alpha(t: usize, steps: usize, s: usize) -> Units {
+        Units {
+            from: (s + t).saturating_sub(steps + 1),
+            to: s.min(t + 1),
+        }
+    }
+    /// The backward units of step `t` of `steps`, for `S = s`.
+    fn beta(t: usize, steps: usize, s: usize) -> Units {
+        Units {
+            from: (s + t).saturating_sub(steps + 1),
+            to: s.min(t + 2),
+        }
+    }
+    /// The first lane-aligned unit.
+    #[inline(always)]
+    fn start<L: Lane>(self) -> usize {
+        self.from - self.from % L::LANES
+    }
+    /// For the lane starting at unit `k`: `None` if all its units are at
+    /// most `to`, else the mask of those that are.
+    #[inline(always)]
+    fn top<L: Lane>(self, k: usize) -> Option<L> {
+        if k + L::LANES <= self.to + 1 {
+            None
+        } else {
+            Some((L::iota() + L::splat(k as f32)).le(L::splat(self.to as f32)))
+        }
+    }
 }
 
 /// One step of the forward recursion: `prev` and `cur` are columns of
@@ -1041,7 +1099,9 @@ struct Columns<'c> {
 /// returns the maximum stored.
 #[inline(always)]
 fn alpha_step<L: Lane>(prev: &[f32], cur: &mut [f32], columns: &Columns<'_>, m: f32) -> f32 {
-    let Columns { e, skip, s, h } = *columns;
+    let Columns {
+        e, skip, h, units, ..
+    } = *columns;
     let (prev_blank, prev_label) = prev.split_at(h.min(prev.len()));
     let (cur_blank, cur_label) = cur.split_at_mut(h.min(cur.len()));
     let prev_label = prev_label.get(..h).unwrap_or(prev_label);
@@ -1052,19 +1112,33 @@ fn alpha_step<L: Lane>(prev: &[f32], cur: &mut [f32], columns: &Columns<'_>, m: 
     let e_blank = L::splat(e.first().copied().unwrap_or(f32::NAN));
     let m = L::splat(m);
     let mut max = L::splat(NEG_INF);
-    let mut k = 0;
-    while k <= s {
+    let start = units.start::<L>();
+    let mut k = start;
+    while k <= units.to {
         // Blank state k and label state k (label k-1 of the sequence is at
         // label index k; index 0 is the pad).
         let blank = L::load_or(from(prev_blank, k), NEG_INF);
-        let before = L::load_or(from(prev_label, k), NEG_INF);
+        let mut before = L::load_or(from(prev_label, k), NEG_INF);
+        if k == start && k > 0 {
+            // Label `start` belongs to a unit the previous step may have
+            // skipped: read it as -∞ always (only unit `start`, below the
+            // window, depends on it), so every build and entry point
+            // computes the same values.
+            before = L::iota()
+                .eq(L::splat(0.0))
+                .select(L::splat(NEG_INF), before);
+        }
         let label = L::load_or(from(prev_label, k + 1), NEG_INF);
         let p = log_add_exp(blank, before);
-        let new_blank = e_blank + (p - m);
-        new_blank.store(from_mut(cur_blank, k));
+        let mut new_blank = e_blank + (p - m);
         let q = L::load_or(from(skip, k + 1), 0.0).select(p, blank);
         let e_label = L::load_or(from(e, k + 1), NEG_INF);
-        let new_label = e_label + (log_add_exp(label, q) - m);
+        let mut new_label = e_label + (log_add_exp(label, q) - m);
+        if let Some(keep) = units.top::<L>(k) {
+            new_blank = keep.select(new_blank, L::splat(NEG_INF));
+            new_label = keep.select(new_label, L::splat(NEG_INF));
+        }
+        new_blank.store(from_mut(cur_blank, k));
         new_label.store(from_mut(cur_label, k + 1));
         max = max.max(new_blank).max(new_label);
         k += L::LANES;
@@ -1096,7 +1170,9 @@ fn beta_step<L: Lane>(
     shift: f32,
     gamma: &mut [f32],
 ) -> BetaSums {
-    let Columns { e, skip, s, h } = *columns;
+    let Columns {
+        e, skip, h, units, ..
+    } = *columns;
     let (beta_blank, beta_label) = beta.split_at_mut(h.min(beta.len()));
     let (alpha_blank, alpha_label) = alpha.split_at(h.min(alpha.len()));
     let alpha_label = alpha_label.get(..h).unwrap_or(alpha_label);
@@ -1105,8 +1181,8 @@ fn beta_step<L: Lane>(
     let zero = L::splat(0.0);
     let (mut blank_acc, mut label_acc) = (zero, zero);
     let mut max = L::splat(NEG_INF);
-    let mut k = 0;
-    while k <= s {
+    let mut k = units.start::<L>();
+    while k <= units.to {
         let blank = L::load_or(from(beta_blank, k), NEG_INF);
         let label = L::load_or(from(beta_label, k), NEG_INF);
         let after = L::load_or(from(beta_label, k + 1), NEG_INF);
@@ -1114,13 +1190,19 @@ fn beta_step<L: Lane>(
         let q = L::load_or(from(skip, k + 1), 0.0).select(r, blank);
         let l = log_add_exp(label, q) - m;
         let r = r - m;
-        let gb = exp_nonpositive(L::load_or(from(alpha_blank, k), NEG_INF) + r + shift);
-        let gl = exp_nonpositive(L::load_or(from(alpha_label, k), NEG_INF) + l + shift);
+        let mut gb = exp_nonpositive(L::load_or(from(alpha_blank, k), NEG_INF) + r + shift);
+        let mut gl = exp_nonpositive(L::load_or(from(alpha_label, k), NEG_INF) + l + shift);
+        let mut new_blank = e_blank + r;
+        let mut new_label = L::load_or(from(e, k), NEG_INF) + l;
+        if let Some(keep) = units.top::<L>(k) {
+            gb = keep.select(gb, zero);
+            gl = keep.select(gl, zero);
+            new_blank = keep.select(new_blank, L::splat(NEG_INF));
+            new_label = keep.select(new_label, L::splat(NEG_INF));
+        }
         blank_acc = blank_acc + gb;
         label_acc = label_acc + gl;
         gl.store(from_mut(gamma, k));
-        let new_blank = e_blank + r;
-        let new_label = L::load_or(from(e, k), NEG_INF) + l;
         new_blank.store(from_mut(beta_blank, k));
         new_label.store(from_mut(beta_label, k));
         max = max.max(new_blank).max(new_label);
