@@ -34,29 +34,43 @@
 //!
 //! ## How it runs
 //!
-//! The `2S + 1` states are stored as two arrays: the `S + 1` blank states and
-//! the `S` label states (behind one `-∞` pad), so the blank emission is one
-//! splat and only the `S` label emissions are gathered, once per step. The
-//! three-term recursion of a label state reuses its blank neighbour's
-//! two-term one: with `P(k) = lae(α(blank k), α(label k-1))`,
+//! The `2S + 1` states are stored as two arrays: the `S + 1` blanks
+//! (`blank k` sits between `l_k` and `l_{k+1}`) and the `S` labels (`label k`
+//! is `l_k`, behind one `-∞` pad for `label 0`), each padded with `-∞` to a
+//! whole number of the widest lane, so every load and store is a full lane,
+//! the blank emission is one splat and only the `S` label emissions are
+//! gathered, once per step. The three-term recursion of a label reuses its
+//! blank neighbour's two-term one: with `P(k) = lae(α(blank k), α(label k))`,
 //!
 //! ```text
-//! α'(blank k)   = y(b)   + P(k)
-//! α'(label k)   = y(l_k) + lae(α(label k), skip ? P(k) : α(blank k))
+//! α'(blank k) = y(b)   + P(k)
+//! α'(label k) = y(l_k) + lae(α(label k), skip(k) ? P(k-1) : α(blank k-1))
 //! ```
 //!
 //! so each state costs one `exp` and one `ln1p`, vectorized along the states
-//! with [`Lane`]; the skip transition is a precomputed mask. `α` is stored in
-//! full, `β` as one rolling column updated in place, and the gradient row of
-//! step `t` is written during the `β` sweep (warp-ctc's layout, not
-//! PyTorch's two full matrices). The per-step `log_softmax` is computed once,
-//! in the `α` sweep: its `exp(x - max)` row is parked in the caller's
-//! gradient slice and rescaled in the `β` sweep.
+//! with [`Lane`]; the skip transition is a precomputed mask (the backward
+//! recursion is the mirror image). `α` is stored in full, `β` as one rolling
+//! column updated in place, and the gradient row of step `t` is written
+//! during the `β` sweep (warp-ctc's layout, not PyTorch's two full
+//! matrices). The per-step `log_softmax` is computed once, in the `α` sweep:
+//! its `exp(x - max)` row is parked in the caller's gradient slice and
+//! rescaled in the `β` sweep. A step only computes the states that lie on
+//! some alignment at that step (reachable from the start and able to reach
+//! the end), rounded out to whole lanes.
 //!
-//! The posteriors of each step are normalised to sum to 1 (`Σ_s γ_t(s) = 1`
-//! holds exactly in exact arithmetic): this cancels the rounding drift that
-//! `α + β̂` accumulates over long sequences, and makes the gradient rows of
-//! logits sum to 0.
+//! ## Accuracy
+//!
+//! Everything is `f32`. Each stored `α` column (and the `β` column) is kept
+//! relative to a running offset, the previous column's maximum, so stored
+//! values stay near 0 and their rounding does not grow with the step; the
+//! offsets are summed in `f64`. The posteriors of each step are normalised
+//! to sum to 1 (`Σ_s γ_t(s) = 1` holds exactly in exact arithmetic), which
+//! cancels the drift `α + β̂` still accumulates, and makes each gradient row
+//! of logits sum to 0. Measured against float64 (`tests/ctc.rs`): at
+//! `T = 500, C = 80, S = 100` the gradient's largest absolute error is
+//! below `1e-5` (PyTorch's float32 `ctc_loss` shows `1.5e-5` at `T = 50` on
+//! the conformance case); every case of the conformance file passes with its
+//! tolerances.
 //!
 //! ## Edge cases
 //!
@@ -774,15 +788,23 @@ impl Sequence<'_, '_> {
     }
 
     /// Writes the emissions of one step: `e[0] = y(blank)`, `e[j] = y(l_j)`
-    /// for `j = 1..=S`, with `y = x - shift`.
+    /// for `j = 1..=S`, with `y = x - shift`: a scalar gather, then one
+    /// vector subtraction (`-∞` padding stays `-∞` for finite `shift`).
     #[inline(always)]
-    fn emissions(&self, x: &[f32], shift: f32, e: &mut [f32]) {
+    fn emissions<L: Lane>(&self, x: &[f32], shift: f32, e: &mut [f32]) {
         let mut slots = e.iter_mut();
         if let Some(slot) = slots.next() {
-            *slot = x.get(self.blank).copied().unwrap_or(f32::NAN) - shift;
+            *slot = x.get(self.blank).copied().unwrap_or(f32::NAN);
         }
         for (slot, &label) in slots.zip(self.labels) {
-            *slot = x.get(label as usize).copied().unwrap_or(f32::NAN) - shift;
+            *slot = x.get(label as usize).copied().unwrap_or(f32::NAN);
+        }
+        if shift != 0.0 {
+            let mut k = 0;
+            while k <= self.labels.len() {
+                (L::load_or(from(e, k), NEG_INF) - L::splat(shift)).store(from_mut(e, k));
+                k += L::LANES;
+            }
         }
     }
 
@@ -864,7 +886,7 @@ impl Sequence<'_, '_> {
             } else {
                 &mut *e_all
             };
-            self.emissions(x, shift, e);
+            self.emissions::<L>(x, shift, e);
             let (prev, cur) = if GRAD {
                 let (head, tail) = alpha.split_at_mut(((step + 1) * width).min(alpha.len()));
                 (from(head, step * width), tail)
@@ -916,15 +938,20 @@ impl Sequence<'_, '_> {
             let sums = beta_step::<L>(beta, a, &columns, beta_max, shift, gamma);
             beta_max = finite_or_zero(sums.max);
             let g = grad.get_mut(self.row(step)).unwrap_or(&mut []);
-            let norm = scale / sums.total;
-            if logits {
-                let r = scale * inv_sums.get(step).copied().unwrap_or(f32::NAN);
-                scale_row::<L>(g, r);
+            // Subtract the posteriors (in the row's current units) first,
+            // then scale: the scalar read-modify-writes then never wait on
+            // the row's vector stores.
+            let (weight, row_scale) = if logits {
+                // The row holds u = e^(x - max); the gradient is
+                // scale (u / Σu - γ) = (scale / Σu) (u - γ Σu).
+                let inv_sum = inv_sums.get(step).copied().unwrap_or(f32::NAN);
+                (1.0 / (sums.total * inv_sum), Some(scale * inv_sum))
             } else {
                 g.fill(0.0);
-            }
+                (scale / sums.total, None)
+            };
             if let Some(v) = g.get_mut(self.blank) {
-                *v -= norm * sums.blank;
+                *v -= weight * sums.blank;
             }
             // Labels 1..=S of the units computed (the others' posteriors
             // are 0 and their `gamma` slots stale).
@@ -933,8 +960,11 @@ impl Sequence<'_, '_> {
             let posteriors = gamma.iter().take(units.to + 1).skip(first);
             for (&label, &p) in labels.zip(posteriors) {
                 if let Some(v) = g.get_mut(label as usize) {
-                    *v -= norm * p;
+                    *v -= weight * p;
                 }
+            }
+            if let Some(r) = row_scale {
+                scale_row::<L>(g, r);
             }
         }
         log_p as f32
@@ -1051,10 +1081,12 @@ struct Columns<'c> {
 /// `T`, a state `s` of `L = 2S + 1` is on an alignment only if `s <= 2t + 1`
 /// (reachable from the start) and `s >= L - 2(T - t)` (can reach the end).
 ///
-/// Skipping the rest is exact: every computed value reads only computed
-/// values (or `-∞` that are exact), lanes above `to` are stored as `-∞`
-/// (their states are unreachable), and states below `from` cannot reach the
-/// end, so their posteriors are 0 whatever `α` holds there.
+/// Skipping the rest is exact: lanes above `to` are stored as `-∞` (their
+/// states are unreachable); a computed value reads only values computed at
+/// the previous step, except the lowest forward lane, whose `label from`
+/// input is read as `-∞` (that lane is below the window, so only values
+/// that cannot reach the end depend on it); and states below the window
+/// get exact `β = -∞`, so their posteriors are 0 whatever `α` holds there.
 #[derive(Clone, Copy)]
 struct Units {
     from: usize,

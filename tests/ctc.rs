@@ -477,6 +477,43 @@ fn every_lane_position_and_label_length() {
 }
 
 #[test]
+fn every_class_count() {
+    // C = 2..=40 covers the whole-lane, overlapping-tail and shorter-than-a-
+    // lane paths of the per-step softmax and gradient row at every width.
+    let mut rng = Rng::new(8);
+    for c in 2..=40usize {
+        let mut b = random_batch(
+            &mut rng,
+            Limits {
+                t: 8,
+                n: 3,
+                c: 2,
+                s: 0,
+            },
+            false,
+        );
+        b.c = c;
+        b.blank = rng.below(c);
+        b.data = (0..b.t * b.n * c).map(|_| rng.uniform(-3.0, 3.0)).collect();
+        b.logits = c % 3 != 0;
+        b.labels = (0..b.n)
+            .map(|_| {
+                (0..rng.below(4))
+                    .map(|_| {
+                        let k = rng.below(c - 1);
+                        (if k >= b.blank { k + 1 } else { k }) as u32
+                    })
+                    .collect()
+            })
+            .collect();
+        let got = run(&b, c % 2 == 0);
+        if let Err(e) = check(&b, &got, &b.expect()) {
+            panic!("C = {c}: {e}");
+        }
+    }
+}
+
+#[test]
 fn long_sequences_stay_accurate() {
     // The benchmark's second shape (T = 500, C = 80, S = 100) against
     // float64: the per-step normalisation of the posteriors keeps the
