@@ -796,8 +796,13 @@ impl Sequence<'_, '_> {
         if let Some(slot) = slots.next() {
             *slot = x.get(self.blank).copied().unwrap_or(f32::NAN);
         }
-        for (slot, &label) in slots.zip(self.labels) {
+        for (&label, slot) in self.labels.iter().zip(&mut slots) {
             *slot = x.get(label as usize).copied().unwrap_or(f32::NAN);
+        }
+        // The one padding value a step reads unmasked (label S+1 of the
+        // last unit); the rest of the row is never read unmasked.
+        if let Some(slot) = slots.next() {
+            *slot = NEG_INF;
         }
         if shift != 0.0 {
             let mut k = 0;
@@ -842,7 +847,6 @@ impl Sequence<'_, '_> {
         );
         let beta = carve(&mut rest, if GRAD { width } else { 0 });
         let gamma = carve(&mut rest, if GRAD { h } else { 0 });
-        e_all.fill(NEG_INF);
 
         // skip[j]: label j-1 may follow label j-2 directly (they differ).
         skip.fill(0.0);
@@ -858,7 +862,10 @@ impl Sequence<'_, '_> {
         }
 
         // α before step 0: only the first blank state, at log 1.
-        alpha.fill(NEG_INF);
+        // (Every later row is written in full by its step.)
+        if let Some(row) = alpha.get_mut(..width) {
+            row.fill(NEG_INF);
+        }
         if let Some(a) = alpha.first_mut() {
             *a = 0.0;
         }
@@ -968,6 +975,17 @@ impl Sequence<'_, '_> {
             }
         }
         log_p as f32
+    }
+}
+
+/// Sets `column` to `-∞` outside `[start, end)`.
+#[inline(always)]
+fn fill_outside(column: &mut [f32], start: usize, end: usize) {
+    if let Some(below) = column.get_mut(..start) {
+        below.fill(NEG_INF);
+    }
+    if let Some(above) = column.get_mut(end..) {
+        above.fill(NEG_INF);
     }
 }
 
@@ -1138,13 +1156,16 @@ fn alpha_step<L: Lane>(prev: &[f32], cur: &mut [f32], columns: &Columns<'_>, m: 
     let (cur_blank, cur_label) = cur.split_at_mut(h.min(cur.len()));
     let prev_label = prev_label.get(..h).unwrap_or(prev_label);
     let cur_label = cur_label.get_mut(..h).unwrap_or(&mut []);
-    if let Some(pad) = cur_label.first_mut() {
-        *pad = NEG_INF;
-    }
+    // The units this step skips are -inf: blanks below `start` and from the
+    // end of the last lane on, labels up to `start` (the pad included) and
+    // past the last lane.
+    let start = units.start::<L>();
+    let end = (units.to / L::LANES + 1) * L::LANES;
+    fill_outside(cur_blank, start, end);
+    fill_outside(cur_label, start + 1, end + 1);
     let e_blank = L::splat(e.first().copied().unwrap_or(f32::NAN));
     let m = L::splat(m);
     let mut max = L::splat(NEG_INF);
-    let start = units.start::<L>();
     let mut k = start;
     while k <= units.to {
         // Blank state k and label state k (label k-1 of the sequence is at
