@@ -830,9 +830,11 @@ impl Sequence<'_, '_> {
     ) -> f32 {
         let s = self.labels.len();
         let steps = self.steps;
-        // Columns of H blank states then H label states; every value past
-        // the S + 1 real ones stays -inf (a mask: 0), so full-lane loads and
-        // stores past the end read and write -inf.
+        // Columns of H blank states then H label states (S + 1 real ones
+        // each, then padding), so every load and store is a whole lane. A
+        // step stores -inf in the lanes past its last unit and in the units
+        // it skips; the only padding read unmasked, label S + 1, holds -inf.
+        // Nothing depends on the workspace's previous contents.
         let h = column_len(s);
         let width = 2 * h;
         let logits = self.input == Input::Logits;
