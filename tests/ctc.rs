@@ -1023,6 +1023,89 @@ fn malformed_inputs_are_errors() {
     );
 }
 
+/// Arbitrary (mostly malformed) arguments: every entry point returns, never
+/// panics; an `Ok` call wrote finite-or-infinite losses, never touched
+/// memory beyond its slices (checked by Rust), and a too-small workspace or
+/// wrong slice length is always an `Err`.
+fn no_panic_on_arbitrary_arguments(seed: u64) -> TestResult {
+    let mut rng = Rng::new(seed);
+    let small = |rng: &mut Rng| rng.below(6);
+    let (t, n, c) = (small(&mut rng), small(&mut rng), small(&mut rng));
+    let len = if rng.coin(0.7) {
+        t * n * c
+    } else {
+        small(&mut rng) * 7
+    };
+    let data: Vec<f32> = (0..len).map(|_| rng.uniform(-5.0, 5.0)).collect();
+    let value = |rng: &mut Rng| -> u32 {
+        match rng.below(4) {
+            0 => u32::MAX - rng.below(3) as u32,
+            _ => rng.below(7) as u32,
+        }
+    };
+    let input_lengths: Vec<u32> = (0..n + rng.below(2)).map(|_| value(&mut rng)).collect();
+    let lengths: Vec<u32> = (0..n + rng.below(2)).map(|_| value(&mut rng)).collect();
+    let labels: Vec<u32> = (0..small(&mut rng) * 3).map(|_| value(&mut rng)).collect();
+    let max_len = small(&mut rng);
+    let acts = Activations {
+        data: &data,
+        layout: if rng.coin(0.5) {
+            Layout::TimeMajor
+        } else {
+            Layout::BatchMajor
+        },
+        t,
+        n,
+        c,
+        input_lengths: &input_lengths,
+    };
+    let labels = if rng.coin(0.5) {
+        Labels::Padded {
+            labels: &labels,
+            max_len,
+            lengths: &lengths,
+        }
+    } else {
+        Labels::Concatenated {
+            labels: &labels,
+            lengths: &lengths,
+        }
+    };
+    let ctc = Ctc::new(value(&mut rng))
+        .input(if rng.coin(0.5) {
+            Input::Logits
+        } else {
+            Input::LogProbs
+        })
+        .zero_infinity(rng.coin(0.5));
+    let mut ws = vec![f32::NAN; rng.below(400)];
+    let mut out = vec![0.0; n + rng.below(2)];
+    let mut grad = vec![0.0; len + rng.below(2)];
+    let results = [
+        ctc.value(&acts, &labels, Reduction::Mean, &mut ws)
+            .map(|_| ()),
+        ctc.value_and_grad(&acts, &labels, Reduction::Sum, &mut ws, &mut grad)
+            .map(|_| ()),
+        ctc.per_sample(&acts, &labels, &mut ws, &mut out),
+        ctc.per_sample_and_grad(&acts, &labels, &mut ws, &mut out, &mut grad)
+            .map(|_| ()),
+    ];
+    let too_small = ws.len() < workspace_len(t, 5) && ws.len() < workspace_len(0, 0);
+    for r in results {
+        if r.is_ok() && (too_small || data.len() != t * n * c) {
+            return TestResult::error(format!("accepted malformed arguments: {r:?}"));
+        }
+    }
+    TestResult::passed()
+}
+
+#[test]
+fn quickcheck_arbitrary_arguments_never_panic() {
+    QuickCheck::new()
+        .tests(300)
+        .quickcheck(no_panic_on_arbitrary_arguments as fn(u64) -> TestResult);
+}
+
 #[test]
 fn log_add_exp_accuracy() {
     use loss_kernels::lane::{Lane, Native};
