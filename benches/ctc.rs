@@ -15,7 +15,7 @@
 //! cargo bench --bench ctc -- --warm-up-time 1 --measurement-time 2
 //! RUSTFLAGS="-C target-cpu=native" cargo bench --bench ctc --target-dir target/native \
 //!     -- --warm-up-time 1 --measurement-time 2
-//! python3 tools/bench_ratios.py target/native/criterion ctc
+//! python3 tools/bench_ratios.py target/criterion ctc/   # criterion writes to ./target/criterion
 //! ```
 //!
 //! The lane width is the build's (`loss_kernels::lane::NATIVE_NAME`); the
