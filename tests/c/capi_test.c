@@ -68,8 +68,59 @@ static void pointwise(void) {
     printf("capi: pointwise %zu cases\n", ncases);
 }
 
+/* |got - want| <= atol + rtol |want|, with infinities matching exactly. */
+static void check_maybe_inf(const char *id, const char *what, double got, double want, double rtol, double atol) {
+    if (isinf(want)) {
+        if (got != want) {
+            printf("FAIL %s: %s = %.9g, want %.9g\n", id, what, got, want);
+            failures++;
+        }
+        return;
+    }
+    check(id, what, got, want, rtol, atol);
+}
+
+static void ctc(void) {
+    size_t ncases = sizeof CTC_CASES / sizeof CTC_CASES[0];
+    for (size_t k = 0; k < ncases; k++) {
+        const CtcCase *c = &CTC_CASES[k];
+        size_t len = c->spec.t * c->spec.n * c->spec.c;
+        size_t ws_len = lk_ctc_workspace_len(c->spec.t, c->spec.max_label_len);
+        float *ws = calloc(ws_len, sizeof(float));
+        float *grad = calloc(len, sizeof(float));
+        float *per = calloc(c->spec.n, sizeof(float));
+        float value = 0.0f, sum = 0.0f;
+        check_status(c->id, "value_and_grad(sum)",
+                     lk_ctc_value_and_grad(&c->spec, c->acts, c->input_lengths, c->labels, c->labels_len,
+                                           c->label_lengths, 0, ws, ws_len, grad, &value),
+                     LK_STATUS_OK);
+        check_maybe_inf(c->id, "sum", value, c->sum, 1e-5, 1e-6);
+        for (size_t i = 0; i < len; i++) check(c->id, "grad_sum", grad[i], c->grad_sum[i], 1e-5, c->grad_atol);
+        check_status(c->id, "value(mean)",
+                     lk_ctc_value_and_grad(&c->spec, c->acts, c->input_lengths, c->labels, c->labels_len,
+                                           c->label_lengths, 1, ws, ws_len, NULL, &value),
+                     LK_STATUS_OK);
+        check_maybe_inf(c->id, "mean", value, c->mean, 1e-5, 1e-6);
+        check_status(c->id, "per_sample",
+                     lk_ctc_per_sample(&c->spec, c->acts, c->input_lengths, c->labels, c->labels_len,
+                                       c->label_lengths, ws, ws_len, per, NULL, &sum),
+                     LK_STATUS_OK);
+        for (size_t i = 0; i < c->spec.n; i++) check_maybe_inf(c->id, "per_sample", per[i], c->per_sample[i], 1e-5, 1e-6);
+        /* a workspace one float short is an error, not a crash */
+        check_status(c->id, "small workspace",
+                     lk_ctc_value_and_grad(&c->spec, c->acts, c->input_lengths, c->labels, c->labels_len,
+                                           c->label_lengths, 0, ws, ws_len - 1, grad, &value),
+                     LK_STATUS_WORKSPACE_TOO_SMALL);
+        free(ws);
+        free(grad);
+        free(per);
+    }
+    printf("capi: ctc %zu cases\n", ncases);
+}
+
 int main(void) {
     pointwise();
+    ctc();
     if (failures) {
         printf("capi: %d failures\n", failures);
         return 1;
