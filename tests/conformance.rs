@@ -15,17 +15,18 @@
 
 mod common;
 
+use common::dynamic::{AnyPointwise, boxed};
 use common::json::{Tol, compare, f32s, num, nums, opt_f32s};
 use loss_kernels::Reduction;
 use loss_kernels::embedding as emb;
-use loss_kernels::pointwise::{self, ElementLoss, Pointwise};
+use loss_kernels::pointwise;
 use loss_kernels::softmax::{self as sm, Input, Labels};
 use serde_json::Value;
 use std::path::PathBuf;
 
 /// Files whose family the crate does not implement yet; skipped by name,
 /// loudly. Each later issue removes its file from this list.
-const NOT_YET: &[&str] = &["ctc.json"];
+const NOT_YET: &[&str] = &[];
 
 #[test]
 fn conformance() {
@@ -70,6 +71,7 @@ fn conformance() {
                     check_softmax(case, &mut errors)
                 }
                 "triplet" | "cosine_embedding" => check_embedding(case, &mut errors),
+                "ctc" => check_ctc(case, &mut errors),
                 other => errors.push(format!("{id}: unknown loss `{other}` in {name}")),
             }
             if errors.len() == before {
@@ -84,42 +86,6 @@ fn conformance() {
         errors.len(),
         errors.join("\n")
     );
-}
-
-/// The entry points of a pointwise loss, as one object-safe interface.
-trait AnyPointwise {
-    fn per_sample_and_grad(&self, p: &[f32], t: &[f32], out: &mut [f32], g: &mut [f32]) -> f32;
-    fn per_sample(&self, p: &[f32], t: &[f32], out: &mut [f32]);
-    fn value(&self, p: &[f32], t: &[f32], r: Reduction) -> f32;
-    fn value_and_grad(&self, p: &[f32], t: &[f32], r: Reduction, g: &mut [f32]) -> f32;
-}
-
-impl<F: ElementLoss> AnyPointwise for Pointwise<'_, F> {
-    fn per_sample_and_grad(&self, p: &[f32], t: &[f32], out: &mut [f32], g: &mut [f32]) -> f32 {
-        Pointwise::per_sample_and_grad(self, p, t, out, g).expect("per_sample_and_grad")
-    }
-    fn per_sample(&self, p: &[f32], t: &[f32], out: &mut [f32]) {
-        Pointwise::per_sample(self, p, t, out).expect("per_sample")
-    }
-    fn value(&self, p: &[f32], t: &[f32], r: Reduction) -> f32 {
-        Pointwise::value(self, p, t, r).expect("value")
-    }
-    fn value_and_grad(&self, p: &[f32], t: &[f32], r: Reduction, g: &mut [f32]) -> f32 {
-        Pointwise::value_and_grad(self, p, t, r, g).expect("value_and_grad")
-    }
-}
-
-/// Applies `dim` and the optional weights to a pointwise loss and boxes it.
-fn boxed<'w, F: ElementLoss + 'static>(
-    loss: Pointwise<'static, F>,
-    dim: usize,
-    weight: Option<&'w [f32]>,
-) -> Box<dyn AnyPointwise + 'w> {
-    let loss = loss.dim(dim);
-    match weight {
-        Some(w) => Box::new(loss.sample_weight(w)),
-        None => Box::new(loss),
-    }
 }
 
 fn param(case: &Value, key: &str, default: f64) -> f32 {
@@ -189,7 +155,9 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
 
     let mut per = vec![0.0f32; n];
     let mut grad = vec![0.0f32; pred.len()];
-    let sum = loss.per_sample_and_grad(&pred, &target, &mut per, &mut grad);
+    let sum = loss
+        .per_sample_and_grad(&pred, &target, &mut per, &mut grad)
+        .unwrap();
     compare(
         errors,
         id,
@@ -219,7 +187,7 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
     );
 
     let mut per2 = vec![0.0f32; n];
-    loss.per_sample(&pred, &target, &mut per2);
+    loss.per_sample(&pred, &target, &mut per2).unwrap();
     compare(
         errors,
         id,
@@ -235,7 +203,7 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
         (Reduction::Mean, "mean", "grad_mean"),
     ] {
         let want = [num(&expect[key])];
-        let v = loss.value(&pred, &target, reduction);
+        let v = loss.value(&pred, &target, reduction).unwrap();
         compare(
             errors,
             id,
@@ -246,7 +214,9 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
             tol.loss_atol,
         );
         let mut g = vec![f32::NAN; pred.len()];
-        let v = loss.value_and_grad(&pred, &target, reduction, &mut g);
+        let v = loss
+            .value_and_grad(&pred, &target, reduction, &mut g)
+            .unwrap();
         compare(
             errors,
             id,
@@ -553,5 +523,96 @@ fn check_embedding(case: &Value, errors: &mut Vec<String>) {
             la,
         );
         check_grads(errors, &format!("value_and_grad({key})"), &g, div);
+    }
+}
+
+/// A CTC case through every entry point: per-sample losses, both reductions
+/// and their gradients (`grad_mean` where the case has it).
+fn check_ctc(case: &Value, errors: &mut Vec<String>) {
+    use loss_kernels::ctc::{Activations, Ctc, Input, Labels, Layout, workspace_len};
+    let id = case["id"].as_str().expect("id");
+    let uint = |k: &str| case[k].as_u64().expect(k) as usize;
+    let (t, n, c, s) = (uint("T"), uint("N"), uint("C"), uint("max_label_len"));
+    let ints = |k: &str| -> Vec<u32> {
+        let v = case[k].as_array().expect(k);
+        v.iter().map(|x| x.as_i64().expect(k) as u32).collect()
+    };
+    let (acts, input_lengths, labels, lengths) = (
+        f32s(&case["acts"]),
+        ints("input_lengths"),
+        ints("labels"),
+        ints("label_lengths"),
+    );
+    let p = &case["params"];
+    let layout = match case["layout"].as_str().expect("layout") {
+        "time_major" => Layout::TimeMajor,
+        _ => Layout::BatchMajor,
+    };
+    let acts = Activations {
+        data: &acts,
+        layout,
+        t,
+        n,
+        c,
+        input_lengths: &input_lengths,
+    };
+    let labels = Labels::Padded {
+        labels: &labels,
+        max_len: s,
+        lengths: &lengths,
+    };
+    let ctc = Ctc::new(p["blank"].as_u64().expect("blank") as u32)
+        .input(match p["input"].as_str().expect("input") {
+            "logits" => Input::Logits,
+            _ => Input::LogProbs,
+        })
+        .zero_infinity(p["zero_infinity"].as_bool().expect("zero_infinity"));
+    let (tol, expect) = (Tol::of(case), &case["expect"]);
+    let mut ws = vec![f32::NAN; workspace_len(t, s)];
+    let (mut per, mut grad) = (vec![f32::NAN; n], vec![f32::NAN; acts.data.len()]);
+    let check = |errors: &mut Vec<String>, what: &str, got: &[f32], key: &str, grad: bool| {
+        let (r, a) = match grad {
+            true => (tol.grad_rtol, tol.grad_atol),
+            false => (tol.loss_rtol, tol.loss_atol),
+        };
+        let want = match &expect[key] {
+            Value::Array(_) => nums(&expect[key]),
+            v => vec![num(v)],
+        };
+        compare(errors, id, what, got, &want, r, a);
+    };
+    let sum = ctc.per_sample_and_grad(&acts, &labels, &mut ws, &mut per, &mut grad);
+    check(
+        errors,
+        "per_sample_and_grad",
+        &[sum.expect("ctc")],
+        "sum",
+        false,
+    );
+    check(errors, "per_sample_and_grad.out", &per, "per_sample", false);
+    check(errors, "per_sample_and_grad.grad", &grad, "grad_sum", true);
+    ctc.per_sample(&acts, &labels, &mut ws, &mut per)
+        .expect("ctc");
+    check(errors, "per_sample", &per, "per_sample", false);
+    for (reduction, key, gkey) in [
+        (Reduction::Sum, "sum", "grad_sum"),
+        (Reduction::Mean, "mean", "grad_mean"),
+    ] {
+        let v = ctc.value(&acts, &labels, reduction, &mut ws).expect("ctc");
+        check(errors, &format!("value({key})"), &[v], key, false);
+        grad.fill(f32::NAN);
+        let v = ctc
+            .value_and_grad(&acts, &labels, reduction, &mut ws, &mut grad)
+            .expect("ctc");
+        check(errors, &format!("value_and_grad({key})"), &[v], key, false);
+        if !expect[gkey].is_null() {
+            check(
+                errors,
+                &format!("value_and_grad({key}).grad"),
+                &grad,
+                gkey,
+                true,
+            );
+        }
     }
 }
