@@ -446,14 +446,23 @@ impl Pointwise<'static, elements::LogCosh> {
 }
 
 impl Pointwise<'static, elements::Huber> {
-    /// Huber loss; `rho` must be finite and `> 0` (Gluon's default is 1).
+    /// Huber loss; `rho` must be finite and `> 0` (Gluon's default is 1),
+    /// and a normal number (`>= f32::MIN_POSITIVE`, about `1.2e-38`), so
+    /// that `1 / rho` is finite: a subnormal `rho` is an `Err`.
     ///
     /// ```
     /// use loss_kernels::pointwise::Huber;
     /// assert!(Huber::new(0.0).is_err());
+    /// assert!(Huber::new(1e-40).is_err());
     /// ```
     pub fn new(rho: f32) -> Result<Self, Error> {
         let rho = check_param("rho", rho, Domain::Positive)?;
+        if rho < f32::MIN_POSITIVE {
+            return Err(Error::InvalidParameter {
+                argument: "rho",
+                expected: "finite and >= f32::MIN_POSITIVE (a normal number)",
+            });
+        }
         Ok(Self::from_element(elements::Huber { rho }))
     }
 }

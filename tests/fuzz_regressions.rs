@@ -1,0 +1,42 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! Inputs the fuzz targets (`fuzz/`) found, kept as plain tests so every
+//! build (force-scalar, each x86 level, aarch64 under QEMU) runs them.
+
+use loss_kernels::pointwise::{self, Huber};
+use loss_kernels::{Error, Reduction};
+
+/// A subnormal `rho` made `1 / rho` infinite and `0 · ∞` a NaN loss for a
+/// zero residual: it is now rejected; the smallest normal `rho` works.
+#[test]
+fn huber_subnormal_rho_is_rejected() {
+    let err = Huber::new(1e-40).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::InvalidParameter {
+            argument: "rho",
+            ..
+        }
+    ));
+    let loss = Huber::new(f32::MIN_POSITIVE).unwrap();
+    let mut grad = [1.0f32; 3];
+    let v = loss
+        .value_and_grad(
+            &[0.0, 1.0, -1.0],
+            &[0.0, 1.0, -1.0],
+            Reduction::Sum,
+            &mut grad,
+        )
+        .unwrap();
+    assert_eq!((v, grad), (0.0, [0.0; 3]));
+    let v = pointwise::Huber::new(f32::MIN_POSITIVE)
+        .unwrap()
+        .value(&[f32::MIN_POSITIVE], &[0.0], Reduction::Sum)
+        .unwrap();
+    assert!(v.is_finite() && v >= 0.0);
+}
