@@ -553,7 +553,11 @@ impl ElementLoss for elements::Hinge {
     fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
         let m = L::splat(self.margin) - p * t;
         let active = m.gt(L::splat(0.0));
-        (positive_part(m), active.select(-t, m * L::splat(0.0)))
+        // 0, or NaN for a non-finite input: not `m * 0`, which is NaN when a
+        // finite `p t` overflows to `+∞` (where the loss is 0, and so is its
+        // derivative).
+        let zero_or_nan = p * L::splat(0.0) + t * L::splat(0.0);
+        (positive_part(m), active.select(-t, zero_or_nan))
     }
 }
 

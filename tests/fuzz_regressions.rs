@@ -40,3 +40,30 @@ fn huber_subnormal_rho_is_rejected() {
         .unwrap();
     assert!(v.is_finite() && v >= 0.0);
 }
+
+/// `p t` overflowing to `+∞` for finite `p`, `t` made the hinge's inactive
+/// derivative `m · 0 = -∞ · 0` a NaN; it is 0 (and NaN only for NaN input).
+#[test]
+fn hinge_overflowing_product_has_zero_gradient() {
+    let big = 4.5e37f32;
+    let loss = pointwise::Hinge::new(1.0).unwrap();
+    for n in [1usize, 3, 4, 8, 16, 17, 33] {
+        let pred = vec![big; n];
+        let target = vec![big; n];
+        let mut grad = vec![1.0f32; n];
+        let v = loss
+            .value_and_grad(&pred, &target, Reduction::Sum, &mut grad)
+            .unwrap();
+        assert_eq!(v, 0.0);
+        assert!(grad.iter().all(|&g| g == 0.0), "{grad:?}");
+    }
+    let mut grad = [0.0f32; 2];
+    loss.value_and_grad(
+        &[f32::NAN, 0.5],
+        &[1.0, f32::NAN],
+        Reduction::Sum,
+        &mut grad,
+    )
+    .unwrap();
+    assert!(grad.iter().all(|g| g.is_nan()));
+}
