@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Writes the fuzz seed corpora, fuzz/seeds/<target>/, from the conformance
+cases in tests/data/conformance/, in the byte layout each target reads (see
+the doc comment at the top of fuzz/fuzz_targets/<target>.rs and the float
+encoding in fuzz/src/input.rs: every float here is tag 0 + its exact f32
+bits). Also writes the inputs the fuzzers found (`REGRESSIONS`), so every
+run replays them.
+
+Idempotent: rewrites the seed folders from scratch. Small on purpose: the
+few smallest cases of each loss, a few KB per target.
+
+    python3 fuzz/make_seeds.py
+"""
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import struct
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "tests", "data", "conformance")
+SEEDS = os.path.join(ROOT, "fuzz", "seeds")
+PER_LOSS = 2  # cases per loss name
+MAX_SEED = 700  # bytes
+
+
+def num(v):
+    if isinstance(v, str):
+        return {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}[v]
+    return float(v)
+
+
+def f32(v):
+    """Tag 0 and the exact bits of an f32."""
+    return bytes([0]) + struct.pack("<f", num(v))
+
+
+def floats(vs):
+    return b"".join(f32(v) for v in vs)
+
+
+def load(name):
+    with open(os.path.join(DATA, name)) as f:
+        return json.load(f)["cases"]
+
+
+# ---------------------------------------------------------------- pointwise
+POINTWISE = ["l1", "l2", "huber", "hinge", "squared_hinge", "logistic",
+             "sigmoid_bce", "bce", "poisson_nll", "log_cosh"]
+NO_CORRUPTION = bytes([5, 4])  # corrupt % 8 = 5 (none), delta 4 - 4 = 0
+
+
+def pointwise_seed(c):
+    p = c["params"]
+    dim = c["dim"]
+    n = len(c["pred"]) // dim
+    if n > 255 or dim > 32:
+        return None
+    w = c.get("sample_weight")
+    flags = (1 if w else 0) | (2 if p.get("labels") == "binary" else 0) \
+        | (4 if p.get("log_input", True) else 0) | (8 if p.get("full") else 0)
+    param = p.get("rho", p.get("margin", p.get("pos_weight", 1.0)))
+    out = bytes([POINTWISE.index(c["loss"]), flags, n, dim]) + NO_CORRUPTION
+    out += f32(param) + floats(c["pred"]) + floats(c["target"])
+    if w:
+        out += floats(w)
+    return out
+
+
+FAMILIES = {
+    "pointwise": (["pointwise.json"], pointwise_seed),
+}
+
+# Inputs the fuzzers found (hex), replayed as seeds.
+REGRESSIONS = {
+    "pointwise": {
+        # Huber with a subnormal rho: 1/rho = inf, 0 * inf = NaN.
+        "regress-huber-subnormal-rho": "202f01fcf50606",
+        # Hinge with p t overflowing to +inf: gradient -inf * 0 = NaN.
+        "regress-hinge-overflow": "0300010107000f07100710",
+    },
+}
+
+
+def main():
+    total = 0
+    for target, (files, make) in FAMILIES.items():
+        folder = os.path.join(SEEDS, target)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        cases = [c for f in files if os.path.exists(os.path.join(DATA, f))
+                 for c in load(f)]
+        seeds = {}
+        taken = {}
+        for c in sorted(cases, key=lambda c: len(json.dumps(c))):
+            if taken.get(c["loss"], 0) >= PER_LOSS:
+                continue
+            data = make(c)
+            if data is None or len(data) > MAX_SEED:
+                continue
+            taken[c["loss"]] = taken.get(c["loss"], 0) + 1
+            seeds[c["id"]] = data
+        for name, hexdata in REGRESSIONS.get(target, {}).items():
+            seeds[name] = bytes.fromhex(hexdata)
+        for name, data in seeds.items():
+            digest = hashlib.sha1(data).hexdigest()[:8]
+            with open(os.path.join(folder, f"{name}-{digest}"), "wb") as f:
+                f.write(data)
+            total += len(data)
+        print(f"{target}: {len(seeds)} seeds, "
+              f"{sum(len(d) for d in seeds.values())} bytes")
+    print(f"total {total} bytes")
+
+
+if __name__ == "__main__":
+    main()
