@@ -1,0 +1,217 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! No allocation, proven on the host: this test binary's global allocator
+//! is `allocation_counter`'s counting allocator, which counts per thread, so
+//! the test harness's own threads never pollute a measurement. Every public
+//! entry point of the crate is called, on success and on every error path,
+//! with inputs prepared beforehand; each call must allocate nothing.
+//!
+//! Whoever adds a public entry point adds its calls here (see
+//! ARCHITECTURE.md).
+
+use allocation_counter::measure;
+use core::fmt::Write;
+use loss_kernels::lane::{Lane, Native};
+use loss_kernels::math::{self, LogisticParts};
+use loss_kernels::pointwise::{self, ElementLoss, Labels, Pointwise};
+use loss_kernels::{Error, Reduction};
+use std::hint::black_box;
+
+/// Runs `f` and fails if it allocated on this thread.
+#[track_caller]
+fn assert_no_alloc(what: &str, f: impl FnOnce()) {
+    let info = measure(f);
+    assert_eq!(
+        info.count_total, 0,
+        "{what}: {} allocations ({} bytes)",
+        info.count_total, info.bytes_total
+    );
+}
+
+/// A fixed-size `fmt::Write` sink, to format errors without a `String`.
+struct Buf {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl Write for Buf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = (self.len + s.len()).min(self.bytes.len());
+        let n = end - self.len;
+        self.bytes[self.len..end].copy_from_slice(&s.as_bytes()[..n]);
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Formats an error (Display and Debug) into a stack buffer.
+fn show(e: Error) -> usize {
+    let mut b = Buf {
+        bytes: [0; 256],
+        len: 0,
+    };
+    write!(b, "{e} {e:?}").unwrap();
+    b.len
+}
+
+/// The measurement is real: an allocation is seen.
+#[test]
+fn the_counter_counts() {
+    let info = measure(|| {
+        black_box(Box::new(black_box(7u32)));
+    });
+    assert_eq!(info.count_total, 1, "the counting allocator is not active");
+}
+
+/// Every entry point of one pointwise loss, on well-formed and malformed
+/// arguments. Returns how many calls returned `Err` (they all must allocate
+/// nothing either way).
+fn pointwise_calls<F: ElementLoss>(loss: Pointwise<'static, F>) -> usize {
+    let pred: [f32; 12] = [0.1, 0.9, 0.5, 2.0, -1.0, 0.3, 0.7, 0.2, 1.5, 0.0, 0.4, 0.6];
+    let target: [f32; 12] = [1.0, 0.0, 1.0, 1.0, -1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0];
+    let weight4 = [0.5f32, 1.0, 2.0, 0.0];
+    let weight12 = [1.0f32; 12];
+    let mut grad = [0.0f32; 12];
+    let mut out = [0.0f32; 12];
+    let mut errors = 0;
+    let mut record = |r: Result<f32, Error>| match r {
+        Ok(v) => {
+            black_box(v);
+        }
+        Err(e) => {
+            black_box(show(e));
+            errors += 1;
+        }
+    };
+    black_box(loss.element());
+    for (dim, w) in [
+        (1usize, None),
+        (3, None),
+        (1, Some(&weight12[..])),
+        (3, Some(&weight4[..])),
+    ] {
+        let l: Pointwise<'_, F> = match w {
+            Some(w) => loss.dim(dim).sample_weight(w),
+            None => loss.dim(dim),
+        };
+        let n = 12 / dim;
+        for r in [Reduction::Sum, Reduction::Mean] {
+            record(l.value(&pred, &target, r));
+            record(l.value_and_grad(&pred, &target, r, &mut grad));
+        }
+        record(l.per_sample(&pred, &target, &mut out[..n]).map(|_| 0.0));
+        record(l.per_sample_and_grad(&pred, &target, &mut out[..n], &mut grad));
+    }
+    // Error paths: dim 0, empty batch, not divisible, target, weights,
+    // grad and out of the wrong length.
+    let l = loss.dim(0);
+    record(l.value(&pred, &target, Reduction::Sum));
+    record(loss.value(&[], &[], Reduction::Mean));
+    record(loss.dim(5).value(&pred, &target, Reduction::Sum));
+    record(loss.value(&pred, &target[..11], Reduction::Sum));
+    record(
+        loss.sample_weight(&weight4)
+            .value(&pred, &target, Reduction::Sum),
+    );
+    record(loss.value_and_grad(&pred, &target, Reduction::Sum, &mut grad[..11]));
+    record(loss.per_sample(&pred, &target, &mut out[..11]).map(|_| 0.0));
+    record(loss.per_sample_and_grad(&pred, &target, &mut out, &mut grad[..3]));
+    record(
+        loss.dim(4)
+            .per_sample_and_grad(&pred, &target, &mut out, &mut grad),
+    );
+    errors
+}
+
+#[test]
+fn pointwise_never_allocates() {
+    let mut errors = 0;
+    assert_no_alloc("pointwise", || {
+        errors += pointwise_calls(pointwise::L1::new());
+        errors += pointwise_calls(pointwise::L2::new());
+        errors += pointwise_calls(pointwise::LogCosh::new());
+        errors += pointwise_calls(pointwise::L1::default());
+        errors += pointwise_calls(pointwise::L2::default());
+        errors += pointwise_calls(pointwise::LogCosh::default());
+        errors += pointwise_calls(pointwise::Huber::new(1.0).unwrap());
+        errors += pointwise_calls(pointwise::Hinge::new(1.0).unwrap());
+        errors += pointwise_calls(pointwise::SquaredHinge::new(0.5).unwrap());
+        errors += pointwise_calls(pointwise::Logistic::new(Labels::Signed));
+        errors += pointwise_calls(pointwise::Logistic::new(Labels::Binary));
+        errors += pointwise_calls(pointwise::SigmoidBce::new(1.0).unwrap());
+        errors += pointwise_calls(pointwise::SigmoidBce::new(2.5).unwrap());
+        errors += pointwise_calls(pointwise::Bce::new(1.0).unwrap());
+        for (log_input, full) in [(true, false), (true, true), (false, false), (false, true)] {
+            errors += pointwise_calls(pointwise::PoissonNll::new(log_input, full));
+        }
+        // Invalid parameters.
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY, 1e-40] {
+            if let Err(e) = pointwise::Huber::new(bad) {
+                black_box(show(e));
+                errors += 1;
+            }
+        }
+        for bad in [f32::NAN, f32::NEG_INFINITY] {
+            for r in [
+                pointwise::Hinge::new(bad).map(|_| ()),
+                pointwise::SquaredHinge::new(bad).map(|_| ()),
+                pointwise::SigmoidBce::new(bad).map(|_| ()),
+                pointwise::Bce::new(bad).map(|_| ()),
+                pointwise::SigmoidBce::new(-1.0).map(|_| ()),
+                pointwise::Bce::new(-1.0).map(|_| ()),
+            ] {
+                if let Err(e) = r {
+                    black_box(show(e));
+                    errors += 1;
+                }
+            }
+        }
+    });
+    // 18 losses × 9 error calls, + 5 Huber + 12 other parameter errors.
+    assert_eq!(errors, 18 * 9 + 5 + 12, "every error path ran");
+}
+
+/// A user-defined element loss through the public driver.
+#[derive(Clone, Copy)]
+struct Quartic;
+
+impl ElementLoss for Quartic {
+    const PAD: f32 = 0.0;
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let s = p - t;
+        let s2 = s * s;
+        (s2 * s2, s2 * s * L::splat(4.0))
+    }
+}
+
+#[test]
+fn custom_element_and_math_never_allocate() {
+    let xs: [f32; 19] = core::array::from_fn(|i| i as f32 * 0.5 - 4.0);
+    assert_no_alloc("custom element loss", || {
+        black_box(pointwise_calls(Pointwise::from_element(Quartic)));
+    });
+    assert_no_alloc("math and lanes", || {
+        for chunk in xs.chunks(<Native as Lane>::LANES) {
+            let x = Native::load_or(chunk, 0.0);
+            let mut out = [0.0f32; 16];
+            math::exp(x).store(&mut out);
+            math::exp_nonpositive(-x.abs()).store(&mut out);
+            math::ln(x.abs() + Native::splat(1.0)).store(&mut out);
+            math::ln_1p(x.abs()).store(&mut out);
+            math::softplus(x).store(&mut out);
+            math::sigmoid(x).store(&mut out);
+            math::tanh(x).store(&mut out);
+            let q = LogisticParts::new(x);
+            let s = q.softplus() + q.softplus_neg() + q.sigmoid() + q.sigmoid_neg();
+            black_box((s.sum(), s.max_lane(), out));
+            let scalar = LogisticParts::new(chunk[0]);
+            black_box(scalar.softplus() + math::exp(chunk[0]) + math::ln(2.0f32));
+        }
+        black_box(loss_kernels::lane::NATIVE_NAME);
+    });
+}
