@@ -7,29 +7,19 @@
 use crate::lane::Lane;
 use crate::pointwise::ElementLoss;
 
-/// The slice of `s` from `i` on (empty past the end).
-#[inline(always)]
-fn from(s: &[f32], i: usize) -> &[f32] {
-    s.get(i..).unwrap_or(&[])
-}
-
-/// The mutable slice of `s` from `i` on (empty past the end).
-#[inline(always)]
-fn from_mut(s: &mut [f32], i: usize) -> &mut [f32] {
-    s.get_mut(i..).unwrap_or(&mut [])
-}
-
 /// Computes `Σ_i scale · w_i · f(pred_i, target_i)` over the whole slices
 /// (`w_i = 1` without `weight`), and, with `GRAD`, writes
 /// `scale · w_i · f'(pred_i, target_i)` into `grad`; with `VALUES`, writes
 /// the scaled values into `values`.
 ///
 /// Callers have checked that `target`, `weight`, `grad` (with `GRAD`) and
-/// `values` (with `VALUES`) have `pred`'s length; a shorter slice would only
-/// truncate what is written, never read or write out of bounds.
+/// `values` (with `VALUES`) have `pred`'s length; if one is shorter the
+/// result is NaN and nothing is read or written out of bounds.
 ///
-/// Four independent accumulators cover `4 · LANES` elements per iteration;
-/// the last partial lane is padded with [`ElementLoss::PAD`] and masked.
+/// The body walks `chunks_exact(LANES)` of every slice in step, so the
+/// optimiser sees whole lanes with no bounds checks; four accumulators
+/// rotate so consecutive lanes add into independent chains. The last
+/// partial lane is padded with [`ElementLoss::PAD`] and masked.
 #[inline(always)]
 pub(crate) fn sweep<L: Lane, K: ElementLoss, const GRAD: bool, const VALUES: bool>(
     kernel: &K,
@@ -40,45 +30,100 @@ pub(crate) fn sweep<L: Lane, K: ElementLoss, const GRAD: bool, const VALUES: boo
     grad: &mut [f32],
     values: &mut [f32],
 ) -> f32 {
+    match weight {
+        Some(w) => {
+            sweep_lanes::<L, K, GRAD, VALUES, true>(kernel, pred, target, w, scale, grad, values)
+        }
+        None => {
+            sweep_lanes::<L, K, GRAD, VALUES, false>(kernel, pred, target, &[], scale, grad, values)
+        }
+    }
+}
+
+/// [`sweep`] with the weighting fixed at compile time.
+#[inline(always)]
+fn sweep_lanes<
+    L: Lane,
+    K: ElementLoss,
+    const GRAD: bool,
+    const VALUES: bool,
+    const WEIGHTED: bool,
+>(
+    kernel: &K,
+    pred: &[f32],
+    target: &[f32],
+    weight: &[f32],
+    scale: f32,
+    grad: &mut [f32],
+    values: &mut [f32],
+) -> f32 {
     let n = pred.len();
+    let short = target.len() < n
+        || (WEIGHTED && weight.len() < n)
+        || (GRAD && grad.len() < n)
+        || (VALUES && values.len() < n);
+    if short {
+        return f32::NAN;
+    }
     let w = L::LANES;
     let scale = L::splat(scale);
-    let mut step = |i: usize| -> L {
-        let p = L::load_or(from(pred, i), K::PAD);
-        let t = L::load_or(from(target, i), K::PAD);
-        let s = match weight {
-            Some(ws) => scale * L::load_or(from(ws, i), 0.0),
-            None => scale,
+    let mut pred_lanes = pred.chunks_exact(w);
+    let mut target_lanes = target.chunks_exact(w);
+    let mut weight_lanes = weight.chunks_exact(w);
+    let mut grad_lanes = grad.chunks_exact_mut(w);
+    let mut value_lanes = values.chunks_exact_mut(w);
+    let step = |p: &[f32], t: &[f32], wt: &[f32], g: &mut [f32], v: &mut [f32]| -> L {
+        let s = if WEIGHTED {
+            scale * L::load_or(wt, 0.0)
+        } else {
+            scale
         };
-        let (v, g) = kernel.eval(p, t);
-        let v = v * s;
+        let (value, derivative) = kernel.eval(L::load_or(p, K::PAD), L::load_or(t, K::PAD));
+        let value = value * s;
         if GRAD {
-            (g * s).store(from_mut(grad, i));
+            (derivative * s).store(g);
         }
         if VALUES {
-            v.store(from_mut(values, i));
+            value.store(v);
         }
-        v
+        value
     };
     let zero = L::splat(0.0);
-    let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
-    let mut i = 0;
-    while i + 4 * w <= n {
-        a0 = a0 + step(i);
-        a1 = a1 + step(i + w);
-        a2 = a2 + step(i + 2 * w);
-        a3 = a3 + step(i + 3 * w);
-        i += 4 * w;
+    let mut acc = [zero; 4];
+    for (p, t) in pred_lanes.by_ref().zip(target_lanes.by_ref()) {
+        let wt = if WEIGHTED {
+            weight_lanes.next().unwrap_or(&[])
+        } else {
+            &[]
+        };
+        let g = if GRAD {
+            grad_lanes.next().unwrap_or(&mut [])
+        } else {
+            &mut []
+        };
+        let v = if VALUES {
+            value_lanes.next().unwrap_or(&mut [])
+        } else {
+            &mut []
+        };
+        let [a0, a1, a2, a3] = acc;
+        acc = [a1, a2, a3, a0 + step(p, t, wt, g, v)];
     }
-    while i + w <= n {
-        a0 = a0 + step(i);
-        i += w;
+    let [a0, a1, a2, a3] = acc;
+    let mut total = (a0 + a1) + (a2 + a3);
+    let rest = pred_lanes.remainder();
+    if !rest.is_empty() {
+        let keep = L::iota().lt(L::splat(rest.len() as f32));
+        let v = step(
+            rest,
+            target_lanes.remainder(),
+            weight_lanes.remainder(),
+            grad_lanes.into_remainder(),
+            value_lanes.into_remainder(),
+        );
+        total = total + keep.select(v, zero);
     }
-    if i < n {
-        let keep = L::iota().lt(L::splat((n - i) as f32));
-        a1 = a1 + keep.select(step(i), zero);
-    }
-    ((a0 + a1) + (a2 + a3)).sum()
+    total.sum()
 }
 
 /// A sum of many `f32` terms with eight interleaved partial sums, so a long

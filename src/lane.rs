@@ -27,8 +27,10 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 ///
 /// ```
 /// use loss_kernels::lane::{Lane, Native};
-/// let x = Native::load_or(&[1.0, 2.0, 3.0], 0.0);
-/// assert_eq!((x * Native::splat(2.0)).sum(), 12.0);
+/// // the first LANES values of the slice (padded with 0.0 past its end)
+/// let x = Native::load_or(&[1.0, 1.0, 1.0], 0.0);
+/// let n = Native::LANES.min(3) as f32;
+/// assert_eq!((x * Native::splat(2.0)).sum(), 2.0 * n);
 /// ```
 pub trait Lane:
     Copy

@@ -159,7 +159,7 @@ fn ln_1p_near_zero<L: Lane>(y: L) -> L {
 /// near 0); elsewhere `ln(1 + y)`.
 ///
 /// Measured error on `[0, 1]` (the range the losses feed it, `e^-|x|`):
-/// `<= 2 rel`; on `[-0.5, 1e6]`: `<= 3 rel`.
+/// `<= 2 rel`; on `[1e-6, 1e6]`: `<= 3 rel`.
 ///
 /// ```
 /// use loss_kernels::math::ln_1p;

@@ -539,11 +539,14 @@ impl ElementLoss for elements::Huber {
     fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
         let s = p - t;
         let a = s.abs();
-        let rho = L::splat(self.rho);
-        let inv = L::splat(1.0 / self.rho);
-        let outside = a.gt(rho);
-        let value = outside.select(a - L::splat(0.5 * self.rho), s * s * inv * L::splat(0.5));
-        (value, outside.select(sign(s), s * inv))
+        let outside = a.gt(L::splat(self.rho));
+        let value = outside.select(
+            a - L::splat(0.5 * self.rho),
+            s * s * L::splat(0.5 / self.rho),
+        );
+        // Outside the quadratic zone s != 0, so sign(s) is ±1 from the sign bit.
+        let unit = s.bits_and(0x8000_0000).bits_or(0x3F80_0000);
+        (value, outside.select(unit, s * L::splat(1.0 / self.rho)))
     }
 }
 

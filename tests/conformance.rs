@@ -15,9 +15,10 @@
 
 mod common;
 
+use common::dynamic::{AnyPointwise, boxed};
 use common::json::{Tol, compare, f32s, num, nums, opt_f32s};
 use loss_kernels::Reduction;
-use loss_kernels::pointwise::{self, ElementLoss, Pointwise};
+use loss_kernels::pointwise;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -78,42 +79,6 @@ fn conformance() {
         errors.len(),
         errors.join("\n")
     );
-}
-
-/// The entry points of a pointwise loss, as one object-safe interface.
-trait AnyPointwise {
-    fn per_sample_and_grad(&self, p: &[f32], t: &[f32], out: &mut [f32], g: &mut [f32]) -> f32;
-    fn per_sample(&self, p: &[f32], t: &[f32], out: &mut [f32]);
-    fn value(&self, p: &[f32], t: &[f32], r: Reduction) -> f32;
-    fn value_and_grad(&self, p: &[f32], t: &[f32], r: Reduction, g: &mut [f32]) -> f32;
-}
-
-impl<F: ElementLoss> AnyPointwise for Pointwise<'_, F> {
-    fn per_sample_and_grad(&self, p: &[f32], t: &[f32], out: &mut [f32], g: &mut [f32]) -> f32 {
-        Pointwise::per_sample_and_grad(self, p, t, out, g).expect("per_sample_and_grad")
-    }
-    fn per_sample(&self, p: &[f32], t: &[f32], out: &mut [f32]) {
-        Pointwise::per_sample(self, p, t, out).expect("per_sample")
-    }
-    fn value(&self, p: &[f32], t: &[f32], r: Reduction) -> f32 {
-        Pointwise::value(self, p, t, r).expect("value")
-    }
-    fn value_and_grad(&self, p: &[f32], t: &[f32], r: Reduction, g: &mut [f32]) -> f32 {
-        Pointwise::value_and_grad(self, p, t, r, g).expect("value_and_grad")
-    }
-}
-
-/// Applies `dim` and the optional weights to a pointwise loss and boxes it.
-fn boxed<'w, F: ElementLoss + 'static>(
-    loss: Pointwise<'static, F>,
-    dim: usize,
-    weight: Option<&'w [f32]>,
-) -> Box<dyn AnyPointwise + 'w> {
-    let loss = loss.dim(dim);
-    match weight {
-        Some(w) => Box::new(loss.sample_weight(w)),
-        None => Box::new(loss),
-    }
 }
 
 fn param(case: &Value, key: &str, default: f64) -> f32 {
@@ -183,7 +148,9 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
 
     let mut per = vec![0.0f32; n];
     let mut grad = vec![0.0f32; pred.len()];
-    let sum = loss.per_sample_and_grad(&pred, &target, &mut per, &mut grad);
+    let sum = loss
+        .per_sample_and_grad(&pred, &target, &mut per, &mut grad)
+        .unwrap();
     compare(
         errors,
         id,
@@ -213,7 +180,7 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
     );
 
     let mut per2 = vec![0.0f32; n];
-    loss.per_sample(&pred, &target, &mut per2);
+    loss.per_sample(&pred, &target, &mut per2).unwrap();
     compare(
         errors,
         id,
@@ -229,7 +196,7 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
         (Reduction::Mean, "mean", "grad_mean"),
     ] {
         let want = [num(&expect[key])];
-        let v = loss.value(&pred, &target, reduction);
+        let v = loss.value(&pred, &target, reduction).unwrap();
         compare(
             errors,
             id,
@@ -240,7 +207,9 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
             tol.loss_atol,
         );
         let mut g = vec![f32::NAN; pred.len()];
-        let v = loss.value_and_grad(&pred, &target, reduction, &mut g);
+        let v = loss
+            .value_and_grad(&pred, &target, reduction, &mut g)
+            .unwrap();
         compare(
             errors,
             id,

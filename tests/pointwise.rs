@@ -1,0 +1,437 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! Properties of every pointwise loss against the float64 reference in
+//! `tests/common/reference.rs`: every length `0..=3*LANES+1` at every slice
+//! offset (every tail path), random `dim` and weights, both reductions,
+//! per-sample values; the reference's own gradient against central finite
+//! differences; non-negativity; every malformed input an `Err`.
+
+mod common;
+
+use common::dynamic::{AnyPointwise, boxed};
+use common::reference::{self as reference, Loss};
+use loss_kernels::lane::{Lane, Native};
+use loss_kernels::pointwise::{self, Labels};
+use loss_kernels::{Error, Reduction};
+use quickcheck::{QuickCheck, TestResult};
+
+/// A small deterministic generator (splitmix64), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f32 {
+        (lo + (hi - lo) * self.unit()) as f32
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Every loss with a few parameter choices.
+fn all_losses() -> Vec<Loss> {
+    vec![
+        Loss::L1,
+        Loss::L2,
+        Loss::Huber(1.0),
+        Loss::Huber(0.3),
+        Loss::Hinge(1.0),
+        Loss::Hinge(0.5),
+        Loss::SquaredHinge(1.0),
+        Loss::SquaredHinge(2.0),
+        Loss::Logistic(true),
+        Loss::Logistic(false),
+        Loss::SigmoidBce(1.0),
+        Loss::SigmoidBce(2.5),
+        Loss::SigmoidBce(0.0),
+        Loss::Bce(1.0),
+        Loss::Bce(3.0),
+        Loss::PoissonNll(true, false),
+        Loss::PoissonNll(true, true),
+        Loss::PoissonNll(false, false),
+        Loss::PoissonNll(false, true),
+        Loss::LogCosh,
+    ]
+}
+
+/// The crate's loss for a reference loss.
+fn crate_loss<'w>(loss: Loss, dim: usize, weight: Option<&'w [f32]>) -> Box<dyn AnyPointwise + 'w> {
+    match loss {
+        Loss::L1 => boxed(pointwise::L1::new(), dim, weight),
+        Loss::L2 => boxed(pointwise::L2::new(), dim, weight),
+        Loss::Huber(r) => boxed(pointwise::Huber::new(r as f32).unwrap(), dim, weight),
+        Loss::Hinge(m) => boxed(pointwise::Hinge::new(m as f32).unwrap(), dim, weight),
+        Loss::SquaredHinge(m) => {
+            boxed(pointwise::SquaredHinge::new(m as f32).unwrap(), dim, weight)
+        }
+        Loss::Logistic(s) => boxed(
+            pointwise::Logistic::new(if s { Labels::Signed } else { Labels::Binary }),
+            dim,
+            weight,
+        ),
+        Loss::SigmoidBce(w) => boxed(pointwise::SigmoidBce::new(w as f32).unwrap(), dim, weight),
+        Loss::Bce(w) => boxed(pointwise::Bce::new(w as f32).unwrap(), dim, weight),
+        Loss::PoissonNll(l, f) => boxed(pointwise::PoissonNll::new(l, f), dim, weight),
+        Loss::LogCosh => boxed(pointwise::LogCosh::new(), dim, weight),
+    }
+}
+
+/// A `(pred, target)` pair in the loss's domain.
+fn sample(loss: Loss, rng: &mut Rng) -> (f32, f32) {
+    let sign = |rng: &mut Rng| if rng.next() & 1 == 0 { -1.0 } else { 1.0 };
+    match loss {
+        Loss::L1 | Loss::L2 | Loss::Huber(_) | Loss::LogCosh => {
+            (rng.range(-5.0, 5.0), rng.range(-5.0, 5.0))
+        }
+        Loss::Hinge(_) | Loss::SquaredHinge(_) | Loss::Logistic(true) => {
+            (rng.range(-3.0, 3.0), sign(rng))
+        }
+        Loss::Logistic(false) => (rng.range(-12.0, 12.0), (rng.next() & 1) as f32),
+        Loss::SigmoidBce(_) => (rng.range(-12.0, 12.0), rng.range(0.0, 1.0)),
+        Loss::Bce(_) => (rng.range(0.02, 0.98), rng.range(0.0, 1.0)),
+        Loss::PoissonNll(true, _) => (rng.range(-3.0, 3.0), rng.range(0.0, 6.0)),
+        Loss::PoissonNll(false, _) => (rng.range(0.1, 5.0), rng.range(0.0, 6.0)),
+    }
+}
+
+fn close(got: f64, want: f64, rtol: f64, atol: f64) -> bool {
+    (got - want).abs() <= atol + rtol * want.abs()
+}
+
+/// Checks every entry point of `loss` on one batch against the reference.
+/// The data sits at `offset` inside larger buffers so unaligned starts run.
+fn check_batch(
+    loss: Loss,
+    n_values: usize,
+    dim: usize,
+    weighted: bool,
+    offset: usize,
+    rng: &mut Rng,
+) -> Result<(), String> {
+    let mut pbuf = vec![0.0f32; n_values + offset];
+    let mut tbuf = vec![0.0f32; n_values + offset];
+    for k in 0..n_values {
+        (pbuf[offset + k], tbuf[offset + k]) = sample(loss, rng);
+    }
+    let (pred, target) = (&pbuf[offset..], &tbuf[offset..]);
+    let n = n_values / dim;
+    let weights: Vec<f32> = (0..n).map(|_| rng.range(0.0, 2.0)).collect();
+    let w = weighted.then_some(&weights[..]);
+    let l = crate_loss(loss, dim, w);
+    let p64: Vec<f64> = pred.iter().map(|&v| v as f64).collect();
+    let t64: Vec<f64> = target.iter().map(|&v| v as f64).collect();
+    let w64: Vec<f64> = weights.iter().map(|&v| v as f64).collect();
+    let w64 = weighted.then_some(&w64[..]);
+    let ctx = format!("{loss:?} n_values={n_values} dim={dim} weighted={weighted} offset={offset}");
+
+    // Loss magnitudes reach ~e^3 * 6 for Poisson; scale tolerances by the
+    // size of the terms summed, as float32 summation does.
+    let per_ref = reference::per_sample(loss, &p64, &t64, dim, w64);
+    let mut per = vec![0.0f32; n];
+    l.per_sample(pred, target, &mut per).unwrap();
+    for (i, (&g, &r)) in per.iter().zip(&per_ref).enumerate() {
+        if !close(g as f64, r, 2e-5, 2e-6) {
+            return Err(format!("{ctx}: per_sample[{i}] = {g}, want {r}"));
+        }
+    }
+    for mean in [false, true] {
+        let red = if mean {
+            Reduction::Mean
+        } else {
+            Reduction::Sum
+        };
+        let want = reference::reduced(loss, &p64, &t64, dim, w64, mean);
+        let magnitude: f64 =
+            per_ref.iter().map(|v| v.abs()).sum::<f64>() / if mean { n as f64 } else { 1.0 };
+        let v = l.value(pred, target, red).unwrap();
+        if !close(v as f64, want, 0.0, 2e-5 * magnitude + 1e-6) {
+            return Err(format!("{ctx}: value({red:?}) = {v}, want {want}"));
+        }
+        let mut grad = vec![f32::NAN; n_values];
+        let v2 = l.value_and_grad(pred, target, red, &mut grad).unwrap();
+        if v2.to_bits() != v.to_bits() && !close(v2 as f64, want, 0.0, 2e-5 * magnitude + 1e-6) {
+            return Err(format!(
+                "{ctx}: value_and_grad({red:?}) = {v2}, want {want}"
+            ));
+        }
+        let gref = reference::gradient(loss, &p64, &t64, dim, w64, mean);
+        for (k, (&g, &r)) in grad.iter().zip(&gref).enumerate() {
+            // At a kink the float32 and float64 sides may pick different
+            // one-sided derivatives; both are valid subgradients.
+            let at_kink = loss.kink_distance(p64[k], t64[k]) < 1e-5;
+            if !at_kink && !close(g as f64, r, 2e-5, 1e-6) {
+                return Err(format!("{ctx}: grad({red:?})[{k}] = {g}, want {r}"));
+            }
+        }
+    }
+    let mut out = vec![0.0f32; n];
+    let mut grad = vec![0.0f32; n_values];
+    l.per_sample_and_grad(pred, target, &mut out, &mut grad)
+        .unwrap();
+    for (i, (&g, &r)) in out.iter().zip(&per_ref).enumerate() {
+        if !close(g as f64, r, 2e-5, 2e-6) {
+            return Err(format!(
+                "{ctx}: per_sample_and_grad.out[{i}] = {g}, want {r}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every length `1..=3*LANES+1` (in samples of `dim`) at every offset
+/// `0..LANES`, for every loss, with and without weights.
+#[test]
+fn every_length_and_offset_matches_reference() {
+    let lanes = Native::LANES;
+    let mut rng = Rng(7);
+    for loss in all_losses() {
+        for dim in [1, 2, 3, lanes + 1] {
+            for n in 1..=3 * lanes + 1 {
+                for offset in 0..lanes.max(2) {
+                    for weighted in [false, true] {
+                        check_batch(loss, n * dim, dim, weighted, offset, &mut rng).unwrap();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Random batches: random loss, length, `dim`, weights and offset.
+#[test]
+fn random_batches_match_reference() {
+    fn prop(seed: u64) -> TestResult {
+        let mut rng = Rng(seed);
+        let losses = all_losses();
+        let loss = losses[rng.below(losses.len())];
+        let dim = 1 + rng.below(40);
+        let n = 1 + rng.below(3 * Native::LANES + 2);
+        let offset = rng.below(Native::LANES.max(2));
+        let weighted = rng.next() & 1 == 1;
+        match check_batch(loss, n * dim, dim, weighted, offset, &mut rng) {
+            Ok(()) => TestResult::passed(),
+            Err(e) => TestResult::error(e),
+        }
+    }
+    QuickCheck::new()
+        .tests(400)
+        .quickcheck(prop as fn(u64) -> TestResult);
+}
+
+/// The reference's analytic gradient against central finite differences of
+/// the reference's value, in float64, away from kinks: this validates the
+/// oracle the other tests compare the crate with.
+#[test]
+fn reference_gradient_matches_finite_differences() {
+    let mut rng = Rng(11);
+    for loss in all_losses() {
+        for _ in 0..200 {
+            let (p, t) = sample(loss, &mut rng);
+            let (p, t) = (p as f64, t as f64);
+            let h = 1e-6;
+            if loss.kink_distance(p, t) < 10.0 * h {
+                continue;
+            }
+            let fd = (loss.f(p + h, t) - loss.f(p - h, t)) / (2.0 * h);
+            let an = loss.df(p, t);
+            assert!(
+                close(fd, an, 1e-5, 1e-6),
+                "{loss:?} at p={p} t={t}: fd {fd} vs analytic {an}"
+            );
+        }
+    }
+}
+
+/// The crate's gradient against central finite differences of the float64
+/// reduced loss, on whole random batches (dim and weights included).
+#[test]
+fn crate_gradient_matches_finite_differences() {
+    let mut rng = Rng(13);
+    for loss in all_losses() {
+        let dim = 1 + rng.below(4);
+        let n = 1 + rng.below(5);
+        let len = n * dim;
+        let (pred, target): (Vec<f32>, Vec<f32>) = (0..len).map(|_| sample(loss, &mut rng)).unzip();
+        let weights: Vec<f32> = (0..n).map(|_| rng.range(0.1, 2.0)).collect();
+        let p64: Vec<f64> = pred.iter().map(|&v| v as f64).collect();
+        let t64: Vec<f64> = target.iter().map(|&v| v as f64).collect();
+        let w64: Vec<f64> = weights.iter().map(|&v| v as f64).collect();
+        let mut grad = vec![0.0f32; len];
+        crate_loss(loss, dim, Some(&weights))
+            .value_and_grad(&pred, &target, Reduction::Mean, &mut grad)
+            .unwrap();
+        let h = 1e-6;
+        for k in 0..len {
+            if loss.kink_distance(p64[k], t64[k]) < 10.0 * h {
+                continue;
+            }
+            let mut up = p64.clone();
+            up[k] += h;
+            let mut down = p64.clone();
+            down[k] -= h;
+            let fd = (reference::reduced(loss, &up, &t64, dim, Some(&w64), true)
+                - reference::reduced(loss, &down, &t64, dim, Some(&w64), true))
+                / (2.0 * h);
+            assert!(
+                close(grad[k] as f64, fd, 1e-4, 1e-5),
+                "{loss:?} k={k}: grad {} vs fd {fd}",
+                grad[k]
+            );
+        }
+    }
+}
+
+/// Losses that are non-negative by their math stay so (in float32 too).
+#[test]
+fn non_negative_where_the_math_says_so() {
+    let mut rng = Rng(17);
+    for loss in all_losses() {
+        // Poisson NLL is not bounded below; everything else is >= 0.
+        if matches!(loss, Loss::PoissonNll(..)) {
+            continue;
+        }
+        let len = 257;
+        let (pred, target): (Vec<f32>, Vec<f32>) = (0..len).map(|_| sample(loss, &mut rng)).unzip();
+        let mut per = vec![0.0f32; len];
+        crate_loss(loss, 1, None)
+            .per_sample(&pred, &target, &mut per)
+            .unwrap();
+        assert!(per.iter().all(|&v| v >= 0.0), "{loss:?}: {per:?}");
+    }
+}
+
+/// NaN data propagates into the value (never an error, never a panic).
+#[test]
+fn nan_propagates() {
+    for loss in all_losses() {
+        let mut pred = vec![0.5f32; 19];
+        let target = vec![0.5f32; 19];
+        pred[17] = f32::NAN;
+        let v = crate_loss(loss, 1, None)
+            .value(&pred, &target, Reduction::Sum)
+            .unwrap();
+        assert!(v.is_nan(), "{loss:?}: {v}");
+    }
+}
+
+/// Every malformed call is an `Err` naming the argument, for every loss.
+#[test]
+fn malformed_inputs_are_errors() {
+    let p = [0.5f32; 6];
+    let mut g = [0.0f32; 6];
+    let mut out = [0.0f32; 6];
+    // Parameters.
+    assert!(matches!(
+        pointwise::Huber::new(0.0),
+        Err(Error::InvalidParameter {
+            argument: "rho",
+            ..
+        })
+    ));
+    assert!(pointwise::Huber::new(-1.0).is_err());
+    assert!(pointwise::Huber::new(f32::NAN).is_err());
+    assert!(pointwise::Huber::new(f32::INFINITY).is_err());
+    assert!(matches!(
+        pointwise::Hinge::new(f32::NAN),
+        Err(Error::InvalidParameter {
+            argument: "margin",
+            ..
+        })
+    ));
+    assert!(pointwise::SquaredHinge::new(f32::INFINITY).is_err());
+    assert!(matches!(
+        pointwise::SigmoidBce::new(-0.5),
+        Err(Error::InvalidParameter {
+            argument: "pos_weight",
+            ..
+        })
+    ));
+    assert!(pointwise::Bce::new(f32::NAN).is_err());
+    let l2 = pointwise::L2::new();
+    // Shapes.
+    assert_eq!(
+        l2.value(&[], &[], Reduction::Sum),
+        Err(Error::EmptyBatch { argument: "pred" })
+    );
+    assert_eq!(
+        l2.value(&p, &p[..5], Reduction::Sum),
+        Err(Error::LengthMismatch {
+            argument: "target",
+            expected: 6,
+            found: 5
+        })
+    );
+    assert_eq!(
+        l2.dim(0).value(&p, &p, Reduction::Sum),
+        Err(Error::ZeroSize { argument: "dim" })
+    );
+    assert_eq!(
+        l2.dim(4).value(&p, &p, Reduction::Sum),
+        Err(Error::NotDivisible {
+            argument: "pred",
+            length: 6,
+            divisor: 4
+        })
+    );
+    assert_eq!(
+        l2.value_and_grad(&p, &p, Reduction::Mean, &mut g[..5]),
+        Err(Error::LengthMismatch {
+            argument: "grad",
+            expected: 6,
+            found: 5
+        })
+    );
+    assert_eq!(
+        l2.dim(2)
+            .sample_weight(&[1.0, 2.0])
+            .value(&p, &p, Reduction::Mean),
+        Err(Error::LengthMismatch {
+            argument: "sample_weight",
+            expected: 3,
+            found: 2
+        })
+    );
+    assert_eq!(
+        l2.dim(2).per_sample(&p, &p, &mut out[..2]),
+        Err(Error::LengthMismatch {
+            argument: "out",
+            expected: 3,
+            found: 2
+        })
+    );
+    assert_eq!(
+        l2.per_sample_and_grad(&p, &p, &mut out, &mut g[..1]),
+        Err(Error::LengthMismatch {
+            argument: "grad",
+            expected: 6,
+            found: 1
+        })
+    );
+    // And for every loss, the same shape errors (the validation is shared,
+    // but each loss goes through it).
+    for loss in all_losses() {
+        let l = crate_loss(loss, 4, None);
+        let mut per = [0.0f32; 3];
+        assert!(l.per_sample(&p, &p, &mut per).is_err(), "{loss:?}");
+        assert!(
+            l.value_and_grad(&p, &p, Reduction::Sum, &mut g).is_err(),
+            "{loss:?}"
+        );
+        let l = crate_loss(loss, 1, Some(&[1.0]));
+        assert!(l.value(&p, &p, Reduction::Mean).is_err(), "{loss:?}");
+    }
+}
