@@ -540,13 +540,13 @@ impl ElementLoss for elements::Huber {
         let s = p - t;
         let a = s.abs();
         let outside = a.gt(L::splat(self.rho));
-        let value = outside.select(
-            a - L::splat(0.5 * self.rho),
-            s * s * L::splat(0.5 / self.rho),
-        );
+        // Inside, |s / rho| <= 1: (s / rho) · s / 2 cannot overflow where
+        // s · s would (a huge rho).
+        let inner = s * L::splat(1.0 / self.rho);
+        let value = outside.select(a - L::splat(0.5 * self.rho), inner * s * L::splat(0.5));
         // Outside the quadratic zone s != 0, so sign(s) is ±1 from the sign bit.
         let unit = s.bits_and(0x8000_0000).bits_or(0x3F80_0000);
-        (value, outside.select(unit, s * L::splat(1.0 / self.rho)))
+        (value, outside.select(unit, inner))
     }
 }
 

@@ -67,3 +67,26 @@ fn hinge_overflowing_product_has_zero_gradient() {
     .unwrap();
     assert!(grad.iter().all(|g| g.is_nan()));
 }
+
+/// With a huge `rho`, `s · s` overflowed to `+∞` inside the quadratic zone
+/// (true value `s² / (2 rho)`, finite), and a zero sample weight then gave
+/// `∞ · 0 = NaN`. The value is now `(s / rho) · s / 2`.
+#[test]
+fn huber_huge_rho_does_not_overflow() {
+    let rho = 2.66e36f32;
+    let s = -1.69e36f32;
+    let want = (s as f64) * (s as f64) / (2.0 * rho as f64);
+    let loss = Huber::new(rho).unwrap();
+    let mut grad = [0.0f32; 1];
+    let v = loss
+        .value_and_grad(&[s], &[0.0], Reduction::Sum, &mut grad)
+        .unwrap();
+    assert!(((v as f64 - want) / want).abs() < 1e-5, "{v} vs {want}");
+    assert!((grad[0] as f64 - s as f64 / rho as f64).abs() < 1e-6);
+    let mut out = [1.0f32; 2];
+    loss.dim(2)
+        .sample_weight(&[0.0])
+        .per_sample(&[s, 1.0], &[0.0, 0.0], &mut out[..1])
+        .unwrap();
+    assert_eq!(out[0], 0.0);
+}
