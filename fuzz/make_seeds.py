@@ -80,6 +80,8 @@ REGRESSIONS = {
         "regress-huber-subnormal-rho": "202f01fcf50606",
         # Hinge with p t overflowing to +inf: gradient -inf * 0 = NaN.
         "regress-hinge-overflow": "0300010107000f07100710",
+        # Huber with rho = 2.7e36: s * s overflowed inside the quadratic zone.
+        "regress-huber-huge-rho": "200707260501070095946c3f00e78e8e3e00ffbaa2fbfaf8fcce00000b0b1020071c041191ffbaa2fbfaf84400fcce00000b0b0000100b7e0b7e00050001",
     },
 }
 

@@ -4,7 +4,7 @@
 //! reference; malformed lengths, `dim` and parameters must give `Err`.
 //!
 //! Input layout (see `fuzz_support::input` for the float encoding):
-//! `loss % 10, flags, n, dim % 33, corrupt, delta, param, pred.., target.., weight..`
+//! `loss % 10, flags, n % 65, dim % 33, corrupt, delta, param, pred.., target.., weight..`
 //! with flags bit 0 = sample weights, bit 1 = binary labels (logistic),
 //! bit 2 = log_input, bit 3 = full (Poisson); `corrupt % 8` picks the
 //! argument whose length is changed by `delta` (0 pred, 1 target,
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
     let kind = input.byte() % 10;
     let flags = input.byte();
-    let n = input.byte() as usize;
+    let n = input.upto(64);
     let dim = input.upto(32);
     let corrupt = input.byte() % 8;
     let delta = input.delta();
@@ -267,7 +267,10 @@ fn calls<F: ElementLoss>(loss: Pointwise<'_, F>, c: &Case) {
         for i in 0..n {
             assert!(
                 !sample_ok[i] || !out[i].is_nan(),
-                "finite sample {i} gave a NaN loss"
+                "finite sample {i} (p {:?}, t {:?}, w {}) gave a NaN loss",
+                &pred[i * dim..(i + 1) * dim],
+                &target[i * dim..(i + 1) * dim],
+                weight(i)
             );
         }
     }
