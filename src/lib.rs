@@ -17,6 +17,9 @@
 //! one at fault; nothing panics or allocates. See `ARCHITECTURE.md` for how a
 //! slice flows into lanes and back, and `SPEC.md` for the formulas.
 
+#[cfg(feature = "capi")]
+#[allow(unsafe_code)]
+pub mod capi;
 mod driver;
 pub mod error;
 pub mod lane;

@@ -1,0 +1,282 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! A walk through the losses, following the MXNet Gluon loss tutorial
+//! (`shared/seed/loss-functions-tutorial.md`), done with loss-kernels.
+//!
+//! `cargo run --release --example tour`
+
+mod plot;
+
+use loss_kernels::lane::NATIVE_NAME;
+use loss_kernels::pointwise::{self, Labels};
+use loss_kernels::{Error, Reduction};
+use std::path::{Path, PathBuf};
+
+fn main() -> Result<(), Error> {
+    println!("loss-kernels tour (lanes: {NATIVE_NAME})\n");
+    basic_usage()?;
+    linear_layer_step()?;
+    loss_table()?;
+    plots()?;
+    Ok(())
+}
+
+/// "Basic usages": the L2 loss of ones against twos, then with weights.
+fn basic_usage() -> Result<(), Error> {
+    println!("== Basic usage ==");
+    let x = [1.0f32; 2];
+    let y = [2.0f32; 2];
+    let l2 = pointwise::L2::new();
+    let mut per_sample = [0.0f32; 2];
+    l2.per_sample(&x, &y, &mut per_sample)?;
+    println!("L2Loss()(ones(2), 2*ones(2))            = {per_sample:?}   (0.5 * (x - y)^2)");
+    l2.sample_weight(&[1.0, 2.0])
+        .per_sample(&x, &y, &mut per_sample)?;
+    println!("... with sample weights [1, 2]          = {per_sample:?}");
+    let mean = l2.value(&x, &y, Reduction::Mean)?;
+    println!("reduced with Reduction::Mean             = {mean}\n");
+    Ok(())
+}
+
+/// "Compute gradients": a 4-input linear layer on a 2-sample batch, the fused
+/// L2 value + gradient, and the gradient back-propagated to the weights.
+fn linear_layer_step() -> Result<(), Error> {
+    println!("== Gradient through a linear layer (Dense(1) on a 2x4 batch) ==");
+    // Fixed "random uniform" inputs and initial weights, so the run is repeatable.
+    let x = [[0.55f32, 0.72, 0.60, 0.54], [0.42, 0.65, 0.44, 0.89]];
+    let y = [2.0f32; 2];
+    let mut w = [0.0123f32, -0.0456, 0.0789, -0.0111];
+    let mut b = 0.0f32;
+    let l2 = pointwise::L2::new();
+    let lr = 0.2;
+    for step in 0..5 {
+        // forward: y_hat = X w + b
+        let y_hat: Vec<f32> = x
+            .iter()
+            .map(|row| row.iter().zip(&w).map(|(a, c)| a * c).sum::<f32>() + b)
+            .collect();
+        // fused loss + gradient w.r.t. y_hat (Sum, like `l.backward()` on the per-sample losses)
+        let mut d_yhat = [0.0f32; 2];
+        let mut per_sample = [0.0f32; 2];
+        let total = l2.per_sample_and_grad(&y_hat, &y, &mut per_sample, &mut d_yhat)?;
+        // back-propagate: dL/dw = sum_i dL/dy_hat_i * x_i, dL/db = sum_i dL/dy_hat_i
+        let mut d_w = [0.0f32; 4];
+        for (row, g) in x.iter().zip(d_yhat) {
+            for (dw, xv) in d_w.iter_mut().zip(row) {
+                *dw += g * xv;
+            }
+        }
+        let d_b: f32 = d_yhat.iter().sum();
+        if step == 0 {
+            println!("per-sample loss l          = {per_sample:?}");
+            println!("dl/dy_hat                  = {d_yhat:?}");
+            println!("net.weight.grad()          = {d_w:?}");
+            println!("net.bias.grad()            = {d_b}");
+        }
+        println!("step {step}: loss sum = {total:.6}");
+        for (wv, g) in w.iter_mut().zip(d_w) {
+            *wv -= lr * g;
+        }
+        b -= lr * d_b;
+    }
+    println!();
+    Ok(())
+}
+
+/// A per-sample loss: `(pred, target, out)`.
+type PerSample<'a> = &'a dyn Fn(&[f32], &[f32], &mut [f32]) -> Result<(), Error>;
+
+/// The tutorial plots each loss against a prediction sweep; here a table of
+/// values (label 0 for regression losses, label 1 for classification).
+fn loss_table() -> Result<(), Error> {
+    println!("== Every loss at a few points ==");
+    let xs = [-2.0f32, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0];
+    let probs = [0.05f32, 0.2, 0.4, 0.5, 0.6, 0.8, 0.95];
+    print!("{:<34}", "loss (label)");
+    for x in xs {
+        print!("{x:>9}");
+    }
+    println!();
+    let row = |name: &str, values: &[f32]| {
+        print!("{name:<34}");
+        for v in values {
+            print!("{v:>9.4}");
+        }
+        println!();
+    };
+    let eval = |f: PerSample, pred: &[f32], label: f32| {
+        let target = vec![label; pred.len()];
+        let mut out = vec![0.0f32; pred.len()];
+        f(pred, &target, &mut out).map(|()| out)
+    };
+    row(
+        "L1 (0)",
+        &eval(
+            &|p, t, o| pointwise::L1::new().per_sample(p, t, o),
+            &xs,
+            0.0,
+        )?,
+    );
+    row(
+        "L2 (0)",
+        &eval(
+            &|p, t, o| pointwise::L2::new().per_sample(p, t, o),
+            &xs,
+            0.0,
+        )?,
+    );
+    row(
+        "Huber rho=1 (0)",
+        &eval(
+            &|p, t, o| pointwise::Huber::new(1.0)?.per_sample(p, t, o),
+            &xs,
+            0.0,
+        )?,
+    );
+    row(
+        "LogCosh (0)",
+        &eval(
+            &|p, t, o| pointwise::LogCosh::new().per_sample(p, t, o),
+            &xs,
+            0.0,
+        )?,
+    );
+    row(
+        "Hinge margin=1 (1)",
+        &eval(
+            &|p, t, o| pointwise::Hinge::new(1.0)?.per_sample(p, t, o),
+            &xs,
+            1.0,
+        )?,
+    );
+    row(
+        "SquaredHinge margin=1 (1)",
+        &eval(
+            &|p, t, o| pointwise::SquaredHinge::new(1.0)?.per_sample(p, t, o),
+            &xs,
+            1.0,
+        )?,
+    );
+    row(
+        "Logistic signed (1)",
+        &eval(
+            &|p, t, o| pointwise::Logistic::new(Labels::Signed).per_sample(p, t, o),
+            &xs,
+            1.0,
+        )?,
+    );
+    row(
+        "SigmoidBCE (1)",
+        &eval(
+            &|p, t, o| pointwise::SigmoidBce::new(1.0)?.per_sample(p, t, o),
+            &xs,
+            1.0,
+        )?,
+    );
+    row(
+        "SigmoidBCE pos_weight=3 (1)",
+        &eval(
+            &|p, t, o| pointwise::SigmoidBce::new(3.0)?.per_sample(p, t, o),
+            &xs,
+            1.0,
+        )?,
+    );
+    row(
+        "PoissonNLL log_input (1)",
+        &eval(
+            &|p, t, o| pointwise::PoissonNll::new(true, false).per_sample(p, t, o),
+            &xs,
+            1.0,
+        )?,
+    );
+    print!("{:<34}", "BCE on probabilities p =");
+    for p in probs {
+        print!("{p:>9}");
+    }
+    println!();
+    row(
+        "BCE (1)",
+        &eval(
+            &|p, t, o| pointwise::Bce::new(1.0)?.per_sample(p, t, o),
+            &probs,
+            1.0,
+        )?,
+    );
+    Ok(())
+}
+
+/// A per-element loss and gradient: `(pred, target, out, grad)`.
+type Curve<'a> = &'a dyn Fn(&[f32], &[f32], &mut [f32], &mut [f32]) -> Result<f32, Error>;
+
+/// "Loss functions": the tutorial's plots of each regression loss against
+/// label 0 and each classification loss against label 1, prediction
+/// -5..5, with the gradient beside the loss. Written as SVG under docs/plots.
+fn plots() -> Result<(), Error> {
+    println!("\n== Plots (prediction -5..5) ==");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/plots");
+    std::fs::create_dir_all(&dir).expect("create docs/plots");
+    let x: Vec<f32> = (0..=100).map(|i| -5.0 + 0.1 * i as f32).collect();
+    let curves: [(&str, &str, f32, Curve); 9] = [
+        ("l1", "L1Loss (label 0)", 0.0, &|p, t, o, g| {
+            pointwise::L1::new().per_sample_and_grad(p, t, o, g)
+        }),
+        ("l2", "L2Loss (label 0)", 0.0, &|p, t, o, g| {
+            pointwise::L2::new().per_sample_and_grad(p, t, o, g)
+        }),
+        ("huber", "HuberLoss rho=1 (label 0)", 0.0, &|p, t, o, g| {
+            pointwise::Huber::new(1.0)?.per_sample_and_grad(p, t, o, g)
+        }),
+        ("log_cosh", "LogCosh (label 0)", 0.0, &|p, t, o, g| {
+            pointwise::LogCosh::new().per_sample_and_grad(p, t, o, g)
+        }),
+        (
+            "sigmoid_bce",
+            "SigmoidBinaryCrossEntropyLoss (label 1)",
+            1.0,
+            &|p, t, o, g| pointwise::SigmoidBce::new(1.0)?.per_sample_and_grad(p, t, o, g),
+        ),
+        (
+            "hinge",
+            "HingeLoss margin=1 (label 1)",
+            1.0,
+            &|p, t, o, g| pointwise::Hinge::new(1.0)?.per_sample_and_grad(p, t, o, g),
+        ),
+        (
+            "squared_hinge",
+            "SquaredHingeLoss margin=1 (label 1)",
+            1.0,
+            &|p, t, o, g| pointwise::SquaredHinge::new(1.0)?.per_sample_and_grad(p, t, o, g),
+        ),
+        ("logistic", "LogisticLoss (label 1)", 1.0, &|p, t, o, g| {
+            pointwise::Logistic::new(Labels::Signed).per_sample_and_grad(p, t, o, g)
+        }),
+        (
+            "poisson_nll",
+            "PoissonNLLLoss log_input (label 1)",
+            1.0,
+            &|p, t, o, g| pointwise::PoissonNll::new(true, false).per_sample_and_grad(p, t, o, g),
+        ),
+    ];
+    for (file, title, label, curve) in curves {
+        let target = vec![label; x.len()];
+        let (mut loss, mut grad) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+        curve(&x, &target, &mut loss, &mut grad)?;
+        let path = dir.join(format!("{file}.svg"));
+        plot::loss_and_gradient(&path, title, &x, &loss, &grad).expect("plot");
+        println!("wrote {}", shown(&path));
+    }
+    Ok(())
+}
+
+/// `path` relative to the crate root, for printing.
+fn shown(path: &Path) -> String {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}

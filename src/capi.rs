@@ -1,0 +1,325 @@
+//! A C interface to every loss family (cargo feature `capi`).
+//!
+//! Pointers plus lengths in, status codes out: every function returns an
+//! [`LkStatus`] (0 is success) and writes results through caller pointers.
+//! Nothing here panics or unwinds across the boundary; a null pointer with a
+//! non-zero length is [`LkStatus::NullPointer`], an optional input (sample
+//! weights, class weights) may be null to mean "absent", and an optional
+//! output (`grad`, `out`) may be null to skip it.
+//!
+//! The header `include/loss_kernels.h` is generated from this file with
+//! cbindgen (`cbindgen --config cbindgen.toml --output include/loss_kernels.h`);
+//! CI regenerates it and fails if the committed one is stale. Link the static
+//! library built by the `capi/` crate (`cargo build --release --manifest-path
+//! capi/Cargo.toml`, giving `libloss_kernels_capi.a`).
+
+use crate::error::Error;
+use crate::pointwise::{self, ElementLoss, Labels, Pointwise};
+use crate::Reduction;
+
+/// Result of a C call: 0 on success, else the kind of bad input (the Rust
+/// [`Error`] variants, plus the C-only null-pointer and bad-enum cases).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LkStatus {
+    /// Success.
+    Ok = 0,
+    /// [`Error::LengthMismatch`].
+    LengthMismatch = 1,
+    /// [`Error::ZeroSize`].
+    ZeroSize = 2,
+    /// [`Error::NotDivisible`].
+    NotDivisible = 3,
+    /// [`Error::EmptyBatch`].
+    EmptyBatch = 4,
+    /// [`Error::OutOfRange`].
+    OutOfRange = 5,
+    /// [`Error::InvalidParameter`].
+    InvalidParameter = 6,
+    /// [`Error::WorkspaceTooSmall`].
+    WorkspaceTooSmall = 7,
+    /// [`Error::BlankInLabel`].
+    BlankInLabel = 8,
+    /// A required pointer was null (with a non-zero length).
+    NullPointer = 9,
+    /// An enum argument had a value outside its C enum.
+    InvalidEnum = 10,
+}
+
+impl From<Error> for LkStatus {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::LengthMismatch { .. } => LkStatus::LengthMismatch,
+            Error::ZeroSize { .. } => LkStatus::ZeroSize,
+            Error::NotDivisible { .. } => LkStatus::NotDivisible,
+            Error::EmptyBatch { .. } => LkStatus::EmptyBatch,
+            Error::OutOfRange { .. } => LkStatus::OutOfRange,
+            Error::InvalidParameter { .. } => LkStatus::InvalidParameter,
+            Error::WorkspaceTooSmall { .. } => LkStatus::WorkspaceTooSmall,
+            Error::BlankInLabel { .. } => LkStatus::BlankInLabel,
+        }
+    }
+}
+
+/// Internal: a failed C call.
+enum Fail {
+    Status(LkStatus),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Status(e.into())
+    }
+}
+
+/// Turns a body's result into a status.
+fn status(r: Result<(), Fail>) -> LkStatus {
+    match r {
+        Ok(()) => LkStatus::Ok,
+        Err(Fail::Status(s)) => s,
+    }
+}
+
+/// `Sum` (0) or `Mean` (1).
+fn reduction(code: u32) -> Result<Reduction, Fail> {
+    match code {
+        0 => Ok(Reduction::Sum),
+        1 => Ok(Reduction::Mean),
+        _ => Err(Fail::Status(LkStatus::InvalidEnum)),
+    }
+}
+
+/// A required input slice from a pointer and a length.
+///
+/// # Safety
+/// `ptr` must be null or valid for reads of `len` values for `'a`.
+unsafe fn input<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], Fail> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(Fail::Status(LkStatus::NullPointer));
+    }
+    // SAFETY: non-null, and the caller guarantees `len` readable values.
+    Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
+}
+
+/// An optional input slice: null means absent.
+///
+/// # Safety
+/// As [`input`].
+unsafe fn optional<'a, T>(ptr: *const T, len: usize) -> Option<&'a [T]> {
+    if ptr.is_null() {
+        None
+    } else {
+        // SAFETY: non-null, and the caller guarantees `len` readable values.
+        Some(unsafe { core::slice::from_raw_parts(ptr, len) })
+    }
+}
+
+/// An optional output slice: null means "do not write it".
+///
+/// # Safety
+/// `ptr` must be null or valid for writes of `len` values for `'a`, and not
+/// alias any other slice of the call.
+unsafe fn output<'a, T>(ptr: *mut T, len: usize) -> Option<&'a mut [T]> {
+    if ptr.is_null() {
+        None
+    } else {
+        // SAFETY: non-null, and the caller guarantees `len` writable,
+        // unaliased values.
+        Some(unsafe { core::slice::from_raw_parts_mut(ptr, len) })
+    }
+}
+
+/// Writes `v` through `ptr` when it is not null.
+///
+/// # Safety
+/// `ptr` must be null or valid for a write.
+unsafe fn put<T>(ptr: *mut T, v: T) {
+    if !ptr.is_null() {
+        // SAFETY: non-null, and the caller guarantees it is writable.
+        unsafe { ptr.write(v) };
+    }
+}
+
+/// The pointwise losses.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LkPointwiseKind {
+    /// `abs(p - t)`.
+    L1 = 0,
+    /// `(p - t)² / 2`.
+    L2 = 1,
+    /// Huber with `param = rho`.
+    Huber = 2,
+    /// Hinge with `param = margin`.
+    Hinge = 3,
+    /// Squared hinge with `param = margin`.
+    SquaredHinge = 4,
+    /// Logistic with signed labels (`t` in {-1, +1}).
+    LogisticSigned = 5,
+    /// Logistic with binary labels (`t` in {0, 1}).
+    LogisticBinary = 6,
+    /// Sigmoid BCE on logits with `param = pos_weight`.
+    SigmoidBce = 7,
+    /// BCE on probabilities with `param = pos_weight`.
+    Bce = 8,
+    /// Poisson NLL; `flags` bit 0 = `log_input`, bit 1 = `full`.
+    PoissonNll = 9,
+    /// `ln cosh(p - t)`.
+    LogCosh = 10,
+}
+
+/// A pointwise loss and its parameters, as C passes it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct LkPointwise {
+    /// Which loss (an [`LkPointwiseKind`] value).
+    pub kind: u32,
+    /// `rho`, `margin` or `pos_weight`, as the kind says (ignored otherwise).
+    pub param: f32,
+    /// Poisson NLL: bit 0 `log_input`, bit 1 `full`.
+    pub flags: u32,
+    /// Values per sample (`dim`, at least 1).
+    pub dim: usize,
+}
+
+/// Runs one pointwise entry point: the value of `reduction` into
+/// `*out_value`, its gradient into `grad` (if not null), and the per-sample
+/// losses into `per_sample` (if not null; then `grad`, if given, is the
+/// gradient of the sum, whatever `reduction` says... see the header docs).
+fn run_pointwise<F: ElementLoss>(
+    loss: Pointwise<'static, F>,
+    spec: &LkPointwise,
+    args: &PointwiseArgs<'_>,
+    out: PointwiseOut<'_>,
+) -> Result<(), Fail> {
+    let loss = loss.dim(spec.dim);
+    let run = |l: Pointwise<'_, F>| -> Result<(), Fail> {
+        match out {
+            PointwiseOut::Reduced { reduction, grad: Some(g), value } => {
+                *value = l.value_and_grad(args.pred, args.target, reduction, g)?;
+            }
+            PointwiseOut::Reduced { reduction, grad: None, value } => {
+                *value = l.value(args.pred, args.target, reduction)?;
+            }
+            PointwiseOut::PerSample { out, grad: Some(g), value } => {
+                *value = l.per_sample_and_grad(args.pred, args.target, out, g)?;
+            }
+            PointwiseOut::PerSample { out, grad: None, value } => {
+                l.per_sample(args.pred, args.target, out)?;
+                *value = 0.0;
+            }
+        }
+        Ok(())
+    };
+    match args.sample_weight {
+        Some(w) => run(loss.sample_weight(w)),
+        None => run(loss),
+    }
+}
+
+struct PointwiseArgs<'a> {
+    pred: &'a [f32],
+    target: &'a [f32],
+    sample_weight: Option<&'a [f32]>,
+}
+
+enum PointwiseOut<'a> {
+    Reduced { reduction: Reduction, grad: Option<&'a mut [f32]>, value: &'a mut f32 },
+    PerSample { out: &'a mut [f32], grad: Option<&'a mut [f32]>, value: &'a mut f32 },
+}
+
+fn dispatch_pointwise(spec: &LkPointwise, args: &PointwiseArgs<'_>, out: PointwiseOut<'_>) -> Result<(), Fail> {
+    let p = spec.param;
+    match spec.kind {
+        0 => run_pointwise(pointwise::L1::new(), spec, args, out),
+        1 => run_pointwise(pointwise::L2::new(), spec, args, out),
+        2 => run_pointwise(pointwise::Huber::new(p)?, spec, args, out),
+        3 => run_pointwise(pointwise::Hinge::new(p)?, spec, args, out),
+        4 => run_pointwise(pointwise::SquaredHinge::new(p)?, spec, args, out),
+        5 => run_pointwise(pointwise::Logistic::new(Labels::Signed), spec, args, out),
+        6 => run_pointwise(pointwise::Logistic::new(Labels::Binary), spec, args, out),
+        7 => run_pointwise(pointwise::SigmoidBce::new(p)?, spec, args, out),
+        8 => run_pointwise(pointwise::Bce::new(p)?, spec, args, out),
+        9 => run_pointwise(pointwise::PoissonNll::new(spec.flags & 1 != 0, spec.flags & 2 != 0), spec, args, out),
+        10 => run_pointwise(pointwise::LogCosh::new(), spec, args, out),
+        _ => Err(Fail::Status(LkStatus::InvalidEnum)),
+    }
+}
+
+/// Reduced pointwise loss (`reduction`: 0 = sum, 1 = mean) into
+/// `*out_value`, and its gradient w.r.t. `pred` into `grad` (`len` values)
+/// unless `grad` is null. `sample_weight` (`len / dim` values) may be null.
+///
+/// # Safety
+/// `loss` and `out_value` must be valid; `pred`, `target` (and `grad`,
+/// `sample_weight` when not null) must be valid for `len` (resp. `len/dim`)
+/// values; `grad` must not alias the inputs.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_pointwise_value_and_grad(
+    loss: *const LkPointwise,
+    pred: *const f32,
+    target: *const f32,
+    len: usize,
+    sample_weight: *const f32,
+    reduction_code: u32,
+    grad: *mut f32,
+    out_value: *mut f32,
+) -> LkStatus {
+    // SAFETY: the caller upholds the pointer contracts documented above.
+    status(unsafe {
+        (|| {
+            let spec = loss.as_ref().ok_or(Fail::Status(LkStatus::NullPointer))?;
+            let n = len.checked_div(spec.dim).unwrap_or(0);
+            let args = PointwiseArgs {
+                pred: input(pred, len)?,
+                target: input(target, len)?,
+                sample_weight: optional(sample_weight, n),
+            };
+            let mut value = 0.0f32;
+            let out = PointwiseOut::Reduced { reduction: reduction(reduction_code)?, grad: output(grad, len), value: &mut value };
+            dispatch_pointwise(spec, &args, out)?;
+            put(out_value, value);
+            Ok(())
+        })()
+    })
+}
+
+/// Per-sample pointwise losses into `out` (`len / dim` values), and the
+/// gradient of their sum into `grad` unless it is null; the sum into
+/// `*out_sum` unless it is null (0 when `grad` is null).
+///
+/// # Safety
+/// As [`lk_pointwise_value_and_grad`]; `out` must be valid for `len / dim`
+/// values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_pointwise_per_sample(
+    loss: *const LkPointwise,
+    pred: *const f32,
+    target: *const f32,
+    len: usize,
+    sample_weight: *const f32,
+    out: *mut f32,
+    grad: *mut f32,
+    out_sum: *mut f32,
+) -> LkStatus {
+    // SAFETY: the caller upholds the pointer contracts documented above.
+    status(unsafe {
+        (|| {
+            let spec = loss.as_ref().ok_or(Fail::Status(LkStatus::NullPointer))?;
+            let n = len.checked_div(spec.dim).unwrap_or(0);
+            let args = PointwiseArgs {
+                pred: input(pred, len)?,
+                target: input(target, len)?,
+                sample_weight: optional(sample_weight, n),
+            };
+            let out = output(out, n).ok_or(Fail::Status(LkStatus::NullPointer))?;
+            let mut sum = 0.0f32;
+            dispatch_pointwise(spec, &args, PointwiseOut::PerSample { out, grad: output(grad, len), value: &mut sum })?;
+            put(out_sum, sum);
+            Ok(())
+        })()
+    })
+}
