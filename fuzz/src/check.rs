@@ -12,14 +12,16 @@ pub const RTOL: f64 = 1e-5;
 /// flushed intermediate, e.g. `s²` for `s = 1e-25`).
 pub const FLOOR: f64 = 1e-30;
 
-/// Largest magnitude of data, weights and reference terms for which the
-/// differential check applies; past it `f32` intermediates may overflow
-/// where `f64` does not (a documented limit, not a bug).
-pub const BIG: f64 = 1e18;
+/// Largest magnitude of data, weights and parameters for which the
+/// differential check applies; past it `f32` intermediates (products of up
+/// to four of them) may overflow where `f64` does not (a limit of `f32`,
+/// not a bug; the finite-in, no-NaN-out checks cover every magnitude).
+pub const BIG: f64 = 1e8;
 
-/// Smallest non-zero magnitude of data for which the differential check
-/// applies (below it, products underflow into subnormals).
-pub const SMALL: f64 = 1e-18;
+/// Smallest non-zero magnitude of data, weights and parameters for which
+/// the differential check applies (below it, products of up to four of
+/// them underflow into subnormals and lose relative precision).
+pub const SMALL: f64 = 1e-8;
 
 /// Largest magnitude of a reference value, derivative or scale (after
 /// weights and the reduction's scale) for which the check applies.

@@ -19,3 +19,4 @@
 pub mod check;
 pub mod input;
 pub mod reference;
+pub mod rows_reference;
