@@ -17,6 +17,7 @@
 #![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
 
 pub mod check;
+pub mod ctc_reference;
 pub mod input;
 pub mod reference;
 pub mod rows_reference;
