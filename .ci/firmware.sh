@@ -39,14 +39,18 @@ fail() { echo "firmware.sh: FAILED: $*" >&2; exit 1; }
 [ "$rc" -eq 124 ] && fail "the firmware did not finish within 60 s"
 [ "$rc" -eq 0 ] || fail "the firmware exited with status $rc"
 grep -q '^done$' "$log" || fail "no final 'done' line"
-grep -q '^loss fell: yes$' "$log" || fail "the loss did not fall"
-grep -q '^accuracy ' "$log" || fail "no accuracy printed"
-first=$(awk '/^step +0 loss/ {print $4}' "$log")
-final=$(awk '/^final loss/ {print $3}' "$log")
-awk -v a="$first" -v b="$final" 'BEGIN { exit !(b < a) }' ||
-    fail "final loss $final is not below the first $first"
-if grep -q '^ctc ' "$log"; then
-    grep -q '^ctc ok$' "$log" || fail "the CTC call did not report ok"
+grep -q '^loss fell: yes$' "$log" || fail "the firmware did not report its losses falling"
+grep -q 'accuracy ' "$log" || fail "no accuracy printed"
+# Every "<model> final loss A (from B)" line must have A < B.
+grep -qE '^[a-z]+ final loss ' "$log" || fail "no '<model> final loss' line printed"
+while read -r model _ _ final _ first; do
+    first=${first%)}
+    awk -v a="$first" -v b="$final" 'BEGIN { exit !(b < a) }' ||
+        fail "$model: final loss $final is not below the first $first"
+    echo "firmware.sh: $model loss fell from $first to $final"
+done < <(grep -E '^[a-z]+ final loss ' "$log" | sed 's/^\([a-z]*\) final loss \([^ ]*\) (from \([^)]*\))/\1 final loss \2 from \3/')
+if grep -q '^ctc' "$log"; then
+    grep -q '^ctc ok$' "$log" || fail "the CTC run did not report ok"
 fi
 
 step "flash (.text) of $ELF"

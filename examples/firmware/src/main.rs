@@ -135,7 +135,7 @@ fn main() -> ! {
     let correct = (0..N)
         .filter(|&i| (logits[i] > 0.0) == (y[i] > 0.5))
         .count();
-    hprintln!("final loss {:.5} (from {:.5})", last, first);
+    hprintln!("logistic final loss {:.5} (from {:.5})", last, first);
     hprintln!(
         "accuracy {}/{} = {:.3}",
         correct,
