@@ -254,7 +254,7 @@ fn calls<F: ElementLoss>(loss: Pointwise<'_, F>, c: &Case) {
             if !r.saturates() {
                 terms.extend([e.f_scale, e.g_scale]);
             }
-            if terms.iter().all(|&x| x.is_finite() && x.abs() * w <= 1e36) {
+            if r.in_domain(p, t) && terms.iter().all(|&x| x.is_finite() && x.abs() * w <= 1e36) {
                 assert!(
                     !g_sum[k].is_nan(),
                     "finite input (p {p:e}, t {t:e}, w {}) gave a NaN gradient",

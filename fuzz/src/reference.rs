@@ -98,11 +98,13 @@ pub fn sigmoid(x: f64) -> f64 {
 
 impl Pointwise {
     /// Whether `(p, t)` lies in the loss's mathematical domain (where the
-    /// differential check applies): probabilities for [`Pointwise::Bce`],
+    /// differential and the finite-in, no-NaN-out checks apply): targets
+    /// in [0, 1] for the two BCEs (and probabilities for [`Pointwise::Bce`]),
     /// `p >= 0` for Poisson with `log_input = false`.
     pub fn in_domain(self, p: f32, t: f32) -> bool {
         match self {
             Pointwise::Bce { .. } => (0.0..=1.0).contains(&p) && (0.0..=1.0).contains(&t),
+            Pointwise::SigmoidBce { .. } => (0.0..=1.0).contains(&t),
             Pointwise::PoissonNll {
                 log_input: false, ..
             } => p >= 0.0,
