@@ -71,6 +71,27 @@ typedef struct LkPointwise {
   size_t dim;
 } LkPointwise;
 
+// A CTC loss and the shape of its batch, as C passes it.
+typedef struct LkCtc {
+  // The blank class; `UINT32_MAX` means the last class, `C - 1`.
+  uint32_t blank;
+  // 0: the activations are logits (softmax inside); 1: log-probabilities.
+  uint32_t log_probs;
+  // 0: time-major `T×N×C`; 1: batch-major `N×T×C`.
+  uint32_t batch_major;
+  // Non-zero: infinite (infeasible) losses become 0 with 0 gradient.
+  uint32_t zero_infinity;
+  // Steps `T`.
+  size_t t;
+  // Sequences `N`.
+  size_t n;
+  // Classes `C`, blank included.
+  size_t c;
+  // Padded labels: the row length `S`; 0 means the labels are
+  // concatenated (`labels_len` = the sum of the label lengths).
+  size_t max_label_len;
+} LkCtc;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -107,6 +128,51 @@ enum LkStatus lk_pointwise_per_sample(const struct LkPointwise *loss,
                                       float *out,
                                       float *grad,
                                       float *out_sum);
+
+// The `float` workspace a CTC call needs for the longest input length `t`
+// and label length `max_label_len` of the batch (`ctc::workspace_len`).
+size_t lk_ctc_workspace_len(size_t t, size_t max_label_len);
+
+// CTC loss of `reduction` (0 = sum, 1 = mean: PyTorch's mean of
+// `loss_i / max(label_len_i, 1)`) into `*out_value`, and its gradient
+// w.r.t. the activations (same layout, `t*n*c` values) into `grad` unless
+// it is null. `labels` holds `labels_len` values (padded `n × S` rows, or
+// concatenated when `max_label_len` is 0).
+//
+// # Safety
+// `spec` and `out_value` must be valid; `acts` (and `grad` when not null)
+// for `t*n*c` values, `input_lengths` and `label_lengths` for `n`, `labels`
+// for `labels_len`, `workspace` for `workspace_len`; outputs must not alias
+// inputs.
+enum LkStatus lk_ctc_value_and_grad(const struct LkCtc *spec,
+                                    const float *acts,
+                                    const uint32_t *input_lengths,
+                                    const uint32_t *labels,
+                                    size_t labels_len,
+                                    const uint32_t *label_lengths,
+                                    uint32_t reduction_code,
+                                    float *workspace,
+                                    size_t workspace_len,
+                                    float *grad,
+                                    float *out_value);
+
+// Per-sequence CTC losses into `out` (`n` values), the gradient of their
+// sum into `grad` unless it is null, and the sum into `*out_sum` unless it
+// is null (0 when `grad` is null). Arguments as [`lk_ctc_value_and_grad`].
+//
+// # Safety
+// As [`lk_ctc_value_and_grad`]; `out` must be valid for `n` values.
+enum LkStatus lk_ctc_per_sample(const struct LkCtc *spec,
+                                const float *acts,
+                                const uint32_t *input_lengths,
+                                const uint32_t *labels,
+                                size_t labels_len,
+                                const uint32_t *label_lengths,
+                                float *workspace,
+                                size_t workspace_len,
+                                float *out,
+                                float *grad,
+                                float *out_sum);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,9 +13,9 @@
 //! library built by the `capi/` crate (`cargo build --release --manifest-path
 //! capi/Cargo.toml`, giving `libloss_kernels_capi.a`).
 
+use crate::Reduction;
 use crate::error::Error;
 use crate::pointwise::{self, ElementLoss, Labels, Pointwise};
-use crate::Reduction;
 
 /// Result of a C call: 0 on success, else the kind of bad input (the Rust
 /// [`Error`] variants, plus the C-only null-pointer and bad-enum cases).
@@ -198,16 +198,32 @@ fn run_pointwise<F: ElementLoss>(
     let loss = loss.dim(spec.dim);
     let run = |l: Pointwise<'_, F>| -> Result<(), Fail> {
         match out {
-            PointwiseOut::Reduced { reduction, grad: Some(g), value } => {
+            PointwiseOut::Reduced {
+                reduction,
+                grad: Some(g),
+                value,
+            } => {
                 *value = l.value_and_grad(args.pred, args.target, reduction, g)?;
             }
-            PointwiseOut::Reduced { reduction, grad: None, value } => {
+            PointwiseOut::Reduced {
+                reduction,
+                grad: None,
+                value,
+            } => {
                 *value = l.value(args.pred, args.target, reduction)?;
             }
-            PointwiseOut::PerSample { out, grad: Some(g), value } => {
+            PointwiseOut::PerSample {
+                out,
+                grad: Some(g),
+                value,
+            } => {
                 *value = l.per_sample_and_grad(args.pred, args.target, out, g)?;
             }
-            PointwiseOut::PerSample { out, grad: None, value } => {
+            PointwiseOut::PerSample {
+                out,
+                grad: None,
+                value,
+            } => {
                 l.per_sample(args.pred, args.target, out)?;
                 *value = 0.0;
             }
@@ -227,11 +243,23 @@ struct PointwiseArgs<'a> {
 }
 
 enum PointwiseOut<'a> {
-    Reduced { reduction: Reduction, grad: Option<&'a mut [f32]>, value: &'a mut f32 },
-    PerSample { out: &'a mut [f32], grad: Option<&'a mut [f32]>, value: &'a mut f32 },
+    Reduced {
+        reduction: Reduction,
+        grad: Option<&'a mut [f32]>,
+        value: &'a mut f32,
+    },
+    PerSample {
+        out: &'a mut [f32],
+        grad: Option<&'a mut [f32]>,
+        value: &'a mut f32,
+    },
 }
 
-fn dispatch_pointwise(spec: &LkPointwise, args: &PointwiseArgs<'_>, out: PointwiseOut<'_>) -> Result<(), Fail> {
+fn dispatch_pointwise(
+    spec: &LkPointwise,
+    args: &PointwiseArgs<'_>,
+    out: PointwiseOut<'_>,
+) -> Result<(), Fail> {
     let p = spec.param;
     match spec.kind {
         0 => run_pointwise(pointwise::L1::new(), spec, args, out),
@@ -243,7 +271,12 @@ fn dispatch_pointwise(spec: &LkPointwise, args: &PointwiseArgs<'_>, out: Pointwi
         6 => run_pointwise(pointwise::Logistic::new(Labels::Binary), spec, args, out),
         7 => run_pointwise(pointwise::SigmoidBce::new(p)?, spec, args, out),
         8 => run_pointwise(pointwise::Bce::new(p)?, spec, args, out),
-        9 => run_pointwise(pointwise::PoissonNll::new(spec.flags & 1 != 0, spec.flags & 2 != 0), spec, args, out),
+        9 => run_pointwise(
+            pointwise::PoissonNll::new(spec.flags & 1 != 0, spec.flags & 2 != 0),
+            spec,
+            args,
+            out,
+        ),
         10 => run_pointwise(pointwise::LogCosh::new(), spec, args, out),
         _ => Err(Fail::Status(LkStatus::InvalidEnum)),
     }
@@ -279,7 +312,11 @@ pub unsafe extern "C" fn lk_pointwise_value_and_grad(
                 sample_weight: optional(sample_weight, n),
             };
             let mut value = 0.0f32;
-            let out = PointwiseOut::Reduced { reduction: reduction(reduction_code)?, grad: output(grad, len), value: &mut value };
+            let out = PointwiseOut::Reduced {
+                reduction: reduction(reduction_code)?,
+                grad: output(grad, len),
+                value: &mut value,
+            };
             dispatch_pointwise(spec, &args, out)?;
             put(out_value, value);
             Ok(())
@@ -317,7 +354,181 @@ pub unsafe extern "C" fn lk_pointwise_per_sample(
             };
             let out = output(out, n).ok_or(Fail::Status(LkStatus::NullPointer))?;
             let mut sum = 0.0f32;
-            dispatch_pointwise(spec, &args, PointwiseOut::PerSample { out, grad: output(grad, len), value: &mut sum })?;
+            dispatch_pointwise(
+                spec,
+                &args,
+                PointwiseOut::PerSample {
+                    out,
+                    grad: output(grad, len),
+                    value: &mut sum,
+                },
+            )?;
+            put(out_sum, sum);
+            Ok(())
+        })()
+    })
+}
+
+/// A CTC loss and the shape of its batch, as C passes it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct LkCtc {
+    /// The blank class; `UINT32_MAX` means the last class, `C - 1`.
+    pub blank: u32,
+    /// 0: the activations are logits (softmax inside); 1: log-probabilities.
+    pub log_probs: u32,
+    /// 0: time-major `T×N×C`; 1: batch-major `N×T×C`.
+    pub batch_major: u32,
+    /// Non-zero: infinite (infeasible) losses become 0 with 0 gradient.
+    pub zero_infinity: u32,
+    /// Steps `T`.
+    pub t: usize,
+    /// Sequences `N`.
+    pub n: usize,
+    /// Classes `C`, blank included.
+    pub c: usize,
+    /// Padded labels: the row length `S`; 0 means the labels are
+    /// concatenated (`labels_len` = the sum of the label lengths).
+    pub max_label_len: usize,
+}
+
+/// The `float` workspace a CTC call needs for the longest input length `t`
+/// and label length `max_label_len` of the batch (`ctc::workspace_len`).
+#[unsafe(no_mangle)]
+pub extern "C" fn lk_ctc_workspace_len(t: usize, max_label_len: usize) -> usize {
+    crate::ctc::workspace_len(t, max_label_len)
+}
+
+/// The borrowed inputs of a CTC call.
+struct CtcArgs<'a> {
+    ctc: crate::ctc::Ctc,
+    acts: crate::ctc::Activations<'a>,
+    labels: crate::ctc::Labels<'a>,
+}
+
+/// Builds the Rust view of a CTC call from C pointers.
+///
+/// # Safety
+/// The pointers must be valid for the lengths the spec implies.
+unsafe fn ctc_args<'a>(
+    spec: *const LkCtc,
+    acts: *const f32,
+    input_lengths: *const u32,
+    labels: *const u32,
+    labels_len: usize,
+    label_lengths: *const u32,
+) -> Result<CtcArgs<'a>, Fail> {
+    use crate::ctc::{Activations, Ctc, Input, Labels};
+    // SAFETY: the caller guarantees the pointers and lengths.
+    unsafe {
+        let spec = spec.as_ref().ok_or(Fail::Status(LkStatus::NullPointer))?;
+        let len = spec.t.saturating_mul(spec.n).saturating_mul(spec.c);
+        let data = input(acts, len)?;
+        let input_lengths = input(input_lengths, spec.n)?;
+        let lengths = input(label_lengths, spec.n)?;
+        let labels = input(labels, labels_len)?;
+        let acts = match spec.batch_major {
+            0 => Activations::time_major(data, spec.t, spec.n, spec.c, input_lengths),
+            1 => Activations::batch_major(data, spec.n, spec.t, spec.c, input_lengths),
+            _ => return Err(Fail::Status(LkStatus::InvalidEnum)),
+        };
+        let labels = match spec.max_label_len {
+            0 => Labels::Concatenated { labels, lengths },
+            max_len => Labels::Padded {
+                labels,
+                max_len,
+                lengths,
+            },
+        };
+        let ctc = match spec.blank {
+            u32::MAX => Ctc::blank_last(),
+            b => Ctc::new(b),
+        };
+        let ctc = ctc
+            .input(match spec.log_probs {
+                0 => Input::Logits,
+                1 => Input::LogProbs,
+                _ => return Err(Fail::Status(LkStatus::InvalidEnum)),
+            })
+            .zero_infinity(spec.zero_infinity != 0);
+        Ok(CtcArgs { ctc, acts, labels })
+    }
+}
+
+/// CTC loss of `reduction` (0 = sum, 1 = mean: PyTorch's mean of
+/// `loss_i / max(label_len_i, 1)`) into `*out_value`, and its gradient
+/// w.r.t. the activations (same layout, `t*n*c` values) into `grad` unless
+/// it is null. `labels` holds `labels_len` values (padded `n × S` rows, or
+/// concatenated when `max_label_len` is 0).
+///
+/// # Safety
+/// `spec` and `out_value` must be valid; `acts` (and `grad` when not null)
+/// for `t*n*c` values, `input_lengths` and `label_lengths` for `n`, `labels`
+/// for `labels_len`, `workspace` for `workspace_len`; outputs must not alias
+/// inputs.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_ctc_value_and_grad(
+    spec: *const LkCtc,
+    acts: *const f32,
+    input_lengths: *const u32,
+    labels: *const u32,
+    labels_len: usize,
+    label_lengths: *const u32,
+    reduction_code: u32,
+    workspace: *mut f32,
+    workspace_len: usize,
+    grad: *mut f32,
+    out_value: *mut f32,
+) -> LkStatus {
+    // SAFETY: the caller upholds the pointer contracts documented above.
+    status(unsafe {
+        (|| {
+            let a = ctc_args(spec, acts, input_lengths, labels, labels_len, label_lengths)?;
+            let red = reduction(reduction_code)?;
+            let ws = output(workspace, workspace_len).unwrap_or(&mut []);
+            let value = match output(grad, a.acts.data.len()) {
+                Some(g) => a.ctc.value_and_grad(&a.acts, &a.labels, red, ws, g)?,
+                None => a.ctc.value(&a.acts, &a.labels, red, ws)?,
+            };
+            put(out_value, value);
+            Ok(())
+        })()
+    })
+}
+
+/// Per-sequence CTC losses into `out` (`n` values), the gradient of their
+/// sum into `grad` unless it is null, and the sum into `*out_sum` unless it
+/// is null (0 when `grad` is null). Arguments as [`lk_ctc_value_and_grad`].
+///
+/// # Safety
+/// As [`lk_ctc_value_and_grad`]; `out` must be valid for `n` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_ctc_per_sample(
+    spec: *const LkCtc,
+    acts: *const f32,
+    input_lengths: *const u32,
+    labels: *const u32,
+    labels_len: usize,
+    label_lengths: *const u32,
+    workspace: *mut f32,
+    workspace_len: usize,
+    out: *mut f32,
+    grad: *mut f32,
+    out_sum: *mut f32,
+) -> LkStatus {
+    // SAFETY: the caller upholds the pointer contracts documented above.
+    status(unsafe {
+        (|| {
+            let a = ctc_args(spec, acts, input_lengths, labels, labels_len, label_lengths)?;
+            let ws = output(workspace, workspace_len).unwrap_or(&mut []);
+            let out = output(out, a.acts.n).ok_or(Fail::Status(LkStatus::NullPointer))?;
+            let sum = match output(grad, a.acts.data.len()) {
+                Some(g) => a.ctc.per_sample_and_grad(&a.acts, &a.labels, ws, out, g)?,
+                None => {
+                    a.ctc.per_sample(&a.acts, &a.labels, ws, out)?;
+                    0.0
+                }
+            };
             put(out_sum, sum);
             Ok(())
         })()

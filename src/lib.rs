@@ -20,6 +20,7 @@
 #[cfg(feature = "capi")]
 #[allow(unsafe_code)]
 pub mod capi;
+pub mod ctc;
 mod driver;
 pub mod error;
 pub mod lane;

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 /// Files whose family the crate does not implement yet; skipped by name,
 /// loudly. Each later issue removes its file from this list.
-const NOT_YET: &[&str] = &["softmax.json", "embedding.json", "ctc.json"];
+const NOT_YET: &[&str] = &["softmax.json", "embedding.json"];
 
 #[test]
 fn conformance() {
@@ -65,6 +65,7 @@ fn conformance() {
             match loss {
                 "l1" | "l2" | "huber" | "hinge" | "squared_hinge" | "logistic" | "sigmoid_bce"
                 | "bce" | "poisson_nll" | "log_cosh" => check_pointwise(case, &mut errors),
+                "ctc" => check_ctc(case, &mut errors),
                 other => errors.push(format!("{id}: unknown loss `{other}` in {name}")),
             }
             if errors.len() == before {
@@ -228,5 +229,96 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
             tol.grad_rtol,
             tol.grad_atol,
         );
+    }
+}
+
+/// A CTC case through every entry point: per-sample losses, both reductions
+/// and their gradients (`grad_mean` where the case has it).
+fn check_ctc(case: &Value, errors: &mut Vec<String>) {
+    use loss_kernels::ctc::{Activations, Ctc, Input, Labels, Layout, workspace_len};
+    let id = case["id"].as_str().expect("id");
+    let uint = |k: &str| case[k].as_u64().expect(k) as usize;
+    let (t, n, c, s) = (uint("T"), uint("N"), uint("C"), uint("max_label_len"));
+    let ints = |k: &str| -> Vec<u32> {
+        let v = case[k].as_array().expect(k);
+        v.iter().map(|x| x.as_i64().expect(k) as u32).collect()
+    };
+    let (acts, input_lengths, labels, lengths) = (
+        f32s(&case["acts"]),
+        ints("input_lengths"),
+        ints("labels"),
+        ints("label_lengths"),
+    );
+    let p = &case["params"];
+    let layout = match case["layout"].as_str().expect("layout") {
+        "time_major" => Layout::TimeMajor,
+        _ => Layout::BatchMajor,
+    };
+    let acts = Activations {
+        data: &acts,
+        layout,
+        t,
+        n,
+        c,
+        input_lengths: &input_lengths,
+    };
+    let labels = Labels::Padded {
+        labels: &labels,
+        max_len: s,
+        lengths: &lengths,
+    };
+    let ctc = Ctc::new(p["blank"].as_u64().expect("blank") as u32)
+        .input(match p["input"].as_str().expect("input") {
+            "logits" => Input::Logits,
+            _ => Input::LogProbs,
+        })
+        .zero_infinity(p["zero_infinity"].as_bool().expect("zero_infinity"));
+    let (tol, expect) = (Tol::of(case), &case["expect"]);
+    let mut ws = vec![f32::NAN; workspace_len(t, s)];
+    let (mut per, mut grad) = (vec![f32::NAN; n], vec![f32::NAN; acts.data.len()]);
+    let check = |errors: &mut Vec<String>, what: &str, got: &[f32], key: &str, grad: bool| {
+        let (r, a) = match grad {
+            true => (tol.grad_rtol, tol.grad_atol),
+            false => (tol.loss_rtol, tol.loss_atol),
+        };
+        let want = match &expect[key] {
+            Value::Array(_) => nums(&expect[key]),
+            v => vec![num(v)],
+        };
+        compare(errors, id, what, got, &want, r, a);
+    };
+    let sum = ctc.per_sample_and_grad(&acts, &labels, &mut ws, &mut per, &mut grad);
+    check(
+        errors,
+        "per_sample_and_grad",
+        &[sum.expect("ctc")],
+        "sum",
+        false,
+    );
+    check(errors, "per_sample_and_grad.out", &per, "per_sample", false);
+    check(errors, "per_sample_and_grad.grad", &grad, "grad_sum", true);
+    ctc.per_sample(&acts, &labels, &mut ws, &mut per)
+        .expect("ctc");
+    check(errors, "per_sample", &per, "per_sample", false);
+    for (reduction, key, gkey) in [
+        (Reduction::Sum, "sum", "grad_sum"),
+        (Reduction::Mean, "mean", "grad_mean"),
+    ] {
+        let v = ctc.value(&acts, &labels, reduction, &mut ws).expect("ctc");
+        check(errors, &format!("value({key})"), &[v], key, false);
+        grad.fill(f32::NAN);
+        let v = ctc
+            .value_and_grad(&acts, &labels, reduction, &mut ws, &mut grad)
+            .expect("ctc");
+        check(errors, &format!("value_and_grad({key})"), &[v], key, false);
+        if !expect[gkey].is_null() {
+            check(
+                errors,
+                &format!("value_and_grad({key}).grad"),
+                &grad,
+                gkey,
+                true,
+            );
+        }
     }
 }

@@ -136,6 +136,16 @@ fn check_all<L: Lane>(name: &str) {
         0.0,
     );
     report(
+        "log_add_exp(0,x)[-80,0]",
+        worst::<L>(
+            &sweep(-80.0, 0.0, n),
+            |x| math::log_add_exp(L::splat(0.0), x),
+            softplus64,
+        ),
+        2.0,
+        0.0,
+    );
+    report(
         "tanh[-20,20] (abs)",
         worst::<L>(&sweep(-20.0, 20.0, n), math::tanh, f64::tanh),
         0.0,

@@ -22,6 +22,7 @@ fn main() -> Result<(), Error> {
     basic_usage()?;
     linear_layer_step()?;
     loss_table()?;
+    ctc_example()?;
     plots()?;
     Ok(())
 }
@@ -279,4 +280,59 @@ fn shown(path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+/// "CTC Loss": a 4-step sequence over {blank, a, b} scored against "ab",
+/// then a batch with an infeasible label, with and without `zero_infinity`.
+fn ctc_example() -> Result<(), Error> {
+    use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    println!("\n== CTC ==");
+    // T = 4 steps, N = 1 sequence, C = 3 classes (0 = blank, 1 = 'a', 2 = 'b').
+    let logits = [
+        2.0, 1.0, 0.1, //
+        0.5, 2.0, 0.3, //
+        1.0, 0.2, 1.5, //
+        2.0, 0.1, 1.0,
+    ];
+    let acts = Activations::time_major(&logits, 4, 1, 3, &[4]);
+    let labels = Labels::Padded {
+        labels: &[1, 2],
+        max_len: 2,
+        lengths: &[2],
+    };
+    let mut workspace = vec![0.0f32; ctc::workspace_len(4, 2)];
+    let mut grad = [0.0f32; 12];
+    let loss =
+        Ctc::new(0).value_and_grad(&acts, &labels, Reduction::Sum, &mut workspace, &mut grad)?;
+    println!(
+        "label \"ab\" over 4 steps: loss = -ln p(ab|x) = {loss:.6}, p = {:.6}",
+        (-loss).exp()
+    );
+    println!(
+        "workspace: {} floats (ctc::workspace_len(4, 2))",
+        workspace.len()
+    );
+    for (t, row) in grad.chunks(3).enumerate() {
+        println!(
+            "  step {t}: d loss / d logits = [{:+.4}, {:+.4}, {:+.4}]",
+            row[0], row[1], row[2]
+        );
+    }
+    // Two sequences, of 3 and 2 steps: "ab" fits, "aa" needs a blank between
+    // the repeats (3 steps) and is infeasible in 2.
+    let logits = [0.0f32; 3 * 2 * 3];
+    let acts = Activations::time_major(&logits, 3, 2, 3, &[3, 2]);
+    let labels = Labels::Padded {
+        labels: &[1, 2, 1, 1],
+        max_len: 2,
+        lengths: &[2, 2],
+    };
+    let mut out = [0.0f32; 2];
+    Ctc::new(0).per_sample(&acts, &labels, &mut workspace, &mut out)?;
+    println!("per-sequence losses for [\"ab\" in 3 steps, \"aa\" in 2], uniform: {out:?}");
+    Ctc::new(0)
+        .zero_infinity(true)
+        .per_sample(&acts, &labels, &mut workspace, &mut out)?;
+    println!("... with zero_infinity:                                 {out:?}");
+    Ok(())
 }
