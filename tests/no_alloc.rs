@@ -206,6 +206,7 @@ fn custom_element_and_math_never_allocate() {
             math::softplus(x).store(&mut out);
             math::sigmoid(x).store(&mut out);
             math::tanh(x).store(&mut out);
+            math::log_add_exp(x, -x).store(&mut out);
             let q = LogisticParts::new(x);
             let s = q.softplus() + q.softplus_neg() + q.sigmoid() + q.sigmoid_neg();
             black_box((s.sum(), s.max_lane(), out));
@@ -214,4 +215,167 @@ fn custom_element_and_math_never_allocate() {
         }
         black_box(loss_kernels::lane::NATIVE_NAME);
     });
+}
+
+/// Every entry point of CTC, success and error paths.
+#[test]
+fn ctc_never_allocates() {
+    use loss_kernels::ctc::{self, Activations, Ctc, Input, Labels};
+    const T: usize = 6;
+    const N: usize = 2;
+    const C: usize = 4;
+    let acts: [f32; T * N * C] = core::array::from_fn(|i| ((i * 7) % 11) as f32 * 0.3 - 1.0);
+    let input_lengths = [6u32, 4];
+    let padded = [1u32, 2, 2, 3, u32::MAX, u32::MAX];
+    let concatenated = [1u32, 2, 2, 3];
+    let label_lengths = [3u32, 1];
+    let too_long = [7u32, 4];
+    let with_blank = [1u32, 0, 2, 3, 0, 0];
+    let mut workspace = vec![0.0f32; ctc::workspace_len(T, 3)];
+    let mut grad = [0.0f32; T * N * C];
+    let mut out = [0.0f32; N];
+    let mut errors = 0;
+    assert_no_alloc("ctc", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        let labels = [
+            Labels::Padded {
+                labels: &padded,
+                max_len: 3,
+                lengths: &label_lengths,
+            },
+            Labels::Concatenated {
+                labels: &concatenated,
+                lengths: &label_lengths,
+            },
+        ];
+        let layouts = [
+            Activations::time_major(&acts, T, N, C, &input_lengths),
+            Activations::batch_major(&acts, N, T, C, &input_lengths),
+        ];
+        for loss in [
+            Ctc::new(0),
+            Ctc::default().input(Input::LogProbs).zero_infinity(true),
+            Ctc::blank_last(),
+        ] {
+            black_box(loss.blank());
+            // blank_last: label 3 is the blank, an error path.
+            for a in &layouts {
+                for l in &labels {
+                    for r in [Reduction::Sum, Reduction::Mean] {
+                        record(loss.value(a, l, r, &mut workspace));
+                        record(loss.value_and_grad(a, l, r, &mut workspace, &mut grad));
+                    }
+                    record(loss.per_sample(a, l, &mut workspace, &mut out).map(|_| 0.0));
+                    record(loss.per_sample_and_grad(a, l, &mut workspace, &mut out, &mut grad));
+                }
+            }
+        }
+        let a = layouts[0];
+        let l = labels[0];
+        let ctc0 = Ctc::new(0);
+        // Errors: workspace, grad, out, shapes, lengths, labels, blank.
+        record(ctc0.value(&a, &l, Reduction::Sum, &mut workspace[..10]));
+        record(ctc0.value_and_grad(&a, &l, Reduction::Sum, &mut workspace, &mut grad[..5]));
+        record(
+            ctc0.per_sample(&a, &l, &mut workspace, &mut out[..1])
+                .map(|_| 0.0),
+        );
+        record(ctc0.value(
+            &Activations::time_major(&acts[..40], T, N, C, &input_lengths),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &Activations::time_major(&acts, T, N, C, &too_long),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &Activations::time_major(&acts, T, N, C, &input_lengths[..1]),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &Activations::time_major(&[], 0, 0, C, &[]),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &Activations::time_major(&acts, T * N * C, 1, 0, &[1]),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Padded {
+                labels: &with_blank,
+                max_len: 3,
+                lengths: &label_lengths,
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Padded {
+                labels: &padded,
+                max_len: 3,
+                lengths: &[4, 1],
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Padded {
+                labels: &padded[..5],
+                max_len: 3,
+                lengths: &label_lengths,
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Concatenated {
+                labels: &concatenated[..3],
+                lengths: &label_lengths,
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Concatenated {
+                labels: &[9],
+                lengths: &[1, 0],
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Concatenated {
+                labels: &concatenated,
+                lengths: &label_lengths[..1],
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(Ctc::new(7).value(&a, &l, Reduction::Sum, &mut workspace));
+    });
+    assert!(errors >= 15, "every error path ran ({errors})");
 }

@@ -1,16 +1,21 @@
 //! Firmware proof: loss-kernels on a Cortex-M4F with no allocator and no
 //! standard library, under QEMU (`mps2-an386`), printing over semihosting.
 //!
-//! It trains a logistic-regression classifier (two features and a bias) on a
-//! fixed synthetic data set of two point clouds with the crate's fused
-//! value + gradient ([`SigmoidBce`]), printing the loss as it falls and the
-//! final accuracy, then exits through semihosting with status 0 (or 1 when
-//! the loss did not fall or a call failed).
+//! 1. **Logistic regression** (two features and a bias) on a fixed
+//!    synthetic set of two point clouds, trained with [`SigmoidBce`]'s fused
+//!    value + gradient.
+//! 2. **CTC**: one sequence's value + gradient with the workspace in a
+//!    `static` buffer, then a few gradient steps on the logits themselves.
+//!
+//! Each prints its loss falling; the program exits through semihosting with
+//! status 0, or 1 when a loss did not fall or a call failed.
 //!
 //! Every call into the crate goes through an `#[inline(never)]` function of
 //! the [`kernels`] module, one per loss family, so that `.ci/firmware.sh`
 //! can attribute the flash (`.text`) each family takes from the symbol
 //! table.
+//!
+//! [`SigmoidBce`]: loss_kernels::pointwise::SigmoidBce
 
 #![no_std]
 #![no_main]
@@ -19,12 +24,19 @@ use core::panic::PanicInfo;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 
-/// Number of training samples.
-const N: usize = 64;
-/// Training steps.
+/// Training samples per model.
+const N: usize = 60;
+/// Training steps per model.
 const STEPS: usize = 60;
 /// Learning rate.
 const LR: f32 = 0.5;
+
+/// CTC shapes: steps, classes (blank 0), label length.
+const T: usize = 12;
+const C: usize = 5;
+const S: usize = 4;
+/// The CTC workspace, sized by the crate's `const fn`.
+const WORKSPACE: usize = loss_kernels::ctc::workspace_len(T, S);
 
 /// The crate's entry points used here, one `#[inline(never)]` wrapper per
 /// loss family (their symbol sizes are the family's flash footprint).
@@ -45,34 +57,62 @@ mod kernels {
             SigmoidBce::new(1.0)?.value_and_grad(logits, labels, Reduction::Mean, grad)
         }
     }
+
+    /// CTC family.
+    pub mod ctc {
+        use loss_kernels::ctc::{Activations, Ctc, Labels};
+        use loss_kernels::{Error, Reduction};
+
+        /// CTC of one time-major sequence of `t` steps of `c` logits (blank
+        /// 0) and its gradient w.r.t. the logits.
+        #[inline(never)]
+        pub fn value_and_grad(
+            logits: &[f32],
+            t: usize,
+            c: usize,
+            label: &[u32],
+            workspace: &mut [f32],
+            grad: &mut [f32],
+        ) -> Result<f32, Error> {
+            let lengths = [t as u32];
+            let acts = Activations::time_major(logits, t, 1, c, &lengths);
+            let label_lengths = [label.len() as u32];
+            let labels = Labels::Concatenated {
+                labels: label,
+                lengths: &label_lengths,
+            };
+            Ctc::new(0).value_and_grad(&acts, &labels, Reduction::Sum, workspace, grad)
+        }
+    }
 }
 
-/// A small deterministic generator (xorshift32) for the data set.
+/// A small deterministic generator (xorshift32).
 struct Rng(u32);
 
 impl Rng {
+    /// Uniform in `[-1, 1)`.
     fn next(&mut self) -> f32 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
         self.0 = x;
-        // uniform in [-1, 1)
         (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
     }
 }
 
-/// Two overlapping clouds: class 1 around (1, 0.5), class 0 around
-/// (-0.5, -1), with uniform noise of half-width 1.2.
-fn data_set() -> ([[f32; 2]; N], [f32; N]) {
-    let mut rng = Rng(0x2545_f491);
+/// `N` points in `classes` overlapping clouds (centres on a circle of
+/// radius 1.2, uniform noise of half-width 1.1), class `i % classes`.
+fn clouds(classes: usize, seed: u32) -> ([[f32; 2]; N], [u32; N]) {
+    const CENTRES: [[f32; 2]; 3] = [[1.2, 0.0], [-0.6, 1.04], [-0.6, -1.04]];
+    let mut rng = Rng(seed);
     let mut x = [[0.0f32; 2]; N];
-    let mut y = [0.0f32; N];
+    let mut y = [0u32; N];
     for i in 0..N {
-        let class = (i % 2) as f32;
-        let (cx, cy) = if i % 2 == 1 { (1.0, 0.5) } else { (-0.5, -1.0) };
-        x[i] = [cx + 1.2 * rng.next(), cy + 1.2 * rng.next()];
-        y[i] = class;
+        let k = i % classes;
+        let [cx, cy] = CENTRES[k];
+        x[i] = [cx + 1.1 * rng.next(), cy + 1.1 * rng.next()];
+        y[i] = k as u32;
     }
     (x, y)
 }
@@ -85,21 +125,22 @@ fn fail(what: &str) -> ! {
     }
 }
 
-#[entry]
-fn main() -> ! {
+/// Prints and checks a model's first and last loss.
+fn report(name: &str, first: f32, last: f32) {
+    hprintln!("{} final loss {:.5} (from {:.5})", name, last, first);
+    if last.is_nan() || last >= first {
+        fail("a loss did not fall");
+    }
+}
+
+fn logistic_regression() {
+    let (x, y) = clouds(2, 0x2545_f491);
+    let label: [f32; N] = core::array::from_fn(|i| y[i] as f32);
+    let (mut w, mut b) = ([0.0f32; 2], 0.0f32);
+    let (mut logits, mut grad) = ([0.0f32; N], [0.0f32; N]);
+    let (mut first, mut last) = (f32::NAN, f32::NAN);
     hprintln!(
-        "loss-kernels firmware: Cortex-M4F, lane type {}",
-        loss_kernels::lane::NATIVE_NAME
-    );
-    let (x, y) = data_set();
-    let mut w = [0.0f32; 2];
-    let mut b = 0.0f32;
-    let mut logits = [0.0f32; N];
-    let mut grad = [0.0f32; N];
-    let mut first = f32::NAN;
-    let mut last = f32::NAN;
-    hprintln!(
-        "logistic regression, {} samples, {} steps, sigmoid BCE (mean)",
+        "logistic regression: {} samples, {} steps, sigmoid BCE (mean)",
         N,
         STEPS
     );
@@ -107,7 +148,7 @@ fn main() -> ! {
         for i in 0..N {
             logits[i] = w[0] * x[i][0] + w[1] * x[i][1] + b;
         }
-        let loss = match kernels::pointwise::sigmoid_bce_mean(&logits, &y, &mut grad) {
+        let loss = match kernels::pointwise::sigmoid_bce_mean(&logits, &label, &mut grad) {
             Ok(v) => v,
             Err(_) => fail("sigmoid_bce_mean returned an error"),
         };
@@ -115,13 +156,12 @@ fn main() -> ! {
             first = loss;
         }
         last = loss;
-        if step % 10 == 0 {
-            hprintln!("step {:3} loss {:.5}", step, loss);
+        if step % 20 == 0 {
+            hprintln!("logistic step {:3} loss {:.5}", step, loss);
         }
         if step == STEPS {
             break;
         }
-        // d loss / d w = Σ_i d loss / d logit_i · x_i
         let (mut gw0, mut gw1, mut gb) = (0.0f32, 0.0f32, 0.0f32);
         for i in 0..N {
             gw0 += grad[i] * x[i][0];
@@ -133,20 +173,80 @@ fn main() -> ! {
         b -= LR * gb;
     }
     let correct = (0..N)
-        .filter(|&i| (logits[i] > 0.0) == (y[i] > 0.5))
+        .filter(|&i| (logits[i] > 0.0) == (label[i] > 0.5))
         .count();
-    hprintln!("logistic final loss {:.5} (from {:.5})", last, first);
+    report("logistic", first, last);
     hprintln!(
-        "accuracy {}/{} = {:.3}",
+        "logistic accuracy {}/{} = {:.3}",
         correct,
         N,
         correct as f32 / N as f32
     );
-    if last.is_nan() || last >= first {
-        fail("the loss did not fall");
-    }
-    hprintln!("loss fell: yes");
+}
 
+fn ctc_demo() {
+    let workspace: &'static mut [f32; WORKSPACE] = match cortex_m::singleton!(: [f32; WORKSPACE] = [0.0; WORKSPACE])
+    {
+        Some(w) => w,
+        None => fail("the CTC workspace was already taken"),
+    };
+    let label = [1u32, 2, 2, 3];
+    let mut rng = Rng(0x0bad_cafe);
+    let mut logits: [f32; T * C] = core::array::from_fn(|_| rng.next());
+    let mut grad = [0.0f32; T * C];
+    hprintln!(
+        "ctc: T = {}, C = {}, label [1, 2, 2, 3], workspace {} f32 in a static",
+        T,
+        C,
+        WORKSPACE
+    );
+    let (mut first, mut last) = (f32::NAN, f32::NAN);
+    for step in 0..=20 {
+        let loss = match kernels::ctc::value_and_grad(
+            &logits,
+            T,
+            C,
+            &label,
+            &mut workspace[..],
+            &mut grad,
+        ) {
+            Ok(v) => v,
+            Err(_) => fail("ctc value_and_grad returned an error"),
+        };
+        if step == 0 {
+            first = loss;
+            // The gradient w.r.t. logits of each step sums to 0.
+            let worst = grad
+                .chunks(C)
+                .map(|r| r.iter().sum::<f32>().abs())
+                .fold(0.0f32, f32::max);
+            hprintln!(
+                "ctc step   0 loss {:.5}, max |row sum of grad| {:.1e}",
+                loss,
+                worst
+            );
+            if worst.is_nan() || worst >= 1e-5 {
+                fail("ctc gradient rows do not sum to 0");
+            }
+        }
+        last = loss;
+        for (x, g) in logits.iter_mut().zip(&grad) {
+            *x -= 1.0 * g;
+        }
+    }
+    report("ctc", first, last);
+    hprintln!("ctc ok");
+}
+
+#[entry]
+fn main() -> ! {
+    hprintln!(
+        "loss-kernels firmware: Cortex-M4F, lane type {}",
+        loss_kernels::lane::NATIVE_NAME
+    );
+    logistic_regression();
+    ctc_demo();
+    hprintln!("loss fell: yes");
     hprintln!("done");
     debug::exit(debug::EXIT_SUCCESS);
     loop {
