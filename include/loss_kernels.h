@@ -92,6 +92,18 @@ typedef struct LkCtc {
   size_t max_label_len;
 } LkCtc;
 
+// Softmax cross-entropy options, as C passes them.
+typedef struct LkSoftmaxCrossEntropy {
+  // Classes per row (at least 1).
+  size_t classes;
+  // Label smoothing in `[0, 1]` (0 for none).
+  float label_smoothing;
+  // Rows whose sparse label equals this are ignored; negative for none.
+  int64_t ignore_index;
+  // 0: rows are logits; 1: rows are log-probabilities.
+  uint32_t log_probs;
+} LkSoftmaxCrossEntropy;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -173,6 +185,88 @@ enum LkStatus lk_ctc_per_sample(const struct LkCtc *spec,
                                 float *out,
                                 float *grad,
                                 float *out_sum);
+
+// Softmax cross-entropy over rows of `classes` values (`len` in all).
+// Labels: `sparse_labels` (`len / classes` class indices) or, if that is
+// null, `dense_labels` (`len` target weights). `class_weight` (`classes`)
+// and `sample_weight` (`len / classes`) may be null. If `per_sample` is not
+// null, the per-sample losses go there, `grad` (if not null) is the
+// gradient of their sum and `*out_value` their sum; otherwise `*out_value`
+// is the `reduction` (0 = sum, 1 = mean) and `grad` its gradient.
+//
+// # Safety
+// Every non-null pointer must be valid for the length given above; outputs
+// must not alias inputs.
+enum LkStatus lk_softmax_cross_entropy(const struct LkSoftmaxCrossEntropy *spec,
+                                       const float *logits,
+                                       size_t len,
+                                       const uint32_t *sparse_labels,
+                                       const float *dense_labels,
+                                       const float *class_weight,
+                                       const float *sample_weight,
+                                       uint32_t reduction_code,
+                                       float *per_sample,
+                                       float *grad,
+                                       float *out_value);
+
+// KL divergence over rows of `classes` values: `pred` (`len` values) holds
+// log-probabilities (`log_probs` = 1) or logits (0), `target` the
+// probabilities. Outputs as [`lk_softmax_cross_entropy`].
+//
+// # Safety
+// As [`lk_softmax_cross_entropy`].
+enum LkStatus lk_kl_divergence(size_t classes,
+                               uint32_t log_probs,
+                               const float *pred,
+                               const float *target,
+                               size_t len,
+                               const float *sample_weight,
+                               uint32_t reduction_code,
+                               float *per_sample,
+                               float *grad,
+                               float *out_value);
+
+// Triplet loss over rows of `dim` values (`len` per input): `euclidean` = 0
+// for Gluon's squared distance, 1 for PyTorch's Euclidean distance. The
+// three gradient pointers are written when all are non-null. Outputs
+// otherwise as [`lk_softmax_cross_entropy`].
+//
+// # Safety
+// As [`lk_softmax_cross_entropy`].
+enum LkStatus lk_triplet(size_t dim,
+                         float margin,
+                         uint32_t euclidean,
+                         const float *anchor,
+                         const float *positive,
+                         const float *negative,
+                         size_t len,
+                         const float *sample_weight,
+                         uint32_t reduction_code,
+                         float *per_sample,
+                         float *grad_anchor,
+                         float *grad_positive,
+                         float *grad_negative,
+                         float *out_value);
+
+// Cosine embedding loss over rows of `dim` values (`len` per input) with
+// `labels` (`len / dim` values, each +1 or -1). Both gradient pointers are
+// written when both are non-null. Outputs otherwise as
+// [`lk_softmax_cross_entropy`].
+//
+// # Safety
+// As [`lk_softmax_cross_entropy`].
+enum LkStatus lk_cosine_embedding(size_t dim,
+                                  float margin,
+                                  const float *x1,
+                                  const float *x2,
+                                  const float *labels,
+                                  size_t len,
+                                  const float *sample_weight,
+                                  uint32_t reduction_code,
+                                  float *per_sample,
+                                  float *grad_x1,
+                                  float *grad_x2,
+                                  float *out_value);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -534,3 +534,301 @@ pub unsafe extern "C" fn lk_ctc_per_sample(
         })()
     })
 }
+
+/// Which entry point a row-family call maps to: a reduced value (with or
+/// without gradient) or per-sample values (with or without the gradient of
+/// their sum).
+enum RowCall<'a> {
+    Reduced(Reduction),
+    PerSample(&'a mut [f32]),
+}
+
+/// Reads the `reduction_code` / `per_sample` pair of a row-family call.
+///
+/// # Safety
+/// `per_sample` must be null or valid for `n` writes.
+unsafe fn row_call<'a>(
+    reduction_code: u32,
+    per_sample: *mut f32,
+    n: usize,
+) -> Result<RowCall<'a>, Fail> {
+    // SAFETY: forwarded contract.
+    match unsafe { output(per_sample, n) } {
+        Some(out) => Ok(RowCall::PerSample(out)),
+        None => Ok(RowCall::Reduced(reduction(reduction_code)?)),
+    }
+}
+
+/// Softmax cross-entropy options, as C passes them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct LkSoftmaxCrossEntropy {
+    /// Classes per row (at least 1).
+    pub classes: usize,
+    /// Label smoothing in `[0, 1]` (0 for none).
+    pub label_smoothing: f32,
+    /// Rows whose sparse label equals this are ignored; negative for none.
+    pub ignore_index: i64,
+    /// 0: rows are logits; 1: rows are log-probabilities.
+    pub log_probs: u32,
+}
+
+/// Softmax cross-entropy over rows of `classes` values (`len` in all).
+/// Labels: `sparse_labels` (`len / classes` class indices) or, if that is
+/// null, `dense_labels` (`len` target weights). `class_weight` (`classes`)
+/// and `sample_weight` (`len / classes`) may be null. If `per_sample` is not
+/// null, the per-sample losses go there, `grad` (if not null) is the
+/// gradient of their sum and `*out_value` their sum; otherwise `*out_value`
+/// is the `reduction` (0 = sum, 1 = mean) and `grad` its gradient.
+///
+/// # Safety
+/// Every non-null pointer must be valid for the length given above; outputs
+/// must not alias inputs.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_softmax_cross_entropy(
+    spec: *const LkSoftmaxCrossEntropy,
+    logits: *const f32,
+    len: usize,
+    sparse_labels: *const u32,
+    dense_labels: *const f32,
+    class_weight: *const f32,
+    sample_weight: *const f32,
+    reduction_code: u32,
+    per_sample: *mut f32,
+    grad: *mut f32,
+    out_value: *mut f32,
+) -> LkStatus {
+    use crate::softmax::{Input, Labels, SoftmaxCrossEntropy};
+    // SAFETY: the caller upholds the pointer contracts documented above.
+    status(unsafe {
+        (|| {
+            let spec = spec.as_ref().ok_or(Fail::Status(LkStatus::NullPointer))?;
+            let rows = len.checked_div(spec.classes).unwrap_or(0);
+            let logits = input(logits, len)?;
+            let labels = match optional(sparse_labels, rows) {
+                Some(s) => Labels::Sparse(s),
+                None => Labels::Dense(input(dense_labels, len)?),
+            };
+            let mut loss = SoftmaxCrossEntropy::new(spec.classes)?
+                .label_smoothing(spec.label_smoothing)?
+                .ignore_index(u32::try_from(spec.ignore_index).ok())
+                .input(match spec.log_probs {
+                    0 => Input::Logits,
+                    1 => Input::LogProbs,
+                    _ => return Err(Fail::Status(LkStatus::InvalidEnum)),
+                });
+            if let Some(c) = optional(class_weight, spec.classes) {
+                loss = loss.class_weight(c);
+            }
+            if let Some(w) = optional(sample_weight, rows) {
+                loss = loss.sample_weight(w);
+            }
+            let value = match (
+                row_call(reduction_code, per_sample, rows)?,
+                output(grad, len),
+            ) {
+                (RowCall::Reduced(r), Some(g)) => loss.value_and_grad(logits, labels, r, g)?,
+                (RowCall::Reduced(r), None) => loss.value(logits, labels, r)?,
+                (RowCall::PerSample(o), Some(g)) => {
+                    loss.per_sample_and_grad(logits, labels, o, g)?
+                }
+                (RowCall::PerSample(o), None) => {
+                    loss.per_sample(logits, labels, o)?;
+                    o.iter().sum()
+                }
+            };
+            put(out_value, value);
+            Ok(())
+        })()
+    })
+}
+
+/// KL divergence over rows of `classes` values: `pred` (`len` values) holds
+/// log-probabilities (`log_probs` = 1) or logits (0), `target` the
+/// probabilities. Outputs as [`lk_softmax_cross_entropy`].
+///
+/// # Safety
+/// As [`lk_softmax_cross_entropy`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_kl_divergence(
+    classes: usize,
+    log_probs: u32,
+    pred: *const f32,
+    target: *const f32,
+    len: usize,
+    sample_weight: *const f32,
+    reduction_code: u32,
+    per_sample: *mut f32,
+    grad: *mut f32,
+    out_value: *mut f32,
+) -> LkStatus {
+    use crate::softmax::{Input, KlDivergence};
+    // SAFETY: the caller upholds the pointer contracts documented above.
+    status(unsafe {
+        (|| {
+            let rows = len.checked_div(classes).unwrap_or(0);
+            let (pred, target) = (input(pred, len)?, input(target, len)?);
+            let loss = KlDivergence::new(classes)?.input(match log_probs {
+                0 => Input::Logits,
+                1 => Input::LogProbs,
+                _ => return Err(Fail::Status(LkStatus::InvalidEnum)),
+            });
+            let run = |loss: KlDivergence<'_>| -> Result<f32, Fail> {
+                Ok(
+                    match (
+                        row_call(reduction_code, per_sample, rows)?,
+                        output(grad, len),
+                    ) {
+                        (RowCall::Reduced(r), Some(g)) => {
+                            loss.value_and_grad(pred, target, r, g)?
+                        }
+                        (RowCall::Reduced(r), None) => loss.value(pred, target, r)?,
+                        (RowCall::PerSample(o), Some(g)) => {
+                            loss.per_sample_and_grad(pred, target, o, g)?
+                        }
+                        (RowCall::PerSample(o), None) => {
+                            loss.per_sample(pred, target, o)?;
+                            o.iter().sum()
+                        }
+                    },
+                )
+            };
+            let value = match optional(sample_weight, rows) {
+                Some(w) => run(loss.sample_weight(w))?,
+                None => run(loss)?,
+            };
+            put(out_value, value);
+            Ok(())
+        })()
+    })
+}
+
+/// Triplet loss over rows of `dim` values (`len` per input): `euclidean` = 0
+/// for Gluon's squared distance, 1 for PyTorch's Euclidean distance. The
+/// three gradient pointers are written when all are non-null. Outputs
+/// otherwise as [`lk_softmax_cross_entropy`].
+///
+/// # Safety
+/// As [`lk_softmax_cross_entropy`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_triplet(
+    dim: usize,
+    margin: f32,
+    euclidean: u32,
+    anchor: *const f32,
+    positive: *const f32,
+    negative: *const f32,
+    len: usize,
+    sample_weight: *const f32,
+    reduction_code: u32,
+    per_sample: *mut f32,
+    grad_anchor: *mut f32,
+    grad_positive: *mut f32,
+    grad_negative: *mut f32,
+    out_value: *mut f32,
+) -> LkStatus {
+    use crate::embedding::{Distance, Triplet, TripletGrads};
+    // SAFETY: the caller upholds the pointer contracts documented above.
+    status(unsafe {
+        (|| {
+            let rows = len.checked_div(dim).unwrap_or(0);
+            let (a, p, n) = (
+                input(anchor, len)?,
+                input(positive, len)?,
+                input(negative, len)?,
+            );
+            let loss = Triplet::new(dim)?
+                .margin(margin)?
+                .distance(match euclidean {
+                    0 => Distance::Squared,
+                    1 => Distance::Euclidean,
+                    _ => return Err(Fail::Status(LkStatus::InvalidEnum)),
+                });
+            let grads = match (
+                output(grad_anchor, len),
+                output(grad_positive, len),
+                output(grad_negative, len),
+            ) {
+                (Some(anchor), Some(positive), Some(negative)) => Some(TripletGrads {
+                    anchor,
+                    positive,
+                    negative,
+                }),
+                _ => None,
+            };
+            let run = |loss: Triplet<'_>| -> Result<f32, Fail> {
+                Ok(match (row_call(reduction_code, per_sample, rows)?, grads) {
+                    (RowCall::Reduced(r), Some(g)) => loss.value_and_grad(a, p, n, r, g)?,
+                    (RowCall::Reduced(r), None) => loss.value(a, p, n, r)?,
+                    (RowCall::PerSample(o), Some(g)) => loss.per_sample_and_grad(a, p, n, o, g)?,
+                    (RowCall::PerSample(o), None) => {
+                        loss.per_sample(a, p, n, o)?;
+                        o.iter().sum()
+                    }
+                })
+            };
+            let value = match optional(sample_weight, rows) {
+                Some(w) => run(loss.sample_weight(w))?,
+                None => run(loss)?,
+            };
+            put(out_value, value);
+            Ok(())
+        })()
+    })
+}
+
+/// Cosine embedding loss over rows of `dim` values (`len` per input) with
+/// `labels` (`len / dim` values, each +1 or -1). Both gradient pointers are
+/// written when both are non-null. Outputs otherwise as
+/// [`lk_softmax_cross_entropy`].
+///
+/// # Safety
+/// As [`lk_softmax_cross_entropy`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_cosine_embedding(
+    dim: usize,
+    margin: f32,
+    x1: *const f32,
+    x2: *const f32,
+    labels: *const f32,
+    len: usize,
+    sample_weight: *const f32,
+    reduction_code: u32,
+    per_sample: *mut f32,
+    grad_x1: *mut f32,
+    grad_x2: *mut f32,
+    out_value: *mut f32,
+) -> LkStatus {
+    use crate::embedding::{CosineEmbedding, CosineGrads};
+    // SAFETY: the caller upholds the pointer contracts documented above.
+    status(unsafe {
+        (|| {
+            let rows = len.checked_div(dim).unwrap_or(0);
+            let (x1, x2, labels) = (input(x1, len)?, input(x2, len)?, input(labels, rows)?);
+            let loss = CosineEmbedding::new(dim)?.margin(margin)?;
+            let grads = match (output(grad_x1, len), output(grad_x2, len)) {
+                (Some(x1), Some(x2)) => Some(CosineGrads { x1, x2 }),
+                _ => None,
+            };
+            let run = |loss: CosineEmbedding<'_>| -> Result<f32, Fail> {
+                Ok(match (row_call(reduction_code, per_sample, rows)?, grads) {
+                    (RowCall::Reduced(r), Some(g)) => loss.value_and_grad(x1, x2, labels, r, g)?,
+                    (RowCall::Reduced(r), None) => loss.value(x1, x2, labels, r)?,
+                    (RowCall::PerSample(o), Some(g)) => {
+                        loss.per_sample_and_grad(x1, x2, labels, o, g)?
+                    }
+                    (RowCall::PerSample(o), None) => {
+                        loss.per_sample(x1, x2, labels, o)?;
+                        o.iter().sum()
+                    }
+                })
+            };
+            let value = match optional(sample_weight, rows) {
+                Some(w) => run(loss.sample_weight(w))?,
+                None => run(loss)?,
+            };
+            put(out_value, value);
+            Ok(())
+        })()
+    })
+}

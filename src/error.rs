@@ -173,6 +173,7 @@ pub(crate) fn check_param(
         Domain::Finite => value.is_finite(),
         Domain::Positive => value.is_finite() && value > 0.0,
         Domain::NonNegative => value.is_finite() && value >= 0.0,
+        Domain::UnitInterval => (0.0..=1.0).contains(&value),
     };
     if ok {
         Ok(value)
@@ -193,6 +194,8 @@ pub(crate) enum Domain {
     Positive,
     /// Finite and `>= 0`.
     NonNegative,
+    /// In `[0, 1]` (label smoothing).
+    UnitInterval,
 }
 
 impl Domain {
@@ -201,6 +204,7 @@ impl Domain {
             Domain::Finite => "finite",
             Domain::Positive => "finite and > 0",
             Domain::NonNegative => "finite and >= 0",
+            Domain::UnitInterval => "in [0, 1]",
         }
     }
 }

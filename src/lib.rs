@@ -22,10 +22,12 @@
 pub mod capi;
 pub mod ctc;
 mod driver;
+pub mod embedding;
 pub mod error;
 pub mod lane;
 pub mod math;
 pub mod pointwise;
+pub mod softmax;
 
 pub use error::Error;
 

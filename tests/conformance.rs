@@ -18,13 +18,15 @@ mod common;
 use common::dynamic::{AnyPointwise, boxed};
 use common::json::{Tol, compare, f32s, num, nums, opt_f32s};
 use loss_kernels::Reduction;
+use loss_kernels::embedding as emb;
 use loss_kernels::pointwise;
+use loss_kernels::softmax::{self as sm, Input, Labels};
 use serde_json::Value;
 use std::path::PathBuf;
 
 /// Files whose family the crate does not implement yet; skipped by name,
 /// loudly. Each later issue removes its file from this list.
-const NOT_YET: &[&str] = &["softmax.json", "embedding.json"];
+const NOT_YET: &[&str] = &[];
 
 #[test]
 fn conformance() {
@@ -65,6 +67,10 @@ fn conformance() {
             match loss {
                 "l1" | "l2" | "huber" | "hinge" | "squared_hinge" | "logistic" | "sigmoid_bce"
                 | "bce" | "poisson_nll" | "log_cosh" => check_pointwise(case, &mut errors),
+                "softmax_cross_entropy" | "kl_div" | "log_softmax" => {
+                    check_softmax(case, &mut errors)
+                }
+                "triplet" | "cosine_embedding" => check_embedding(case, &mut errors),
                 "ctc" => check_ctc(case, &mut errors),
                 other => errors.push(format!("{id}: unknown loss `{other}` in {name}")),
             }
@@ -229,6 +235,294 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
             tol.grad_rtol,
             tol.grad_atol,
         );
+    }
+}
+
+/// Softmax cross-entropy, KL divergence and `log_softmax`: every entry point
+/// against every expectation field of the case.
+fn check_softmax(case: &Value, errors: &mut Vec<String>) {
+    let id = case["id"].as_str().expect("id");
+    let classes = case["classes"].as_u64().expect("classes") as usize;
+    let x = f32s(&case["logits"]);
+    let tol = Tol::of(case);
+    let expect = &case["expect"];
+    let loss = case["loss"].as_str().expect("loss");
+    if loss == "log_softmax" {
+        let mut out = vec![0.0f32; x.len()];
+        sm::log_softmax(&x, classes, &mut out).expect("log_softmax");
+        let want = nums(&expect["out"]);
+        compare(
+            errors,
+            id,
+            "log_softmax",
+            &out,
+            &want,
+            tol.loss_rtol,
+            tol.loss_atol,
+        );
+        return;
+    }
+    let p = &case["params"];
+    let log_probs = p["from_log_probs"].as_bool().unwrap_or(false);
+    let input = if log_probs {
+        Input::LogProbs
+    } else {
+        Input::Logits
+    };
+    let target = opt_f32s(&case["target"]);
+    let sample_weight = opt_f32s(&case["sample_weight"]);
+    let class_weight = opt_f32s(&case["class_weight"]);
+    let sparse: Option<Vec<u32>> = case["labels"].as_array().map(|a| {
+        a.iter()
+            .map(|v| v.as_u64().expect("label") as u32)
+            .collect()
+    });
+    let n = x.len() / classes;
+    // One closure per entry point: (per-sample out, grad, reduction) -> value.
+    type Call<'a> = Box<dyn Fn(Option<&mut [f32]>, Option<&mut [f32]>, Reduction) -> f32 + 'a>;
+    let call: Call = if loss == "kl_div" {
+        let mut kl = sm::KlDivergence::new(classes).expect("kl").input(input);
+        if let Some(w) = &sample_weight {
+            kl = kl.sample_weight(w);
+        }
+        let t = target.clone().expect("target");
+        Box::new(move |out, grad, r| match (out, grad) {
+            (Some(o), Some(g)) => kl.per_sample_and_grad(&x, &t, o, g).expect("psg"),
+            (Some(o), None) => kl.per_sample(&x, &t, o).map(|_| f32::NAN).expect("ps"),
+            (None, Some(g)) => kl.value_and_grad(&x, &t, r, g).expect("vg"),
+            (None, None) => kl.value(&x, &t, r).expect("v"),
+        })
+    } else {
+        let mut ce = sm::SoftmaxCrossEntropy::new(classes)
+            .expect("ce")
+            .input(input)
+            .label_smoothing(p["label_smoothing"].as_f64().unwrap_or(0.0) as f32)
+            .expect("smoothing")
+            .ignore_index(p["ignore_index"].as_u64().map(|v| v as u32));
+        if let Some(c) = &class_weight {
+            ce = ce.class_weight(c);
+        }
+        if let Some(w) = &sample_weight {
+            ce = ce.sample_weight(w);
+        }
+        let (sparse, target) = (sparse.clone(), target.clone());
+        Box::new(move |out, grad, r| {
+            let labels = match (&sparse, &target) {
+                (Some(y), _) => Labels::Sparse(y),
+                (None, Some(t)) => Labels::Dense(t),
+                _ => panic!("no labels"),
+            };
+            match (out, grad) {
+                (Some(o), Some(g)) => ce.per_sample_and_grad(&x, labels, o, g).expect("psg"),
+                (Some(o), None) => ce.per_sample(&x, labels, o).map(|_| f32::NAN).expect("ps"),
+                (None, Some(g)) => ce.value_and_grad(&x, labels, r, g).expect("vg"),
+                (None, None) => ce.value(&x, labels, r).expect("v"),
+            }
+        })
+    };
+    let len = n * classes;
+    let per_want = nums(&expect["per_sample"]);
+    let (lr, la, gr, ga) = (tol.loss_rtol, tol.loss_atol, tol.grad_rtol, tol.grad_atol);
+    let (mut per, mut grad) = (vec![f32::NAN; n], vec![f32::NAN; len]);
+    let sum = call(Some(&mut per), Some(&mut grad), Reduction::Sum);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.out",
+        &per,
+        &per_want,
+        lr,
+        la,
+    );
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.sum",
+        &[sum],
+        &[num(&expect["sum"])],
+        lr,
+        la,
+    );
+    let grad_sum = nums(&expect["grad_sum"]);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.grad",
+        &grad,
+        &grad_sum,
+        gr,
+        ga,
+    );
+    let mut per = vec![f32::NAN; n];
+    call(Some(&mut per), None, Reduction::Sum);
+    compare(errors, id, "per_sample", &per, &per_want, lr, la);
+    for (r, key, gkey) in [
+        (Reduction::Sum, "sum", "grad_sum"),
+        (Reduction::Mean, "mean", "grad_mean"),
+    ] {
+        let want = [num(&expect[key])];
+        compare(
+            errors,
+            id,
+            &format!("value({key})"),
+            &[call(None, None, r)],
+            &want,
+            lr,
+            la,
+        );
+        let mut g = vec![f32::NAN; len];
+        let v = call(None, Some(&mut g), r);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key})"),
+            &[v],
+            &want,
+            lr,
+            la,
+        );
+        let gw = nums(&expect[gkey]);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key}).grad"),
+            &g,
+            &gw,
+            gr,
+            ga,
+        );
+    }
+}
+
+/// Triplet and cosine embedding: every entry point, the gradients by input
+/// name.
+fn check_embedding(case: &Value, errors: &mut Vec<String>) {
+    let id = case["id"].as_str().expect("id");
+    let dim = case["dim"].as_u64().expect("dim") as usize;
+    let margin = param(case, "margin", 0.0);
+    let triplet = case["loss"] == "triplet";
+    let names: &[&str] = if triplet {
+        &["anchor", "positive", "negative"]
+    } else {
+        &["x1", "x2"]
+    };
+    let x: Vec<Vec<f32>> = names.iter().map(|k| f32s(&case[*k])).collect();
+    let len = x[0].len();
+    let n = len / dim;
+    let euclid = case["params"]["distance"] == "euclidean";
+    let distance = if euclid {
+        emb::Distance::Euclidean
+    } else {
+        emb::Distance::Squared
+    };
+    let tri = emb::Triplet::new(dim)
+        .expect("dim")
+        .margin(margin)
+        .expect("m")
+        .distance(distance);
+    let cos = emb::CosineEmbedding::new(dim)
+        .expect("dim")
+        .margin(margin)
+        .expect("m");
+    let labels = if triplet {
+        vec![]
+    } else {
+        f32s(&case["labels"])
+    };
+    // (per-sample out, grads, reduction) -> value, through every entry point.
+    let call = |out: Option<&mut [f32]>, g: Option<&mut [Vec<f32>]>, r: Reduction| -> f32 {
+        match (triplet, out, g) {
+            (true, out, Some(g)) => {
+                let [ga, gp, gn] = g else { panic!() };
+                let grads = emb::TripletGrads {
+                    anchor: ga,
+                    positive: gp,
+                    negative: gn,
+                };
+                match out {
+                    Some(o) => tri.per_sample_and_grad(&x[0], &x[1], &x[2], o, grads),
+                    None => tri.value_and_grad(&x[0], &x[1], &x[2], r, grads),
+                }
+            }
+            (true, Some(o), None) => tri.per_sample(&x[0], &x[1], &x[2], o).map(|_| f32::NAN),
+            (true, None, None) => tri.value(&x[0], &x[1], &x[2], r),
+            (false, out, Some(g)) => {
+                let [g1, g2] = g else { panic!() };
+                let grads = emb::CosineGrads { x1: g1, x2: g2 };
+                match out {
+                    Some(o) => cos.per_sample_and_grad(&x[0], &x[1], &labels, o, grads),
+                    None => cos.value_and_grad(&x[0], &x[1], &labels, r, grads),
+                }
+            }
+            (false, Some(o), None) => cos.per_sample(&x[0], &x[1], &labels, o).map(|_| f32::NAN),
+            (false, None, None) => cos.value(&x[0], &x[1], &labels, r),
+        }
+        .expect("embedding call")
+    };
+    let tol = Tol::of(case);
+    let (lr, la, gr, ga) = (tol.loss_rtol, tol.loss_atol, tol.grad_rtol, tol.grad_atol);
+    let expect = &case["expect"];
+    let per_want = nums(&expect["per_sample"]);
+    let fresh = || vec![vec![f32::NAN; len]; names.len()];
+    let check_grads = |errors: &mut Vec<String>, what: &str, g: &[Vec<f32>], div: f64| {
+        for (name, g) in names.iter().zip(g) {
+            let want: Vec<f64> = nums(&expect["grad_sum"][*name])
+                .iter()
+                .map(|v| v / div)
+                .collect();
+            compare(errors, id, &format!("{what}.grad.{name}"), g, &want, gr, ga);
+        }
+    };
+    let (mut per, mut g) = (vec![f32::NAN; n], fresh());
+    let sum = call(Some(&mut per), Some(&mut g), Reduction::Sum);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.out",
+        &per,
+        &per_want,
+        lr,
+        la,
+    );
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.sum",
+        &[sum],
+        &[num(&expect["sum"])],
+        lr,
+        la,
+    );
+    check_grads(errors, "per_sample_and_grad", &g, 1.0);
+    let mut per = vec![f32::NAN; n];
+    call(Some(&mut per), None, Reduction::Sum);
+    compare(errors, id, "per_sample", &per, &per_want, lr, la);
+    for (r, key, div) in [
+        (Reduction::Sum, "sum", 1.0),
+        (Reduction::Mean, "mean", n as f64),
+    ] {
+        let want = [num(&expect[key])];
+        compare(
+            errors,
+            id,
+            &format!("value({key})"),
+            &[call(None, None, r)],
+            &want,
+            lr,
+            la,
+        );
+        let mut g = fresh();
+        let v = call(None, Some(&mut g), r);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key})"),
+            &[v],
+            &want,
+            lr,
+            la,
+        );
+        check_grads(errors, &format!("value_and_grad({key})"), &g, div);
     }
 }
 

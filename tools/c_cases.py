@@ -77,3 +77,52 @@ print("typedef struct { const char *id; LkCtc spec; const float *acts; const uin
       "  size_t labels_len; const uint32_t *label_lengths; double sum, mean; const double *per_sample, *grad_sum;\n"
       "  double grad_atol; } CtcCase;")
 print("static const CtcCase CTC_CASES[] = {\n" + "\n".join(entries) + "\n};")
+
+# Softmax cross-entropy and KL divergence
+sm = load("softmax.json")
+ids = ["tutorial-softmax-ce", "sce-sparse-ls-cw-ignore-sw-n5c10-0", "sce-dense-logprobs-cw-sw-n3c10-0",
+       "kl-logits-sw-n3c10-0", "kl-logprobs-n17c3-1"]
+entries, out = [], []
+for k, cid in enumerate(ids):
+    c = sm[cid]
+    p = c["params"]
+    e = c["expect"]
+    ii = p["ignore_index"]
+    out.append(f"/* {cid} */")
+    out.append(arr(f"sm{k}_logits", c["logits"]) + arr(f"sm{k}_labels", c["labels"], "uint32_t")
+               + arr(f"sm{k}_target", c["target"]) + arr(f"sm{k}_class_weight", c["class_weight"])
+               + arr(f"sm{k}_sample_weight", c["sample_weight"]) + arr(f"sm{k}_per_sample", e["per_sample"], "double")
+               + arr(f"sm{k}_grad_mean", e["grad_mean"], "double"))
+    entries.append(f'  {{"{cid}", {1 if c["loss"] == "kl_div" else 0}, {c["classes"]}, {num(p["label_smoothing"])}f, '
+                   f'{-1 if ii is None else ii}, {1 if p["from_log_probs"] else 0}u, {len(c["logits"])}, sm{k}_logits, '
+                   f'sm{k}_labels, sm{k}_target, sm{k}_class_weight, sm{k}_sample_weight, {num(e["sum"])}, '
+                   f'{num(e["mean"])}, sm{k}_per_sample, sm{k}_grad_mean}},')
+print("\n".join(out))
+print("typedef struct { const char *id; int kl; size_t classes; float smoothing; int64_t ignore_index; uint32_t log_probs;\n"
+      "  size_t len; const float *logits; const uint32_t *labels; const float *target, *class_weight, *sample_weight;\n"
+      "  double sum, mean; const double *per_sample, *grad_mean; } SoftmaxCase;")
+print("static const SoftmaxCase SOFTMAX_CASES[] = {\n" + "\n".join(entries) + "\n};")
+
+# Triplet and cosine embedding
+em = load("embedding.json")
+ids = ["triplet-squared-m0.5-n7d17-0", "triplet-euclidean-m1.0-n17d3-0", "cosine-m-0.3-n9d3-1", "cosine-m0.25-n9d1-0"]
+entries, out = [], []
+for k, cid in enumerate(ids):
+    c = em[cid]
+    p = c["params"]
+    e = c["expect"]
+    g = e["grad_sum"]
+    trip = c["loss"] == "triplet"
+    ins = [c["anchor"], c["positive"], c["negative"]] if trip else [c["x1"], c["x2"], c["labels"]]
+    gs = [g["anchor"], g["positive"], g["negative"]] if trip else [g["x1"], g["x2"], None]
+    out.append(f"/* {cid} */")
+    out.append("".join(arr(f"em{k}_in{j}", v) for j, v in enumerate(ins))
+               + "".join(arr(f"em{k}_grad{j}", v, "double") for j, v in enumerate(gs))
+               + arr(f"em{k}_per_sample", e["per_sample"], "double"))
+    entries.append(f'  {{"{cid}", {1 if trip else 0}, {c["dim"]}, {num(p["margin"])}f, '
+                   f'{1 if p.get("distance") == "euclidean" else 0}u, {len(ins[0])}, {{em{k}_in0, em{k}_in1, em{k}_in2}}, '
+                   f'{{em{k}_grad0, em{k}_grad1, em{k}_grad2}}, {num(e["sum"])}, {num(e["mean"])}, em{k}_per_sample}},')
+print("\n".join(out))
+print("typedef struct { const char *id; int triplet; size_t dim; float margin; uint32_t euclidean; size_t len;\n"
+      "  const float *in[3]; const double *grad_sum[3]; double sum, mean; const double *per_sample; } EmbeddingCase;")
+print("static const EmbeddingCase EMBEDDING_CASES[] = {\n" + "\n".join(entries) + "\n};")

@@ -22,6 +22,7 @@ fn main() -> Result<(), Error> {
     basic_usage()?;
     linear_layer_step()?;
     loss_table()?;
+    row_examples()?;
     ctc_example()?;
     plots()?;
     Ok(())
@@ -334,5 +335,71 @@ fn ctc_example() -> Result<(), Error> {
         .zero_infinity(true)
         .per_sample(&acts, &labels, &mut workspace, &mut out)?;
     println!("... with zero_infinity:                                 {out:?}");
+    Ok(())
+}
+
+/// "Cross Entropy Loss with Softmax", "Kullback-Leibler Divergence Loss" and
+/// "Triplet Loss" with their numbers.
+fn row_examples() -> Result<(), Error> {
+    use loss_kernels::embedding::{Distance, Triplet, TripletGrads};
+    use loss_kernels::softmax::{self, Input, KlDivergence, Labels, SoftmaxCrossEntropy};
+    println!("\n== Softmax cross-entropy (the tutorial's example) ==");
+    let x = [1.0f32, 10.0, 8.0, 2.0];
+    let y = [0u32, 1];
+    let mut per_sample = [0.0f32; 2];
+    let ce = SoftmaxCrossEntropy::new(2)?;
+    ce.per_sample(&x, Labels::Sparse(&y), &mut per_sample)?;
+    println!("SoftmaxCrossEntropyLoss()([[1, 10], [8, 2]], [0, 1]) = {per_sample:?}");
+    let mut grad = [0.0f32; 4];
+    let mean = ce.value_and_grad(&x, Labels::Sparse(&y), Reduction::Mean, &mut grad)?;
+    println!("mean = {mean:.6}, d mean / d logits = {grad:?}");
+    let smoothed = SoftmaxCrossEntropy::new(2)?.label_smoothing(0.1)?.value(
+        &x,
+        Labels::Sparse(&y),
+        Reduction::Mean,
+    )?;
+    println!("with label_smoothing 0.1: mean = {smoothed:.6}");
+    let mut lsm = [0.0f32; 4];
+    softmax::log_softmax(&x, 2, &mut lsm)?;
+    println!("log_softmax rows = {lsm:?}");
+
+    println!("\n== KL divergence ==");
+    // target distribution t and a prediction given as logits
+    let t = [0.7f32, 0.2, 0.1];
+    let logits = [2.0f32, 0.5, 0.1];
+    let mut grad = [0.0f32; 3];
+    let kl = KlDivergence::new(3)?.input(Input::Logits).value_and_grad(
+        &logits,
+        &t,
+        Reduction::Sum,
+        &mut grad,
+    )?;
+    println!("KL(t || softmax(x)) for t = {t:?}, x = {logits:?}: {kl:.6}");
+    println!("d KL / d x = {grad:?}   (softmax(x) - t)");
+
+    println!("\n== Triplet ==");
+    let anchor = [0.0f32, 0.0, 1.0, 1.0];
+    let positive = [0.1f32, 0.0, 1.0, 0.8];
+    let negative = [0.5f32, 0.0, 1.0, 1.2];
+    let (mut ga, mut gp, mut gn) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 4]);
+    let grads = TripletGrads {
+        anchor: &mut ga,
+        positive: &mut gp,
+        negative: &mut gn,
+    };
+    let v = Triplet::new(2)?.margin(1.0)?.value_and_grad(
+        &anchor,
+        &positive,
+        &negative,
+        Reduction::Sum,
+        grads,
+    )?;
+    println!("TripletLoss(margin 1), 2 samples of dim 2: sum = {v:.6}");
+    println!("  d/d anchor = {ga:?}\n  d/d positive = {gp:?}\n  d/d negative = {gn:?}");
+    let e = Triplet::new(2)?
+        .margin(1.0)?
+        .distance(Distance::Euclidean)
+        .value(&anchor, &positive, &negative, Reduction::Sum)?;
+    println!("with PyTorch's Euclidean distance: sum = {e:.6}");
     Ok(())
 }

@@ -118,9 +118,106 @@ static void ctc(void) {
     printf("capi: ctc %zu cases\n", ncases);
 }
 
+static void softmax(void) {
+    size_t ncases = sizeof SOFTMAX_CASES / sizeof SOFTMAX_CASES[0];
+    for (size_t k = 0; k < ncases; k++) {
+        const SoftmaxCase *c = &SOFTMAX_CASES[k];
+        size_t rows = c->len / c->classes;
+        float *grad = calloc(c->len, sizeof(float));
+        float *per = calloc(rows, sizeof(float));
+        float value = 0.0f;
+        LkStatus st;
+        if (c->kl) {
+            st = lk_kl_divergence(c->classes, c->log_probs, c->logits, c->target, c->len, c->sample_weight, 1, NULL,
+                                  grad, &value);
+        } else {
+            LkSoftmaxCrossEntropy spec = {c->classes, c->smoothing, c->ignore_index, c->log_probs};
+            st = lk_softmax_cross_entropy(&spec, c->logits, c->len, c->labels, c->target, c->class_weight,
+                                          c->sample_weight, 1, NULL, grad, &value);
+        }
+        check_status(c->id, "mean + grad", st, LK_STATUS_OK);
+        check(c->id, "mean", value, c->mean, 1e-5, 1e-6);
+        for (size_t i = 0; i < c->len; i++) check(c->id, "grad_mean", grad[i], c->grad_mean[i], 1e-5, 1e-5);
+        if (c->kl) {
+            st = lk_kl_divergence(c->classes, c->log_probs, c->logits, c->target, c->len, c->sample_weight, 0, per,
+                                  NULL, &value);
+        } else {
+            LkSoftmaxCrossEntropy spec = {c->classes, c->smoothing, c->ignore_index, c->log_probs};
+            st = lk_softmax_cross_entropy(&spec, c->logits, c->len, c->labels, c->target, c->class_weight,
+                                          c->sample_weight, 0, per, NULL, &value);
+        }
+        check_status(c->id, "per_sample", st, LK_STATUS_OK);
+        check(c->id, "sum", value, c->sum, 1e-5, 1e-5);
+        for (size_t i = 0; i < rows; i++) check(c->id, "per_sample", per[i], c->per_sample[i], 1e-5, 1e-6);
+        free(grad);
+        free(per);
+    }
+    LkSoftmaxCrossEntropy bad = {3, 1.5f, -1, 0};
+    float x[6] = {0}, g[6], v;
+    uint32_t labels[2] = {0, 1};
+    check_status("smoothing 1.5", "softmax",
+                 lk_softmax_cross_entropy(&bad, x, 6, labels, NULL, NULL, NULL, 1, NULL, g, &v),
+                 LK_STATUS_INVALID_PARAMETER);
+    bad.label_smoothing = 0.0f;
+    labels[1] = 3;
+    check_status("label 3 of 3 classes", "softmax",
+                 lk_softmax_cross_entropy(&bad, x, 6, labels, NULL, NULL, NULL, 1, NULL, g, &v), LK_STATUS_OUT_OF_RANGE);
+    printf("capi: softmax/kl %zu cases\n", ncases);
+}
+
+static void embedding(void) {
+    size_t ncases = sizeof EMBEDDING_CASES / sizeof EMBEDDING_CASES[0];
+    for (size_t k = 0; k < ncases; k++) {
+        const EmbeddingCase *c = &EMBEDDING_CASES[k];
+        size_t rows = c->len / c->dim;
+        float *g[3];
+        for (int j = 0; j < 3; j++) g[j] = calloc(c->len, sizeof(float));
+        float *per = calloc(rows, sizeof(float));
+        float value = 0.0f;
+        LkStatus st;
+        if (c->triplet) {
+            st = lk_triplet(c->dim, c->margin, c->euclidean, c->in[0], c->in[1], c->in[2], c->len, NULL, 0, NULL, g[0],
+                            g[1], g[2], &value);
+        } else {
+            st = lk_cosine_embedding(c->dim, c->margin, c->in[0], c->in[1], c->in[2], c->len, NULL, 0, NULL, g[0], g[1],
+                                     &value);
+        }
+        check_status(c->id, "sum + grad", st, LK_STATUS_OK);
+        check(c->id, "sum", value, c->sum, 1e-5, 1e-6);
+        for (int j = 0; j < (c->triplet ? 3 : 2); j++)
+            for (size_t i = 0; i < c->len; i++) check(c->id, "grad_sum", g[j][i], c->grad_sum[j][i], 1e-5, 1e-5);
+        if (c->triplet) {
+            st = lk_triplet(c->dim, c->margin, c->euclidean, c->in[0], c->in[1], c->in[2], c->len, NULL, 1, NULL, NULL,
+                            NULL, NULL, &value);
+        } else {
+            st = lk_cosine_embedding(c->dim, c->margin, c->in[0], c->in[1], c->in[2], c->len, NULL, 1, NULL, NULL, NULL,
+                                     &value);
+        }
+        check_status(c->id, "mean", st, LK_STATUS_OK);
+        check(c->id, "mean", value, c->mean, 1e-5, 1e-6);
+        if (c->triplet) {
+            st = lk_triplet(c->dim, c->margin, c->euclidean, c->in[0], c->in[1], c->in[2], c->len, NULL, 0, per, NULL,
+                            NULL, NULL, &value);
+        } else {
+            st = lk_cosine_embedding(c->dim, c->margin, c->in[0], c->in[1], c->in[2], c->len, NULL, 0, per, NULL, NULL,
+                                     &value);
+        }
+        check_status(c->id, "per_sample", st, LK_STATUS_OK);
+        for (size_t i = 0; i < rows; i++) check(c->id, "per_sample", per[i], c->per_sample[i], 1e-5, 1e-6);
+        for (int j = 0; j < 3; j++) free(g[j]);
+        free(per);
+    }
+    float x[4] = {0}, v;
+    check_status("triplet dim 3 len 4", "triplet", lk_triplet(3, 1.0f, 0, x, x, x, 4, NULL, 0, NULL, NULL, NULL, NULL, &v),
+                 LK_STATUS_NOT_DIVISIBLE);
+    printf("capi: embedding %zu cases\n", ncases);
+}
+
 int main(void) {
     pointwise();
     ctc();
+    softmax();
+    embedding();
     if (failures) {
         printf("capi: %d failures\n", failures);
         return 1;

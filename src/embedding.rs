@@ -1,0 +1,621 @@
+//! Embedding losses over rows of `dim` values: [`Triplet`] and
+//! [`CosineEmbedding`], each with its gradients w.r.t. every input.
+//!
+//! # Triplet
+//!
+//! With `u = a - p + ε` and `v = a - n + ε` per row (`ε = 0` for
+//! [`Distance::Squared`], `1e-6` for [`Distance::Euclidean`], PyTorch's
+//! `pairwise_distance` eps):
+//!
+//! | distance | `l` | `∂l/∂a`, `∂l/∂p`, `∂l/∂n` where `l > 0` |
+//! |---|---|---|
+//! | `Squared` (Gluon) | `max(0, Σu² - Σv² + margin)` | `2u - 2v`, `-2u`, `2v` |
+//! | `Euclidean` (PyTorch) | `max(0, ‖u‖ - ‖v‖ + margin)` | `u/‖u‖ - v/‖v‖`, `-u/‖u‖`, `v/‖v‖` |
+//!
+//! The gradient is 0 where `l = 0`; a zero distance (`‖u‖ = 0`) contributes
+//! a zero gradient (the subgradient at the cone's tip) instead of `0/0`.
+//!
+//! # Cosine embedding
+//!
+//! `cos = Σ x1 x2 / max(‖x1‖ ‖x2‖, 1e-12)` (Gluon); label `+1`: `1 - cos`;
+//! label `-1`: `max(0, cos - margin)`. With `Q = ‖x1‖ ‖x2‖ > 1e-12`,
+//! `∂cos/∂x1 = x2/Q - cos x1/‖x1‖²` (symmetrically for `x2`). Where
+//! `Q <= 1e-12` (a zero or tiny vector) the denominator is the constant
+//! `1e-12` and `∂cos/∂x1 = x2 · 1e12`: the exact derivative of the formula,
+//! finite for finite inputs.
+//!
+//! # Passes
+//!
+//! Each row is read from memory once: a pass accumulates the row's sums
+//! (distances or dot products), then, with a gradient, a second pass over
+//! the same (cache-resident) rows writes every input's gradient into its
+//! own caller slice. `Mean` divides by the number of rows; sample weights
+//! scale the numerator only.
+//!
+//! # Accuracy (measured against float64, rows of 64 values in ±1)
+//!
+//! Triplet per sample: `<= 91 ε (l + 1)`: the loss is a difference of two
+//! sums of 64 squares (≈ 43 each here), so the error follows the distances,
+//! not the loss. Cosine embedding per sample: `<= 1.4e-7` absolute.
+//!
+//! ```
+//! use loss_kernels::embedding::{Triplet, TripletGrads};
+//! use loss_kernels::Reduction;
+//! let (a, p, n) = ([0.0, 0.0], [1.0, 0.0], [0.0, 0.5]);
+//! let (mut ga, mut gp, mut gn) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+//! let grads = TripletGrads { anchor: &mut ga, positive: &mut gp, negative: &mut gn };
+//! let loss = Triplet::new(2)?.value_and_grad(&a, &p, &n, Reduction::Sum, grads)?;
+//! assert_eq!(loss, 1.0 - 0.25 + 1.0);
+//! assert_eq!((ga, gp, gn), ([-2.0, 1.0], [2.0, 0.0], [0.0, -1.0]));
+//! # Ok::<(), loss_kernels::Error>(())
+//! ```
+
+use crate::Reduction;
+use crate::driver::Sum;
+use crate::error::{Domain, Error, check_len, check_param, rows};
+use crate::lane::{Lane, Native};
+
+/// The distance a [`Triplet`] loss compares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Distance {
+    /// Squared Euclidean distance (Gluon's `TripletLoss`).
+    #[default]
+    Squared,
+    /// Euclidean distance with eps `1e-6` (PyTorch `TripletMarginLoss(p=2)`).
+    Euclidean,
+}
+
+/// The gradient slices of a triplet loss, each the length of its input.
+#[derive(Debug)]
+pub struct TripletGrads<'g> {
+    /// Gradient w.r.t. the anchors.
+    pub anchor: &'g mut [f32],
+    /// Gradient w.r.t. the positives.
+    pub positive: &'g mut [f32],
+    /// Gradient w.r.t. the negatives.
+    pub negative: &'g mut [f32],
+}
+
+/// The gradient slices of a cosine embedding loss.
+#[derive(Debug)]
+pub struct CosineGrads<'g> {
+    /// Gradient w.r.t. `x1`.
+    pub x1: &'g mut [f32],
+    /// Gradient w.r.t. `x2`.
+    pub x2: &'g mut [f32],
+}
+
+/// Triplet loss over rows of `dim` values; see the [module docs](self).
+///
+/// ```
+/// use loss_kernels::embedding::{Distance, Triplet};
+/// use loss_kernels::Reduction;
+/// let loss = Triplet::new(1)?.margin(0.5)?.distance(Distance::Euclidean);
+/// let v = loss.value(&[0.0], &[1.0], &[3.0], Reduction::Mean)?;
+/// assert_eq!(v, 0.0);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Triplet<'w> {
+    dim: usize,
+    margin: f32,
+    distance: Distance,
+    sample_weight: Option<&'w [f32]>,
+}
+
+impl Triplet<'static> {
+    /// Triplet loss over rows of `dim` (at least 1) values, margin 1,
+    /// squared distance.
+    pub fn new(dim: usize) -> Result<Self, Error> {
+        if dim == 0 {
+            return Err(Error::ZeroSize { argument: "dim" });
+        }
+        Ok(Triplet {
+            dim,
+            margin: 1.0,
+            distance: Distance::Squared,
+            sample_weight: None,
+        })
+    }
+}
+
+impl<'w> Triplet<'w> {
+    /// The margin (finite; Gluon's and PyTorch's default is 1).
+    pub fn margin(self, margin: f32) -> Result<Self, Error> {
+        let margin = check_param("margin", margin, Domain::Finite)?;
+        Ok(Triplet { margin, ..self })
+    }
+
+    /// The distance compared.
+    #[must_use]
+    pub fn distance(self, distance: Distance) -> Self {
+        Triplet { distance, ..self }
+    }
+
+    /// Per-sample weights (one per row, checked at the call).
+    #[must_use]
+    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> Triplet<'v>
+    where
+        'w: 'v,
+    {
+        Triplet {
+            sample_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// The reduced loss.
+    pub fn value(
+        &self,
+        anchor: &[f32],
+        positive: &[f32],
+        negative: &[f32],
+        reduction: Reduction,
+    ) -> Result<f32, Error> {
+        let n = self.check(anchor, positive, negative)?;
+        let scale = mean_scale(reduction, n);
+        let total = self.run::<false>(
+            [anchor, positive, negative],
+            [&mut [], &mut [], &mut []],
+            &mut [],
+            1.0,
+        );
+        Ok(total * scale)
+    }
+
+    /// The reduced loss and its gradients w.r.t. the three inputs.
+    pub fn value_and_grad(
+        &self,
+        anchor: &[f32],
+        positive: &[f32],
+        negative: &[f32],
+        reduction: Reduction,
+        grads: TripletGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(anchor, positive, negative)?;
+        check_grads(&grads, anchor.len())?;
+        let scale = mean_scale(reduction, n);
+        let gs = [grads.anchor, grads.positive, grads.negative];
+        let total = self.run::<true>([anchor, positive, negative], gs, &mut [], scale);
+        Ok(total * scale)
+    }
+
+    /// The per-sample losses into `out`, one per row.
+    pub fn per_sample(
+        &self,
+        anchor: &[f32],
+        positive: &[f32],
+        negative: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let n = self.check(anchor, positive, negative)?;
+        check_len("out", out, n)?;
+        self.run::<false>(
+            [anchor, positive, negative],
+            [&mut [], &mut [], &mut []],
+            out,
+            1.0,
+        );
+        Ok(())
+    }
+
+    /// The per-sample losses into `out` and the gradients of their sum;
+    /// returns the sum.
+    pub fn per_sample_and_grad(
+        &self,
+        anchor: &[f32],
+        positive: &[f32],
+        negative: &[f32],
+        out: &mut [f32],
+        grads: TripletGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(anchor, positive, negative)?;
+        check_len("out", out, n)?;
+        check_grads(&grads, anchor.len())?;
+        let gs = [grads.anchor, grads.positive, grads.negative];
+        Ok(self.run::<true>([anchor, positive, negative], gs, out, 1.0))
+    }
+
+    fn check(&self, anchor: &[f32], positive: &[f32], negative: &[f32]) -> Result<usize, Error> {
+        let n = rows("anchor", "dim", anchor.len(), self.dim)?;
+        check_len("positive", positive, anchor.len())?;
+        check_len("negative", negative, anchor.len())?;
+        if let Some(w) = self.sample_weight {
+            check_len("sample_weight", w, n)?;
+        }
+        Ok(n)
+    }
+
+    fn run<const GRAD: bool>(
+        &self,
+        inputs: [&[f32]; 3],
+        grads: [&mut [f32]; 3],
+        out: &mut [f32],
+        grad_scale: f32,
+    ) -> f32 {
+        let eps = match self.distance {
+            Distance::Squared => 0.0,
+            Distance::Euclidean => 1e-6,
+        };
+        let kernel = |x: [&[f32]; 3], g: [&mut [f32]; 3], scale: f32| {
+            triplet_row::<Native, GRAD>(x, g, eps, self.margin, self.distance, scale)
+        };
+        over_rows::<3, GRAD>(
+            self.dim,
+            inputs,
+            grads,
+            self.sample_weight,
+            grad_scale,
+            out,
+            kernel,
+        )
+    }
+}
+
+/// Cosine embedding loss over rows of `dim` values with labels `±1`; see
+/// the [module docs](self).
+///
+/// ```
+/// use loss_kernels::embedding::{CosineEmbedding, CosineGrads};
+/// use loss_kernels::Reduction;
+/// let (x1, x2) = ([1.0, 0.0], [0.0, 0.0]); // a zero vector: finite
+/// let (mut g1, mut g2) = ([0.0; 2], [0.0; 2]);
+/// let grads = CosineGrads { x1: &mut g1, x2: &mut g2 };
+/// let v = CosineEmbedding::new(2)?.value_and_grad(&x1, &x2, &[1.0], Reduction::Sum, grads)?;
+/// assert_eq!(v, 1.0);
+/// assert!(g1.iter().chain(&g2).all(|g| g.is_finite()));
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct CosineEmbedding<'w> {
+    dim: usize,
+    margin: f32,
+    sample_weight: Option<&'w [f32]>,
+}
+
+impl CosineEmbedding<'static> {
+    /// Cosine embedding loss over rows of `dim` (at least 1) values,
+    /// margin 0.
+    pub fn new(dim: usize) -> Result<Self, Error> {
+        if dim == 0 {
+            return Err(Error::ZeroSize { argument: "dim" });
+        }
+        Ok(CosineEmbedding {
+            dim,
+            margin: 0.0,
+            sample_weight: None,
+        })
+    }
+}
+
+impl<'w> CosineEmbedding<'w> {
+    /// The margin of the `-1` labels (finite; default 0).
+    pub fn margin(self, margin: f32) -> Result<Self, Error> {
+        let margin = check_param("margin", margin, Domain::Finite)?;
+        Ok(CosineEmbedding { margin, ..self })
+    }
+
+    /// Per-sample weights (one per row, checked at the call).
+    #[must_use]
+    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> CosineEmbedding<'v>
+    where
+        'w: 'v,
+    {
+        CosineEmbedding {
+            sample_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// The reduced loss; `labels` holds one `+1.0` or `-1.0` per row.
+    pub fn value(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        reduction: Reduction,
+    ) -> Result<f32, Error> {
+        let n = self.check(x1, x2, labels)?;
+        let total = self.run::<false>([x1, x2], labels, [&mut [], &mut []], &mut [], 1.0);
+        Ok(total * mean_scale(reduction, n))
+    }
+
+    /// The reduced loss and its gradients w.r.t. `x1` and `x2`.
+    pub fn value_and_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        reduction: Reduction,
+        grads: CosineGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(x1, x2, labels)?;
+        check_len("grads.x1", grads.x1, x1.len())?;
+        check_len("grads.x2", grads.x2, x1.len())?;
+        let scale = mean_scale(reduction, n);
+        let total = self.run::<true>([x1, x2], labels, [grads.x1, grads.x2], &mut [], scale);
+        Ok(total * scale)
+    }
+
+    /// The per-sample losses into `out`, one per row.
+    pub fn per_sample(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let n = self.check(x1, x2, labels)?;
+        check_len("out", out, n)?;
+        self.run::<false>([x1, x2], labels, [&mut [], &mut []], out, 1.0);
+        Ok(())
+    }
+
+    /// The per-sample losses into `out` and the gradients of their sum;
+    /// returns the sum.
+    pub fn per_sample_and_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        out: &mut [f32],
+        grads: CosineGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(x1, x2, labels)?;
+        check_len("out", out, n)?;
+        check_len("grads.x1", grads.x1, x1.len())?;
+        check_len("grads.x2", grads.x2, x1.len())?;
+        Ok(self.run::<true>([x1, x2], labels, [grads.x1, grads.x2], out, 1.0))
+    }
+
+    fn check(&self, x1: &[f32], x2: &[f32], labels: &[f32]) -> Result<usize, Error> {
+        let n = rows("x1", "dim", x1.len(), self.dim)?;
+        check_len("x2", x2, x1.len())?;
+        check_len("labels", labels, n)?;
+        if labels.iter().any(|&y| y != 1.0 && y != -1.0) {
+            return Err(Error::InvalidParameter {
+                argument: "labels",
+                expected: "+1 or -1 in every entry",
+            });
+        }
+        if let Some(w) = self.sample_weight {
+            check_len("sample_weight", w, n)?;
+        }
+        Ok(n)
+    }
+
+    fn run<const GRAD: bool>(
+        &self,
+        inputs: [&[f32]; 2],
+        labels: &[f32],
+        grads: [&mut [f32]; 2],
+        out: &mut [f32],
+        grad_scale: f32,
+    ) -> f32 {
+        let mut labels = labels.iter();
+        let kernel = |x: [&[f32]; 2], g: [&mut [f32]; 2], scale: f32| {
+            let positive = labels.next().is_some_and(|&y| y == 1.0);
+            cosine_row::<Native, GRAD>(x, g, positive, self.margin, scale)
+        };
+        over_rows::<2, GRAD>(
+            self.dim,
+            inputs,
+            grads,
+            self.sample_weight,
+            grad_scale,
+            out,
+            kernel,
+        )
+    }
+}
+
+/// `1/n` for `Mean`, 1 for `Sum`.
+fn mean_scale(reduction: Reduction, n: usize) -> f32 {
+    match reduction {
+        Reduction::Sum => 1.0,
+        Reduction::Mean => 1.0 / n as f32,
+    }
+}
+
+fn check_grads(g: &TripletGrads<'_>, len: usize) -> Result<(), Error> {
+    check_len("grads.anchor", g.anchor, len)?;
+    check_len("grads.positive", g.positive, len)?;
+    check_len("grads.negative", g.negative, len)
+}
+
+/// The shared batch walk: cuts every input (and, with `GRAD`, every
+/// gradient) into rows of `dim`, runs `kernel` on each with its gradient
+/// scale (`sample weight · grad_scale`), writes the sample-weighted losses
+/// into `out` (when it is not empty) and returns their sum.
+fn over_rows<const K: usize, const GRAD: bool>(
+    dim: usize,
+    inputs: [&[f32]; K],
+    mut grads: [&mut [f32]; K],
+    weight: Option<&[f32]>,
+    grad_scale: f32,
+    out: &mut [f32],
+    mut kernel: impl FnMut([&[f32]; K], [&mut [f32]; K], f32) -> f32,
+) -> f32 {
+    let n = inputs.first().map_or(0, |x| x.len() / dim);
+    let mut total = Sum::default();
+    let mut slots = out.iter_mut();
+    for i in 0..n {
+        let r = i * dim..(i + 1) * dim;
+        let x = inputs.map(|s| s.get(r.clone()).unwrap_or(&[]));
+        let g = grads
+            .each_mut()
+            .map(|g| g.get_mut(r.clone()).unwrap_or(&mut []));
+        let w = weight.and_then(|w| w.get(i).copied()).unwrap_or(1.0);
+        let v = w * kernel(x, g, w * grad_scale);
+        if let Some(o) = slots.next() {
+            *o = v;
+        }
+        total.add(v);
+    }
+    total.total()
+}
+
+/// `s[i..]`, empty past the end.
+#[inline(always)]
+fn tail(s: &[f32], i: usize) -> &[f32] {
+    s.get(i..).unwrap_or(&[])
+}
+
+/// `s[i..]`, empty past the end.
+#[inline(always)]
+fn tail_mut(s: &mut [f32], i: usize) -> &mut [f32] {
+    s.get_mut(i..).unwrap_or(&mut [])
+}
+
+/// `max(0, l)` keeping NaN.
+#[inline(always)]
+fn hinge(l: f32) -> f32 {
+    if l <= 0.0 { 0.0 } else { l }
+}
+
+/// The derivative of [`hinge`]: 1 above 0, 0 below, NaN for NaN.
+#[inline(always)]
+fn hinge_slope(l: f32) -> f32 {
+    if l > 0.0 {
+        1.0
+    } else if l.is_nan() {
+        f32::NAN
+    } else {
+        0.0
+    }
+}
+
+/// `sqrt(x)` of one value through the native lane's square root.
+///
+/// `libm::sqrtf` (what `<f32 as Lane>::sqrt` calls) is a legacy-SSE
+/// `sqrtss` in inline assembly; between AVX instructions it pays an
+/// SSE/AVX transition stall on every call. Measured with AVX-512: the
+/// cosine loss at 4096x128 ran 2.5x slower than the triplet loss, with
+/// three quarters of its time on the instructions after the two `sqrtss`.
+/// The vector `sqrt` is correctly rounded, so the result is the same.
+#[inline(always)]
+fn sqrt1(x: f32) -> f32 {
+    let mut a = [0.0f32; 16];
+    Native::splat(x).sqrt().store(&mut a);
+    a.first().copied().unwrap_or(f32::NAN)
+}
+
+/// `1 / d`, 0 at `d = 0`.
+#[inline(always)]
+fn recip_or_zero(d: f32) -> f32 {
+    if d == 0.0 { 0.0 } else { 1.0 / d }
+}
+
+/// The triplet differences `u = a - p + ε`, `v = a - n + ε` at `i`.
+#[inline(always)]
+fn triplet_diffs<L: Lane>([a, p, n]: [&[f32]; 3], i: usize, eps: L) -> (L, L) {
+    let a = L::load_or(tail(a, i), 0.0);
+    let u = a - L::load_or(tail(p, i), 0.0) + eps;
+    let v = a - L::load_or(tail(n, i), 0.0) + eps;
+    (u, v)
+}
+
+/// One triplet row: its loss, and with `GRAD` its gradients times `scale`.
+#[inline(always)]
+fn triplet_row<L: Lane, const GRAD: bool>(
+    x: [&[f32]; 3],
+    [ga, gp, gn]: [&mut [f32]; 3],
+    eps: f32,
+    margin: f32,
+    distance: Distance,
+    scale: f32,
+) -> f32 {
+    let dim = x[0].len();
+    let w = L::LANES;
+    let e = L::splat(eps);
+    let zero = L::splat(0.0);
+    let (mut dp, mut dn) = (zero, zero);
+    let mut i = 0;
+    while i + w <= dim {
+        let (u, v) = triplet_diffs::<L>(x, i, e);
+        dp = u.mul_add(u, dp);
+        dn = v.mul_add(v, dn);
+        i += w;
+    }
+    if i < dim {
+        let keep = L::iota().lt(L::splat((dim - i) as f32));
+        let (u, v) = triplet_diffs::<L>(x, i, e);
+        let (u, v) = (keep.select(u, zero), keep.select(v, zero));
+        dp = u.mul_add(u, dp);
+        dn = v.mul_add(v, dn);
+    }
+    let (dp, dn) = (dp.sum(), dn.sum());
+    let (gap, coef_p, coef_n) = match distance {
+        Distance::Squared => (dp - dn, 2.0, 2.0),
+        Distance::Euclidean => {
+            let (dp, dn) = (sqrt1(dp), sqrt1(dn));
+            (dp - dn, recip_or_zero(dp), recip_or_zero(dn))
+        }
+    };
+    let l = gap + margin;
+    if GRAD {
+        let k = scale * hinge_slope(l);
+        let (alpha, beta) = (L::splat(k * coef_p), L::splat(k * coef_n));
+        let mut i = 0;
+        while i < dim {
+            let (u, v) = triplet_diffs::<L>(x, i, e);
+            let (gu, gv) = (alpha * u, beta * v);
+            (gu - gv).store(tail_mut(ga, i));
+            (-gu).store(tail_mut(gp, i));
+            gv.store(tail_mut(gn, i));
+            i += w;
+        }
+    }
+    hinge(l)
+}
+
+/// One cosine-embedding row: its loss, and with `GRAD` its gradients times
+/// `scale`.
+#[inline(always)]
+fn cosine_row<L: Lane, const GRAD: bool>(
+    [x1, x2]: [&[f32]; 2],
+    [g1, g2]: [&mut [f32]; 2],
+    positive: bool,
+    margin: f32,
+    scale: f32,
+) -> f32 {
+    let w = L::LANES;
+    let zero = L::splat(0.0);
+    let (mut dot, mut s1, mut s2) = (zero, zero, zero);
+    let mut i = 0;
+    while i < x1.len() {
+        let (a, b) = (L::load_or(tail(x1, i), 0.0), L::load_or(tail(x2, i), 0.0));
+        dot = a.mul_add(b, dot);
+        s1 = a.mul_add(a, s1);
+        s2 = b.mul_add(b, s2);
+        i += w;
+    }
+    let (dot, s1, s2) = (dot.sum(), s1.sum(), s2.sum());
+    let q = sqrt1(s1) * sqrt1(s2);
+    let big = q > 1e-12;
+    let den = if big { q } else { 1e-12 };
+    let cos = dot / den;
+    let (loss, slope) = if positive {
+        (1.0 - cos, -1.0)
+    } else {
+        let h = cos - margin;
+        (hinge(h), hinge_slope(h))
+    };
+    if GRAD {
+        let k = scale * slope;
+        let inv = L::splat(k / den);
+        let (c1, c2) = if big {
+            (L::splat(k * cos / s1), L::splat(k * cos / s2))
+        } else {
+            (zero, zero)
+        };
+        let mut i = 0;
+        while i < x1.len() {
+            let (a, b) = (L::load_or(tail(x1, i), 0.0), L::load_or(tail(x2, i), 0.0));
+            (b * inv - c1 * a).store(tail_mut(g1, i));
+            (a * inv - c2 * b).store(tail_mut(g2, i));
+            i += w;
+        }
+    }
+    loss
+}
