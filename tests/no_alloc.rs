@@ -379,3 +379,228 @@ fn ctc_never_allocates() {
     });
     assert!(errors >= 15, "every error path ran ({errors})");
 }
+
+/// Every entry point of the softmax family, success and error paths.
+#[test]
+fn softmax_never_allocates() {
+    use loss_kernels::softmax::{self, Input, KlDivergence, Labels, SoftmaxCrossEntropy};
+    let logits: [f32; 12] = [
+        0.5, -1.0, 2.0, 0.0, 1.0, 3.0, -2.0, 0.25, 0.0, 0.0, 1.5, -0.5,
+    ];
+    let probs: [f32; 12] = [0.2, 0.3, 0.5, 0.0, 1.0, 0.0, 0.25, 0.25, 0.5, 0.1, 0.1, 0.8];
+    let sparse = [2u32, 1, 0, 9];
+    let bad_label = [2u32, 3, 0, 1];
+    let class_weight = [1.0f32, 2.0, 0.5];
+    let sample_weight = [1.0f32, 0.5, 2.0, 1.0];
+    let (mut grad, mut out) = ([0.0f32; 12], [0.0f32; 12]);
+    let mut errors = 0;
+    assert_no_alloc("softmax", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        let plain = SoftmaxCrossEntropy::new(3).unwrap();
+        let full = SoftmaxCrossEntropy::new(3)
+            .unwrap()
+            .label_smoothing(0.1)
+            .unwrap()
+            .ignore_index(Some(9))
+            .class_weight(&class_weight)
+            .sample_weight(&sample_weight);
+        for ce in [
+            plain,
+            full,
+            plain.input(Input::LogProbs),
+            full.input(Input::LogProbs),
+        ] {
+            for labels in [Labels::Sparse(&sparse), Labels::Dense(&probs)] {
+                for r in [Reduction::Sum, Reduction::Mean] {
+                    record(ce.value(&logits, labels, r));
+                    record(ce.value_and_grad(&logits, labels, r, &mut grad));
+                }
+                record(ce.per_sample(&logits, labels, &mut out[..4]).map(|_| 0.0));
+                record(ce.per_sample_and_grad(&logits, labels, &mut out[..4], &mut grad));
+            }
+            // Errors: a label out of range, wrong lengths everywhere.
+            record(ce.value(&logits, Labels::Sparse(&bad_label), Reduction::Sum));
+            record(ce.value(&logits[..11], Labels::Sparse(&sparse), Reduction::Sum));
+            record(ce.value(&[], Labels::Sparse(&[]), Reduction::Sum));
+            record(ce.value(&logits, Labels::Sparse(&sparse[..3]), Reduction::Sum));
+            record(ce.value(&logits, Labels::Dense(&probs[..9]), Reduction::Sum));
+            record(ce.value_and_grad(
+                &logits,
+                Labels::Dense(&probs),
+                Reduction::Sum,
+                &mut grad[..11],
+            ));
+            record(
+                ce.per_sample(&logits, Labels::Dense(&probs), &mut out[..3])
+                    .map(|_| 0.0),
+            );
+        }
+        record(plain.class_weight(&class_weight[..2]).value(
+            &logits,
+            Labels::Dense(&probs),
+            Reduction::Sum,
+        ));
+        record(plain.sample_weight(&sample_weight[..2]).value(
+            &logits,
+            Labels::Dense(&probs),
+            Reduction::Sum,
+        ));
+        if let Err(e) = SoftmaxCrossEntropy::new(0) {
+            black_box(show(e));
+        }
+        if let Err(e) = plain.label_smoothing(1.5) {
+            black_box(show(e));
+        }
+        for kl in [
+            KlDivergence::new(3).unwrap(),
+            KlDivergence::new(3).unwrap().input(Input::Logits),
+        ] {
+            let klw = kl.sample_weight(&sample_weight);
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(kl.value(&logits, &probs, r));
+                record(klw.value_and_grad(&logits, &probs, r, &mut grad));
+            }
+            record(kl.per_sample(&logits, &probs, &mut out[..4]).map(|_| 0.0));
+            record(klw.per_sample_and_grad(&logits, &probs, &mut out[..4], &mut grad));
+            record(kl.value(&logits, &probs[..11], Reduction::Sum));
+            record(kl.value_and_grad(&logits, &probs, Reduction::Sum, &mut grad[..3]));
+            record(kl.per_sample(&logits, &probs, &mut out[..5]).map(|_| 0.0));
+            record(
+                kl.sample_weight(&sample_weight[..1])
+                    .value(&logits, &probs, Reduction::Sum),
+            );
+        }
+        if let Err(e) = KlDivergence::new(0) {
+            black_box(show(e));
+        }
+        record(softmax::logsumexp(&logits, 3, &mut out[..4]).map(|_| 0.0));
+        record(softmax::log_softmax(&logits, 3, &mut out).map(|_| 0.0));
+        record(softmax::softmax(&logits, 3, &mut out).map(|_| 0.0));
+        record(softmax::logsumexp(&logits, 5, &mut out[..4]).map(|_| 0.0));
+        record(softmax::log_softmax(&logits, 0, &mut out).map(|_| 0.0));
+        record(softmax::softmax(&logits, 3, &mut out[..4]).map(|_| 0.0));
+    });
+    assert!(
+        errors >= 4 * 7 + 2 + 2 * 4 + 3,
+        "every error path ran ({errors})"
+    );
+}
+
+/// Every entry point of the embedding family, success and error paths.
+#[test]
+fn embedding_never_allocates() {
+    use loss_kernels::embedding::{CosineEmbedding, CosineGrads, Distance, Triplet, TripletGrads};
+    let a: [f32; 8] = [0.0, 0.5, 1.0, -0.5, 1.0, 1.0, 0.0, 0.0];
+    let p: [f32; 8] = [0.1, 0.4, 1.2, -0.4, 0.8, 1.1, 0.2, -0.1];
+    let n: [f32; 8] = [0.3, 0.2, 0.9, -0.6, 0.9, 0.8, 0.1, 0.2];
+    let labels = [1.0f32, -1.0];
+    let bad_labels = [1.0f32, 0.5];
+    let w = [1.0f32, 2.0];
+    let (mut g0, mut g1, mut g2, mut out) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8], [0.0f32; 4]);
+    let mut errors = 0;
+    assert_no_alloc("embedding", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        let sq = Triplet::new(4).unwrap();
+        for t in [sq, sq.margin(0.5).unwrap().distance(Distance::Euclidean)] {
+            for t in [t, t.sample_weight(&w)] {
+                for r in [Reduction::Sum, Reduction::Mean] {
+                    record(t.value(&a, &p, &n, r));
+                    let grads = TripletGrads {
+                        anchor: &mut g0,
+                        positive: &mut g1,
+                        negative: &mut g2,
+                    };
+                    record(t.value_and_grad(&a, &p, &n, r, grads));
+                }
+                record(t.per_sample(&a, &p, &n, &mut out[..2]).map(|_| 0.0));
+                let grads = TripletGrads {
+                    anchor: &mut g0,
+                    positive: &mut g1,
+                    negative: &mut g2,
+                };
+                record(t.per_sample_and_grad(&a, &p, &n, &mut out[..2], grads));
+            }
+            record(t.value(&a[..7], &p[..7], &n[..7], Reduction::Sum));
+            record(t.value(&a, &p[..4], &n, Reduction::Sum));
+            record(t.value(&a, &p, &n[..4], Reduction::Sum));
+            record(t.sample_weight(&w[..1]).value(&a, &p, &n, Reduction::Sum));
+            let grads = TripletGrads {
+                anchor: &mut g0[..4],
+                positive: &mut g1,
+                negative: &mut g2,
+            };
+            record(t.value_and_grad(&a, &p, &n, Reduction::Sum, grads));
+            record(t.per_sample(&a, &p, &n, &mut out[..3]).map(|_| 0.0));
+        }
+        for bad in [Triplet::new(0).map(|_| ()), sq.margin(f32::NAN).map(|_| ())] {
+            if let Err(e) = bad {
+                black_box(show(e));
+            }
+        }
+        let cos = CosineEmbedding::new(4).unwrap();
+        for c in [cos, cos.margin(0.2).unwrap(), cos.sample_weight(&w)] {
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(c.value(&a, &p, &labels, r));
+                record(c.value_and_grad(
+                    &a,
+                    &p,
+                    &labels,
+                    r,
+                    CosineGrads {
+                        x1: &mut g0,
+                        x2: &mut g1,
+                    },
+                ));
+            }
+            record(c.per_sample(&a, &p, &labels, &mut out[..2]).map(|_| 0.0));
+            record(c.per_sample_and_grad(
+                &a,
+                &p,
+                &labels,
+                &mut out[..2],
+                CosineGrads {
+                    x1: &mut g0,
+                    x2: &mut g1,
+                },
+            ));
+            record(c.value(&a, &p, &bad_labels, Reduction::Sum));
+            record(c.value(&a, &p, &labels[..1], Reduction::Sum));
+            record(c.value(&a, &p[..4], &labels, Reduction::Sum));
+            record(c.value_and_grad(
+                &a,
+                &p,
+                &labels,
+                Reduction::Sum,
+                CosineGrads {
+                    x1: &mut g0,
+                    x2: &mut g1[..2],
+                },
+            ));
+        }
+        for bad in [
+            CosineEmbedding::new(0).map(|_| ()),
+            cos.margin(f32::INFINITY).map(|_| ()),
+        ] {
+            if let Err(e) = bad {
+                black_box(show(e));
+            }
+        }
+    });
+    assert!(errors >= 2 * 6 + 3 * 4, "every error path ran ({errors})");
+}

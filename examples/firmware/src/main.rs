@@ -4,8 +4,11 @@
 //! 1. **Logistic regression** (two features and a bias) on a fixed
 //!    synthetic set of two point clouds, trained with [`SigmoidBce`]'s fused
 //!    value + gradient.
-//! 2. **CTC**: one sequence's value + gradient with the workspace in a
+//! 2. **A linear softmax classifier** (three classes) on three clouds,
+//!    trained with `SoftmaxCrossEntropy`'s fused value + gradient.
+//! 3. **CTC**: one sequence's value + gradient with the workspace in a
 //!    `static` buffer, then a few gradient steps on the logits themselves.
+//! 4. One triplet-loss value + gradient.
 //!
 //! Each prints its loss falling; the program exits through semihosting with
 //! status 0, or 1 when a loss did not fall or a call failed.
@@ -30,6 +33,8 @@ const N: usize = 60;
 const STEPS: usize = 60;
 /// Learning rate.
 const LR: f32 = 0.5;
+/// Classes of the softmax classifier.
+const K: usize = 3;
 
 /// CTC shapes: steps, classes (blank 0), label length.
 const T: usize = 12;
@@ -55,6 +60,47 @@ mod kernels {
             grad: &mut [f32],
         ) -> Result<f32, Error> {
             SigmoidBce::new(1.0)?.value_and_grad(logits, labels, Reduction::Mean, grad)
+        }
+    }
+
+    /// Softmax family.
+    pub mod softmax {
+        use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+        use loss_kernels::{Error, Reduction};
+
+        /// Mean softmax cross-entropy of rows of `classes` logits against
+        /// sparse labels, and its gradient.
+        #[inline(never)]
+        pub fn cross_entropy_mean(
+            logits: &[f32],
+            classes: usize,
+            labels: &[u32],
+            grad: &mut [f32],
+        ) -> Result<f32, Error> {
+            SoftmaxCrossEntropy::new(classes)?.value_and_grad(
+                logits,
+                Labels::Sparse(labels),
+                Reduction::Mean,
+                grad,
+            )
+        }
+    }
+
+    /// Embedding family.
+    pub mod embedding {
+        use loss_kernels::embedding::{Triplet, TripletGrads};
+        use loss_kernels::{Error, Reduction};
+
+        /// Summed squared-distance triplet loss and its three gradients.
+        #[inline(never)]
+        pub fn triplet_sum(
+            dim: usize,
+            a: &[f32],
+            p: &[f32],
+            n: &[f32],
+            grads: TripletGrads<'_>,
+        ) -> Result<f32, Error> {
+            Triplet::new(dim)?.value_and_grad(a, p, n, Reduction::Sum, grads)
         }
     }
 
@@ -184,6 +230,66 @@ fn logistic_regression() {
     );
 }
 
+fn softmax_classifier() {
+    let (x, y) = clouds(K, 0x1234_5679);
+    let mut w = [[0.0f32; 3]; K]; // per class: two weights and a bias
+    let (mut logits, mut grad) = ([0.0f32; N * K], [0.0f32; N * K]);
+    let (mut first, mut last) = (f32::NAN, f32::NAN);
+    hprintln!(
+        "softmax classifier: {} classes, {} samples, {} steps, cross-entropy (mean)",
+        K,
+        N,
+        STEPS
+    );
+    for step in 0..=STEPS {
+        for i in 0..N {
+            for k in 0..K {
+                logits[i * K + k] = w[k][0] * x[i][0] + w[k][1] * x[i][1] + w[k][2];
+            }
+        }
+        let loss = match kernels::softmax::cross_entropy_mean(&logits, K, &y, &mut grad) {
+            Ok(v) => v,
+            Err(_) => fail("cross_entropy_mean returned an error"),
+        };
+        if step == 0 {
+            first = loss;
+        }
+        last = loss;
+        if step % 20 == 0 {
+            hprintln!("softmax step {:3} loss {:.5}", step, loss);
+        }
+        if step == STEPS {
+            break;
+        }
+        for k in 0..K {
+            let mut g = [0.0f32; 3];
+            for i in 0..N {
+                let d = grad[i * K + k];
+                g[0] += d * x[i][0];
+                g[1] += d * x[i][1];
+                g[2] += d;
+            }
+            for j in 0..3 {
+                w[k][j] -= LR * g[j];
+            }
+        }
+    }
+    let correct = (0..N)
+        .filter(|&i| {
+            let row = &logits[i * K..(i + 1) * K];
+            let best = (0..K).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+            best as u32 == y[i]
+        })
+        .count();
+    report("softmax", first, last);
+    hprintln!(
+        "softmax accuracy {}/{} = {:.3}",
+        correct,
+        N,
+        correct as f32 / N as f32
+    );
+}
+
 fn ctc_demo() {
     let workspace: &'static mut [f32; WORKSPACE] = match cortex_m::singleton!(: [f32; WORKSPACE] = [0.0; WORKSPACE])
     {
@@ -238,6 +344,23 @@ fn ctc_demo() {
     hprintln!("ctc ok");
 }
 
+fn triplet_demo() {
+    const D: usize = 4;
+    let a = [0.0f32, 0.5, 1.0, -0.5, 1.0, 1.0, 0.0, 0.0];
+    let p = [0.1f32, 0.4, 1.2, -0.4, 0.8, 1.1, 0.2, -0.1];
+    let n = [0.3f32, 0.2, 0.9, -0.6, 0.9, 0.8, 0.1, 0.2];
+    let (mut ga, mut gp, mut gn) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+    let grads = loss_kernels::embedding::TripletGrads {
+        anchor: &mut ga,
+        positive: &mut gp,
+        negative: &mut gn,
+    };
+    match kernels::embedding::triplet_sum(D, &a, &p, &n, grads) {
+        Ok(v) => hprintln!("triplet loss {:.5}", v),
+        Err(_) => fail("triplet returned an error"),
+    }
+}
+
 #[entry]
 fn main() -> ! {
     hprintln!(
@@ -245,7 +368,9 @@ fn main() -> ! {
         loss_kernels::lane::NATIVE_NAME
     );
     logistic_regression();
+    softmax_classifier();
     ctc_demo();
+    triplet_demo();
     hprintln!("loss fell: yes");
     hprintln!("done");
     debug::exit(debug::EXIT_SUCCESS);
