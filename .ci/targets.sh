@@ -46,12 +46,14 @@ RUSTFLAGS="-C target-feature=+simd128" \
     cargo build --lib --release --target wasm32-unknown-unknown --target-dir target/cross-wasm
 built=$((SECONDS - start))
 
-# The tests under QEMU are slow at opt-level 0: build them at opt-level 1
-# (profile overrides by environment, only for this target dir).
+# The tests under QEMU are slow at opt-level 0: build them at opt-level 1,
+# without debug info and incremental state (faster clean builds; profile
+# overrides by environment, only for this target dir).
 step "running the test suite for $AARCH64 under qemu-aarch64"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 export CARGO_PROFILE_TEST_OPT_LEVEL=1 CARGO_PROFILE_DEV_OPT_LEVEL=1
+export CARGO_PROFILE_TEST_DEBUG=false CARGO_PROFILE_DEV_DEBUG=false CARGO_INCREMENTAL=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
