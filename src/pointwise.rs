@@ -446,14 +446,23 @@ impl Pointwise<'static, elements::LogCosh> {
 }
 
 impl Pointwise<'static, elements::Huber> {
-    /// Huber loss; `rho` must be finite and `> 0` (Gluon's default is 1).
+    /// Huber loss; `rho` must be finite and `> 0` (Gluon's default is 1),
+    /// and a normal number (`>= f32::MIN_POSITIVE`, about `1.2e-38`), so
+    /// that `1 / rho` is finite: a subnormal `rho` is an `Err`.
     ///
     /// ```
     /// use loss_kernels::pointwise::Huber;
     /// assert!(Huber::new(0.0).is_err());
+    /// assert!(Huber::new(1e-40).is_err());
     /// ```
     pub fn new(rho: f32) -> Result<Self, Error> {
         let rho = check_param("rho", rho, Domain::Positive)?;
+        if rho < f32::MIN_POSITIVE {
+            return Err(Error::InvalidParameter {
+                argument: "rho",
+                expected: "finite and >= f32::MIN_POSITIVE (a normal number)",
+            });
+        }
         Ok(Self::from_element(elements::Huber { rho }))
     }
 }
@@ -531,13 +540,13 @@ impl ElementLoss for elements::Huber {
         let s = p - t;
         let a = s.abs();
         let outside = a.gt(L::splat(self.rho));
-        let value = outside.select(
-            a - L::splat(0.5 * self.rho),
-            s * s * L::splat(0.5 / self.rho),
-        );
+        // Inside, |s / rho| <= 1: (s / rho) · s / 2 cannot overflow where
+        // s · s would (a huge rho).
+        let inner = s * L::splat(1.0 / self.rho);
+        let value = outside.select(a - L::splat(0.5 * self.rho), inner * s * L::splat(0.5));
         // Outside the quadratic zone s != 0, so sign(s) is ±1 from the sign bit.
         let unit = s.bits_and(0x8000_0000).bits_or(0x3F80_0000);
-        (value, outside.select(unit, s * L::splat(1.0 / self.rho)))
+        (value, outside.select(unit, inner))
     }
 }
 
@@ -547,7 +556,11 @@ impl ElementLoss for elements::Hinge {
     fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
         let m = L::splat(self.margin) - p * t;
         let active = m.gt(L::splat(0.0));
-        (positive_part(m), active.select(-t, m * L::splat(0.0)))
+        // 0, or NaN for a non-finite input: not `m * 0`, which is NaN when a
+        // finite `p t` overflows to `+∞` (where the loss is 0, and so is its
+        // derivative).
+        let zero_or_nan = p * L::splat(0.0) + t * L::splat(0.0);
+        (positive_part(m), active.select(-t, zero_or_nan))
     }
 }
 

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Firmware proof: builds examples/firmware (no_std, no_main, Cortex-M4F,
+# thumbv7em-none-eabihf), runs it under qemu-system-arm (mps2-an386 board)
+# with a time limit, and fails unless it exited cleanly (semihosting exit 0),
+# printed "done", an accuracy and a loss that fell. Then prints the flash
+# (.text) the crate's code takes in the binary, per loss family.
+# Installs what it needs: the rustup target and llvm-tools component, apt
+# qemu-system-arm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+step() { echo "firmware.sh: $*"; }
+unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+
+TARGET=thumbv7em-none-eabihf
+rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
+rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools
+if ! command -v qemu-system-arm >/dev/null; then
+    step "apt-get install qemu-system-arm"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q qemu-system-arm
+fi
+TOOLS="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+
+step "building examples/firmware for $TARGET"
+(cd examples/firmware && cargo build --release)
+ELF=examples/firmware/target/$TARGET/release/loss-kernels-firmware
+
+step "running it under qemu-system-arm (mps2-an386, Cortex-M4F), 60 s limit"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+timeout 60 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic \
+    -semihosting-config enable=on,target=native -kernel "$ELF" </dev/null | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+fail() { echo "firmware.sh: FAILED: $*" >&2; exit 1; }
+[ "$rc" -eq 124 ] && fail "the firmware did not finish within 60 s"
+[ "$rc" -eq 0 ] || fail "the firmware exited with status $rc"
+grep -q '^done$' "$log" || fail "no final 'done' line"
+grep -q '^loss fell: yes$' "$log" || fail "the firmware did not report its losses falling"
+grep -q 'accuracy ' "$log" || fail "no accuracy printed"
+# Every "<model> final loss A (from B)" line must have A < B.
+grep -qE '^[a-z]+ final loss ' "$log" || fail "no '<model> final loss' line printed"
+while read -r model _ _ final _ first; do
+    first=${first%)}
+    awk -v a="$first" -v b="$final" 'BEGIN { exit !(b < a) }' ||
+        fail "$model: final loss $final is not below the first $first"
+    echo "firmware.sh: $model loss fell from $first to $final"
+done < <(grep -E '^[a-z]+ final loss ' "$log" | sed 's/^\([a-z]*\) final loss \([^ ]*\) (from \([^)]*\))/\1 final loss \2 from \3/')
+if grep -q '^ctc' "$log"; then
+    grep -q '^ctc ok$' "$log" || fail "the CTC run did not report ok"
+fi
+
+step "flash (.text) of $ELF"
+text=$("$TOOLS/llvm-size" -A "$ELF" | awk '$1 == ".text" {print $2}')
+# Every crate function is inlined into the firmware's one #[inline(never)]
+# wrapper per family (module kernels::<family>), or stays a symbol of its
+# own (loss_kernels::<module>::...); both are attributed to the family.
+printf '| loss family | .text bytes |\n|---|---|\n'
+"$TOOLS/llvm-nm" -C --print-size --size-sort --radix=d "$ELF" |
+    awk -v text="$text" '
+    $3 ~ /^[tT]$/ {
+        name = $0; sub(/^[^ ]+ +[^ ]+ +[^ ]+ +/, "", name)
+        size = $2 + 0; fam = ""
+        if (match(name, /loss_kernels_firmware::kernels::[a-z_]+/)) {
+            fam = substr(name, RSTART + 32, RLENGTH - 32)
+        } else if (match(name, /(^|[^_a-z])loss_kernels::[a-z_]+/)) {
+            s = substr(name, RSTART, RLENGTH); sub(/.*loss_kernels::/, "", s)
+            fam = (s ~ /^(driver|math|lane|error)$/) ? "shared (" s ")" : s
+        } else if (name ~ /^libm::/) {
+            fam = "shared (libm)"
+        }
+        if (fam != "") { bytes[fam] += size; crate += size }
+    }
+    END {
+        for (f in bytes) printf "| %s | %d |\n", f, bytes[f] | "sort"
+        close("sort")
+        printf "| **all loss-kernels code** | **%d** |\n", crate
+        printf "| whole firmware .text (with core::fmt, semihosting, runtime) | %d |\n", text
+    }'
+echo "firmware.sh: passed ($((SECONDS - start))s)"

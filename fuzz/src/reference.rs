@@ -1,0 +1,244 @@
+//! Float64 scalar references, written from SPEC.md and independent of the
+//! crate's code. Each returns the exact value and derivative in `f64` and
+//! the *condition scale* of each: the magnitude of the terms whose rounding
+//! in `f32` the result inherits (e.g. `|margin| + |p t|` for a hinge), so
+//! that a tolerance relative to it is fair where terms cancel.
+
+/// One element's reference: value, derivative and their scales.
+#[derive(Clone, Copy, Debug)]
+pub struct Elem {
+    /// `f(p, t)`.
+    pub f: f64,
+    /// `df/dp`.
+    pub g: f64,
+    /// Condition scale of `f`.
+    pub f_scale: f64,
+    /// Condition scale of `g`.
+    pub g_scale: f64,
+    /// Where `f` has a kink at which `df/dp` jumps (hinge at `m = 0`) and the
+    /// inputs are within rounding of it: the other one-sided derivative,
+    /// which `f32` rounding may legitimately pick.
+    pub g_alt: Option<f64>,
+}
+
+impl Elem {
+    fn new(f: f64, g: f64, f_scale: f64, g_scale: f64) -> Self {
+        Elem {
+            f,
+            g,
+            f_scale,
+            g_scale,
+            g_alt: None,
+        }
+    }
+}
+
+/// The pointwise losses of SPEC.md with their parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pointwise {
+    /// `abs(s)`.
+    L1,
+    /// `s²/2`.
+    L2,
+    /// Huber / smooth L1.
+    Huber {
+        /// Threshold.
+        rho: f32,
+    },
+    /// `max(0, margin - p t)`.
+    Hinge {
+        /// Margin.
+        margin: f32,
+    },
+    /// `max(0, margin - p t)²`.
+    SquaredHinge {
+        /// Margin.
+        margin: f32,
+    },
+    /// Logistic loss.
+    Logistic {
+        /// `t ∈ {0, 1}` instead of `{-1, +1}`.
+        binary: bool,
+    },
+    /// BCE on logits.
+    SigmoidBce {
+        /// Positive-class weight.
+        pos_weight: f32,
+    },
+    /// BCE on probabilities.
+    Bce {
+        /// Positive-class weight.
+        pos_weight: f32,
+    },
+    /// Poisson NLL.
+    PoissonNll {
+        /// `p` is `ln λ`.
+        log_input: bool,
+        /// Stirling term for `t > 1`.
+        full: bool,
+    },
+    /// `ln cosh s`.
+    LogCosh,
+}
+
+/// `ln(1 + e^x)`, stably.
+pub fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// `1 / (1 + e^-x)`, stably.
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl Pointwise {
+    /// Whether `(p, t)` lies in the loss's mathematical domain (where the
+    /// differential and the finite-in, no-NaN-out checks apply): targets
+    /// in [0, 1] for the two BCEs (and probabilities for [`Pointwise::Bce`]),
+    /// `p >= 0` for Poisson with `log_input = false`.
+    pub fn in_domain(self, p: f32, t: f32) -> bool {
+        match self {
+            Pointwise::Bce { .. } => (0.0..=1.0).contains(&p) && (0.0..=1.0).contains(&t),
+            Pointwise::SigmoidBce { .. } => (0.0..=1.0).contains(&t),
+            Pointwise::PoissonNll {
+                log_input: false, ..
+            } => p >= 0.0,
+            _ => true,
+        }
+    }
+
+    /// Whether an overflow of an intermediate (`p t`) is clamped away by the
+    /// loss itself (`max(0, margin - p t)`), so that finite inputs must give
+    /// a finite result whatever their size.
+    pub fn saturates(self) -> bool {
+        matches!(
+            self,
+            Pointwise::Hinge { .. } | Pointwise::SquaredHinge { .. }
+        )
+    }
+
+    /// The element reference at `(p, t)`.
+    pub fn eval(self, p: f32, t: f32) -> Elem {
+        let (p, t) = (p as f64, t as f64);
+        let s = p - t;
+        match self {
+            Pointwise::L1 => {
+                let g = if s > 0.0 {
+                    1.0
+                } else if s < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                Elem::new(s.abs(), g, s.abs(), 1.0)
+            }
+            Pointwise::L2 => Elem::new(0.5 * s * s, s, 0.5 * s * s, s.abs()),
+            Pointwise::Huber { rho } => {
+                let rho = rho as f64;
+                let a = s.abs();
+                let (f, g) = if a > rho {
+                    (a - 0.5 * rho, s.signum())
+                } else {
+                    (s * s / (2.0 * rho), s / rho)
+                };
+                Elem::new(f, g, f, 1.0)
+            }
+            Pointwise::Hinge { margin } => {
+                let margin = margin as f64;
+                let m = margin - p * t;
+                let c = margin.abs() + (p * t).abs();
+                let (f, g, other) = if m > 0.0 {
+                    (m, -t, 0.0)
+                } else {
+                    (0.0, 0.0, -t)
+                };
+                let mut e = Elem::new(f, g, c, t.abs());
+                if m.abs() <= 1e-6 * c {
+                    e.g_alt = Some(other);
+                }
+                e
+            }
+            Pointwise::SquaredHinge { margin } => {
+                let margin = margin as f64;
+                let c = margin.abs() + (p * t).abs();
+                let h = (margin - p * t).max(0.0);
+                Elem::new(
+                    h * h,
+                    -2.0 * t * h,
+                    h * h + 2.0 * h * c + 1e-8 * c * c,
+                    2.0 * t.abs() * (h + c),
+                )
+            }
+            Pointwise::Logistic { binary } => {
+                let z = if binary { t } else { (t + 1.0) * 0.5 };
+                let sp = softplus(p);
+                let sg = sigmoid(p);
+                Elem::new(
+                    sp - p * z,
+                    sg - z,
+                    sp + p.abs() * (t.abs() + 1.0),
+                    sg + t.abs() + 1.0,
+                )
+            }
+            Pointwise::SigmoidBce { pos_weight } => {
+                let pw = pos_weight as f64;
+                let neg = 1.0 - t;
+                let pos = 1.0 + (pw - 1.0) * t;
+                let spn = softplus(-p);
+                let sgn = sigmoid(-p);
+                let k = 1.0 + t.abs() * (pw.abs() + 1.0);
+                Elem::new(
+                    neg * p + pos * spn,
+                    neg - pos * sgn,
+                    (1.0 + t.abs()) * p.abs() + k * spn,
+                    1.0 + t.abs() + k * sgn,
+                )
+            }
+            Pointwise::Bce { pos_weight } => {
+                let eps = 1e-12f32 as f64;
+                let pt = pos_weight as f64 * t;
+                let nt = 1.0 - t;
+                let on = p + eps;
+                let off = (1.0 - p) + eps;
+                Elem::new(
+                    -(pt * on.ln() + nt * off.ln()),
+                    nt / off - pt / on,
+                    // ln of a sum rounded in f32 carries an absolute error of about ε.
+                    pt.abs() * (on.ln().abs() + 1.0) + (1.0 + t.abs()) * (off.ln().abs() + 1.0),
+                    (pt / on).abs() + (1.0 + t.abs()) / off,
+                )
+            }
+            Pointwise::PoissonNll { log_input, full } => {
+                let mut e = if log_input {
+                    let ep = p.exp();
+                    Elem::new(ep - t * p, ep - t, ep + (t * p).abs(), ep + t.abs())
+                } else {
+                    let q = p + 1e-8f32 as f64;
+                    Elem::new(
+                        p - t * q.ln(),
+                        1.0 - t / q,
+                        p.abs() + t.abs() * (q.ln().abs() + 1.0),
+                        1.0 + (t / q).abs(),
+                    )
+                };
+                if full && t > 1.0 {
+                    let lt = t.ln();
+                    let st = t * lt - t + 0.5 * (2.0 * core::f64::consts::PI * t).ln();
+                    e.f += st;
+                    e.f_scale += (t * lt).abs() + t + 0.5 * lt.abs() + 1.0;
+                }
+                e
+            }
+            Pointwise::LogCosh => {
+                let a = s.abs();
+                let f = a + (-2.0 * a).exp().ln_1p() - core::f64::consts::LN_2;
+                Elem::new(f, s.tanh(), a + 1.0, 1.0)
+            }
+        }
+    }
+}

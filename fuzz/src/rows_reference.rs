@@ -1,0 +1,230 @@
+//! Float64 references of the row losses (SPEC.md): softmax cross-entropy,
+//! KL divergence, the row functions, triplet and cosine embedding. Each row
+//! gives its value, gradient(s) and condition scales (see [`crate::reference`]).
+
+/// One row's reference.
+#[derive(Clone, Debug, Default)]
+pub struct Row {
+    /// The row's loss (before the sample weight).
+    pub value: f64,
+    /// Condition scale of the value.
+    pub value_scale: f64,
+    /// Gradient(s) of the value w.r.t. each input row, concatenated per input.
+    pub grad: Vec<f64>,
+    /// Absolute scale of every gradient entry of the row.
+    pub grad_scale: f64,
+    /// The gradient may legitimately be either `grad` or 0 (a kink within
+    /// rounding: `max(0, ·)` at 0), or is ill-conditioned (a norm at 0).
+    pub grad_ambiguous: bool,
+}
+
+/// `(max, ln Σ e^(x - max))` of a row.
+pub fn max_and_ln_sum(x: &[f64]) -> (f64, f64) {
+    let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let s: f64 = x.iter().map(|&v| (v - m).exp()).sum();
+    (m, s.ln())
+}
+
+/// Cross-entropy of one row against its effective weighted target `w`
+/// (`from_log_probs`: the row is log-probabilities).
+pub fn cross_entropy(x: &[f64], w: &[f64], from_log_probs: bool) -> Row {
+    let big_w: f64 = w.iter().sum();
+    let w_abs: f64 = w.iter().map(|v| v.abs()).sum();
+    let w_max = w.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if from_log_probs {
+        let value = -x.iter().zip(w).map(|(a, b)| a * b).sum::<f64>();
+        let scale = x.iter().zip(w).map(|(a, b)| (a * b).abs()).sum::<f64>();
+        return Row {
+            value,
+            value_scale: scale,
+            grad: w.iter().map(|v| -v).collect(),
+            grad_scale: w_max,
+            grad_ambiguous: false,
+        };
+    }
+    let (m, ln_s) = max_and_ln_sum(x);
+    let value = x
+        .iter()
+        .zip(w)
+        .map(|(&xk, &wk)| wk * ((m - xk) + ln_s))
+        .sum();
+    let value_scale = x
+        .iter()
+        .zip(w)
+        .map(|(&xk, &wk)| wk.abs() * ((m - xk).abs() + ln_s.abs() + 1.0))
+        .sum();
+    let grad = x
+        .iter()
+        .zip(w)
+        .map(|(&xk, &wk)| (xk - m - ln_s).exp() * big_w - wk)
+        .collect();
+    Row {
+        value,
+        value_scale,
+        grad,
+        grad_scale: w_abs + w_max,
+        grad_ambiguous: false,
+    }
+}
+
+/// KL divergence `Σ t (ln t - lp)` of one row, `lp = x` (log-probabilities)
+/// or `log_softmax(x)` (logits).
+pub fn kl(x: &[f64], t: &[f64], from_logits: bool) -> Row {
+    let (m, ln_s) = if from_logits {
+        max_and_ln_sum(x)
+    } else {
+        (0.0, 0.0)
+    };
+    let lp = |xk: f64| if from_logits { xk - m - ln_s } else { xk };
+    let xlnx = |v: f64| if v == 0.0 { 0.0 } else { v * v.ln() };
+    let value = x
+        .iter()
+        .zip(t)
+        .map(|(&xk, &tk)| xlnx(tk) - tk * lp(xk))
+        .sum();
+    let value_scale = x
+        .iter()
+        .zip(t)
+        .map(|(&xk, &tk)| {
+            let lps = if from_logits {
+                (m - xk).abs() + ln_s.abs() + 1.0
+            } else {
+                xk.abs()
+            };
+            xlnx(tk).abs() + tk.abs() * (lps + 1.0)
+        })
+        .sum();
+    let t_sum: f64 = t.iter().sum();
+    let t_abs: f64 = t.iter().map(|v| v.abs()).sum();
+    let grad = x
+        .iter()
+        .zip(t)
+        .map(|(&xk, &tk)| {
+            if from_logits {
+                lp(xk).exp() * t_sum - tk
+            } else {
+                -tk
+            }
+        })
+        .collect();
+    Row {
+        value,
+        value_scale,
+        grad,
+        grad_scale: 2.0 * t_abs + 1e-30,
+        grad_ambiguous: false,
+    }
+}
+
+/// Triplet loss of one row: `grad` holds the anchor, positive and negative
+/// gradients, `dim` each.
+pub fn triplet(a: &[f64], p: &[f64], n: &[f64], margin: f64, euclidean: bool) -> Row {
+    let dim = a.len();
+    let eps = if euclidean { 1e-6f32 as f64 } else { 0.0 };
+    let u: Vec<f64> = a.iter().zip(p).map(|(x, y)| x - y + eps).collect();
+    let v: Vec<f64> = a.iter().zip(n).map(|(x, y)| x - y + eps).collect();
+    let uu: f64 = u.iter().map(|x| x * x).sum();
+    let vv: f64 = v.iter().map(|x| x * x).sum();
+    // Magnitudes the f32 differences round against.
+    let mag = |x: &[f64], y: &[f64]| -> f64 {
+        x.iter()
+            .zip(y)
+            .map(|(a, b)| (a.abs() + b.abs()).powi(2))
+            .sum::<f64>()
+    };
+    let (d, value_scale, du, dv) = if euclidean {
+        let (nu, nv) = (uu.sqrt(), vv.sqrt());
+        (
+            nu - nv,
+            nu + nv + mag(a, p).sqrt() + mag(a, n).sqrt(),
+            if nu > 0.0 { 1.0 / nu } else { 0.0 },
+            if nv > 0.0 { 1.0 / nv } else { 0.0 },
+        )
+    } else {
+        (uu - vv, uu + vv + mag(a, p) + mag(a, n), 2.0, 2.0)
+    };
+    let value = (d + margin).max(0.0);
+    let mut grad = vec![0.0; 3 * dim];
+    if value > 0.0 {
+        for j in 0..dim {
+            grad[j] = du * u[j] - dv * v[j];
+            grad[dim + j] = -du * u[j];
+            grad[2 * dim + j] = dv * v[j];
+        }
+    }
+    let scale_all = value_scale + margin.abs();
+    let grad_scale = if euclidean {
+        2.0
+    } else {
+        2.0 * grad.iter().fold(0.0f64, |m, g| m.max(g.abs()))
+            + 4.0 * mag(a, p).sqrt()
+            + 4.0 * mag(a, n).sqrt()
+    };
+    // A kink at d + margin = 0, or a Euclidean norm near 0 (its direction is
+    // set by the rounding of a - p + 1e-6).
+    let near_kink = (d + margin).abs() <= 1e-5 * scale_all;
+    let tiny_norm = euclidean
+        && (uu.sqrt() <= 1e-3 * mag(a, p).sqrt() + 1e-5
+            || vv.sqrt() <= 1e-3 * mag(a, n).sqrt() + 1e-5);
+    Row {
+        value,
+        value_scale: scale_all,
+        grad,
+        grad_scale,
+        grad_ambiguous: near_kink || tiny_norm,
+    }
+}
+
+/// Cosine embedding loss of one row: `grad` holds the `x1` and `x2`
+/// gradients.
+pub fn cosine(x1: &[f64], x2: &[f64], label: f64, margin: f64) -> Row {
+    let dim = x1.len();
+    let dot: f64 = x1.iter().zip(x2).map(|(a, b)| a * b).sum();
+    let n1: f64 = x1.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let n2: f64 = x2.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let q = n1 * n2;
+    let floor = 1e-12f32 as f64;
+    let den = q.max(floor);
+    let cos = dot / den;
+    let mut dcos = vec![0.0; 2 * dim];
+    for j in 0..dim {
+        if q > floor {
+            dcos[j] = x2[j] / q - cos * x1[j] / (n1 * n1);
+            dcos[dim + j] = x1[j] / q - cos * x2[j] / (n2 * n2);
+        } else {
+            dcos[j] = x2[j] / floor;
+            dcos[dim + j] = x1[j] / floor;
+        }
+    }
+    let (value, sign, kink) = if label > 0.0 {
+        (1.0 - cos, -1.0, false)
+    } else {
+        let h = cos - margin;
+        (
+            h.max(0.0),
+            if h > 0.0 { 1.0 } else { 0.0 },
+            h.abs() <= 1e-5 * (1.0 + margin.abs()),
+        )
+    };
+    let grad: Vec<f64> = dcos.iter().map(|g| g * sign).collect();
+    let max1 = x1.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let max2 = x2.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let grad_scale = if q > floor {
+        // Each entry is x2/Q - cos x1/‖x1‖²: a cancellation of terms of
+        // size ‖x2‖/Q ~ 1/‖x1‖ (and symmetrically), the dot product itself
+        // rounded against Σ|x1 x2|.
+        let abs_dot: f64 = x1.iter().zip(x2).map(|(a, b)| (a * b).abs()).sum();
+        (max2 / q + max1 / q).max(1.0 / n1 + 1.0 / n2) * (1.0 + abs_dot / den)
+    } else {
+        (max1 + max2) / floor
+    };
+    let abs_dot: f64 = x1.iter().zip(x2).map(|(a, b)| (a * b).abs()).sum();
+    Row {
+        value,
+        value_scale: 1.0 + abs_dot / den + margin.abs(),
+        grad,
+        grad_scale,
+        // Near Q = 1e-12 the formula switches denominators.
+        grad_ambiguous: kink || (q - floor).abs() <= 1e-3 * floor,
+    }
+}

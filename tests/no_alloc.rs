@@ -1,0 +1,606 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! No allocation, proven on the host: this test binary's global allocator
+//! is `allocation_counter`'s counting allocator, which counts per thread, so
+//! the test harness's own threads never pollute a measurement. Every public
+//! entry point of the crate is called, on success and on every error path,
+//! with inputs prepared beforehand; each call must allocate nothing.
+//!
+//! Whoever adds a public entry point adds its calls here (see
+//! ARCHITECTURE.md).
+
+use allocation_counter::measure;
+use core::fmt::Write;
+use loss_kernels::lane::{Lane, Native};
+use loss_kernels::math::{self, LogisticParts};
+use loss_kernels::pointwise::{self, ElementLoss, Labels, Pointwise};
+use loss_kernels::{Error, Reduction};
+use std::hint::black_box;
+
+/// Runs `f` and fails if it allocated on this thread.
+#[track_caller]
+fn assert_no_alloc(what: &str, f: impl FnOnce()) {
+    let info = measure(f);
+    assert_eq!(
+        info.count_total, 0,
+        "{what}: {} allocations ({} bytes)",
+        info.count_total, info.bytes_total
+    );
+}
+
+/// A fixed-size `fmt::Write` sink, to format errors without a `String`.
+struct Buf {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl Write for Buf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = (self.len + s.len()).min(self.bytes.len());
+        let n = end - self.len;
+        self.bytes[self.len..end].copy_from_slice(&s.as_bytes()[..n]);
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Formats an error (Display and Debug) into a stack buffer.
+fn show(e: Error) -> usize {
+    let mut b = Buf {
+        bytes: [0; 256],
+        len: 0,
+    };
+    write!(b, "{e} {e:?}").unwrap();
+    b.len
+}
+
+/// The measurement is real: an allocation is seen.
+#[test]
+fn the_counter_counts() {
+    let info = measure(|| {
+        black_box(Box::new(black_box(7u32)));
+    });
+    assert_eq!(info.count_total, 1, "the counting allocator is not active");
+}
+
+/// Every entry point of one pointwise loss, on well-formed and malformed
+/// arguments. Returns how many calls returned `Err` (they all must allocate
+/// nothing either way).
+fn pointwise_calls<F: ElementLoss>(loss: Pointwise<'static, F>) -> usize {
+    let pred: [f32; 12] = [0.1, 0.9, 0.5, 2.0, -1.0, 0.3, 0.7, 0.2, 1.5, 0.0, 0.4, 0.6];
+    let target: [f32; 12] = [1.0, 0.0, 1.0, 1.0, -1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0];
+    let weight4 = [0.5f32, 1.0, 2.0, 0.0];
+    let weight12 = [1.0f32; 12];
+    let mut grad = [0.0f32; 12];
+    let mut out = [0.0f32; 12];
+    let mut errors = 0;
+    let mut record = |r: Result<f32, Error>| match r {
+        Ok(v) => {
+            black_box(v);
+        }
+        Err(e) => {
+            black_box(show(e));
+            errors += 1;
+        }
+    };
+    black_box(loss.element());
+    for (dim, w) in [
+        (1usize, None),
+        (3, None),
+        (1, Some(&weight12[..])),
+        (3, Some(&weight4[..])),
+    ] {
+        let l: Pointwise<'_, F> = match w {
+            Some(w) => loss.dim(dim).sample_weight(w),
+            None => loss.dim(dim),
+        };
+        let n = 12 / dim;
+        for r in [Reduction::Sum, Reduction::Mean] {
+            record(l.value(&pred, &target, r));
+            record(l.value_and_grad(&pred, &target, r, &mut grad));
+        }
+        record(l.per_sample(&pred, &target, &mut out[..n]).map(|_| 0.0));
+        record(l.per_sample_and_grad(&pred, &target, &mut out[..n], &mut grad));
+    }
+    // Error paths: dim 0, empty batch, not divisible, target, weights,
+    // grad and out of the wrong length.
+    let l = loss.dim(0);
+    record(l.value(&pred, &target, Reduction::Sum));
+    record(loss.value(&[], &[], Reduction::Mean));
+    record(loss.dim(5).value(&pred, &target, Reduction::Sum));
+    record(loss.value(&pred, &target[..11], Reduction::Sum));
+    record(
+        loss.sample_weight(&weight4)
+            .value(&pred, &target, Reduction::Sum),
+    );
+    record(loss.value_and_grad(&pred, &target, Reduction::Sum, &mut grad[..11]));
+    record(loss.per_sample(&pred, &target, &mut out[..11]).map(|_| 0.0));
+    record(loss.per_sample_and_grad(&pred, &target, &mut out, &mut grad[..3]));
+    record(
+        loss.dim(4)
+            .per_sample_and_grad(&pred, &target, &mut out, &mut grad),
+    );
+    errors
+}
+
+#[test]
+fn pointwise_never_allocates() {
+    let mut errors = 0;
+    assert_no_alloc("pointwise", || {
+        errors += pointwise_calls(pointwise::L1::new());
+        errors += pointwise_calls(pointwise::L2::new());
+        errors += pointwise_calls(pointwise::LogCosh::new());
+        errors += pointwise_calls(pointwise::L1::default());
+        errors += pointwise_calls(pointwise::L2::default());
+        errors += pointwise_calls(pointwise::LogCosh::default());
+        errors += pointwise_calls(pointwise::Huber::new(1.0).unwrap());
+        errors += pointwise_calls(pointwise::Hinge::new(1.0).unwrap());
+        errors += pointwise_calls(pointwise::SquaredHinge::new(0.5).unwrap());
+        errors += pointwise_calls(pointwise::Logistic::new(Labels::Signed));
+        errors += pointwise_calls(pointwise::Logistic::new(Labels::Binary));
+        errors += pointwise_calls(pointwise::SigmoidBce::new(1.0).unwrap());
+        errors += pointwise_calls(pointwise::SigmoidBce::new(2.5).unwrap());
+        errors += pointwise_calls(pointwise::Bce::new(1.0).unwrap());
+        for (log_input, full) in [(true, false), (true, true), (false, false), (false, true)] {
+            errors += pointwise_calls(pointwise::PoissonNll::new(log_input, full));
+        }
+        // Invalid parameters.
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY, 1e-40] {
+            if let Err(e) = pointwise::Huber::new(bad) {
+                black_box(show(e));
+                errors += 1;
+            }
+        }
+        for bad in [f32::NAN, f32::NEG_INFINITY] {
+            for r in [
+                pointwise::Hinge::new(bad).map(|_| ()),
+                pointwise::SquaredHinge::new(bad).map(|_| ()),
+                pointwise::SigmoidBce::new(bad).map(|_| ()),
+                pointwise::Bce::new(bad).map(|_| ()),
+                pointwise::SigmoidBce::new(-1.0).map(|_| ()),
+                pointwise::Bce::new(-1.0).map(|_| ()),
+            ] {
+                if let Err(e) = r {
+                    black_box(show(e));
+                    errors += 1;
+                }
+            }
+        }
+    });
+    // 18 losses × 9 error calls, + 5 Huber + 12 other parameter errors.
+    assert_eq!(errors, 18 * 9 + 5 + 12, "every error path ran");
+}
+
+/// A user-defined element loss through the public driver.
+#[derive(Clone, Copy)]
+struct Quartic;
+
+impl ElementLoss for Quartic {
+    const PAD: f32 = 0.0;
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let s = p - t;
+        let s2 = s * s;
+        (s2 * s2, s2 * s * L::splat(4.0))
+    }
+}
+
+#[test]
+fn custom_element_and_math_never_allocate() {
+    let xs: [f32; 19] = core::array::from_fn(|i| i as f32 * 0.5 - 4.0);
+    assert_no_alloc("custom element loss", || {
+        black_box(pointwise_calls(Pointwise::from_element(Quartic)));
+    });
+    assert_no_alloc("math and lanes", || {
+        for chunk in xs.chunks(<Native as Lane>::LANES) {
+            let x = Native::load_or(chunk, 0.0);
+            let mut out = [0.0f32; 16];
+            math::exp(x).store(&mut out);
+            math::exp_nonpositive(-x.abs()).store(&mut out);
+            math::ln(x.abs() + Native::splat(1.0)).store(&mut out);
+            math::ln_1p(x.abs()).store(&mut out);
+            math::softplus(x).store(&mut out);
+            math::sigmoid(x).store(&mut out);
+            math::tanh(x).store(&mut out);
+            math::log_add_exp(x, -x).store(&mut out);
+            let q = LogisticParts::new(x);
+            let s = q.softplus() + q.softplus_neg() + q.sigmoid() + q.sigmoid_neg();
+            black_box((s.sum(), s.max_lane(), out));
+            let scalar = LogisticParts::new(chunk[0]);
+            black_box(scalar.softplus() + math::exp(chunk[0]) + math::ln(2.0f32));
+        }
+        black_box(loss_kernels::lane::NATIVE_NAME);
+    });
+}
+
+/// Every entry point of CTC, success and error paths.
+#[test]
+fn ctc_never_allocates() {
+    use loss_kernels::ctc::{self, Activations, Ctc, Input, Labels};
+    const T: usize = 6;
+    const N: usize = 2;
+    const C: usize = 4;
+    let acts: [f32; T * N * C] = core::array::from_fn(|i| ((i * 7) % 11) as f32 * 0.3 - 1.0);
+    let input_lengths = [6u32, 4];
+    let padded = [1u32, 2, 2, 3, u32::MAX, u32::MAX];
+    let concatenated = [1u32, 2, 2, 3];
+    let label_lengths = [3u32, 1];
+    let too_long = [7u32, 4];
+    let with_blank = [1u32, 0, 2, 3, 0, 0];
+    let mut workspace = vec![0.0f32; ctc::workspace_len(T, 3)];
+    let mut grad = [0.0f32; T * N * C];
+    let mut out = [0.0f32; N];
+    let mut errors = 0;
+    assert_no_alloc("ctc", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        let labels = [
+            Labels::Padded {
+                labels: &padded,
+                max_len: 3,
+                lengths: &label_lengths,
+            },
+            Labels::Concatenated {
+                labels: &concatenated,
+                lengths: &label_lengths,
+            },
+        ];
+        let layouts = [
+            Activations::time_major(&acts, T, N, C, &input_lengths),
+            Activations::batch_major(&acts, N, T, C, &input_lengths),
+        ];
+        for loss in [
+            Ctc::new(0),
+            Ctc::default().input(Input::LogProbs).zero_infinity(true),
+            Ctc::blank_last(),
+        ] {
+            black_box(loss.blank());
+            // blank_last: label 3 is the blank, an error path.
+            for a in &layouts {
+                for l in &labels {
+                    for r in [Reduction::Sum, Reduction::Mean] {
+                        record(loss.value(a, l, r, &mut workspace));
+                        record(loss.value_and_grad(a, l, r, &mut workspace, &mut grad));
+                    }
+                    record(loss.per_sample(a, l, &mut workspace, &mut out).map(|_| 0.0));
+                    record(loss.per_sample_and_grad(a, l, &mut workspace, &mut out, &mut grad));
+                }
+            }
+        }
+        let a = layouts[0];
+        let l = labels[0];
+        let ctc0 = Ctc::new(0);
+        // Errors: workspace, grad, out, shapes, lengths, labels, blank.
+        record(ctc0.value(&a, &l, Reduction::Sum, &mut workspace[..10]));
+        record(ctc0.value_and_grad(&a, &l, Reduction::Sum, &mut workspace, &mut grad[..5]));
+        record(
+            ctc0.per_sample(&a, &l, &mut workspace, &mut out[..1])
+                .map(|_| 0.0),
+        );
+        record(ctc0.value(
+            &Activations::time_major(&acts[..40], T, N, C, &input_lengths),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &Activations::time_major(&acts, T, N, C, &too_long),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &Activations::time_major(&acts, T, N, C, &input_lengths[..1]),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &Activations::time_major(&[], 0, 0, C, &[]),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &Activations::time_major(&acts, T * N * C, 1, 0, &[1]),
+            &l,
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Padded {
+                labels: &with_blank,
+                max_len: 3,
+                lengths: &label_lengths,
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Padded {
+                labels: &padded,
+                max_len: 3,
+                lengths: &[4, 1],
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Padded {
+                labels: &padded[..5],
+                max_len: 3,
+                lengths: &label_lengths,
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Concatenated {
+                labels: &concatenated[..3],
+                lengths: &label_lengths,
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Concatenated {
+                labels: &[9],
+                lengths: &[1, 0],
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(ctc0.value(
+            &a,
+            &Labels::Concatenated {
+                labels: &concatenated,
+                lengths: &label_lengths[..1],
+            },
+            Reduction::Sum,
+            &mut workspace,
+        ));
+        record(Ctc::new(7).value(&a, &l, Reduction::Sum, &mut workspace));
+    });
+    assert!(errors >= 15, "every error path ran ({errors})");
+}
+
+/// Every entry point of the softmax family, success and error paths.
+#[test]
+fn softmax_never_allocates() {
+    use loss_kernels::softmax::{self, Input, KlDivergence, Labels, SoftmaxCrossEntropy};
+    let logits: [f32; 12] = [
+        0.5, -1.0, 2.0, 0.0, 1.0, 3.0, -2.0, 0.25, 0.0, 0.0, 1.5, -0.5,
+    ];
+    let probs: [f32; 12] = [0.2, 0.3, 0.5, 0.0, 1.0, 0.0, 0.25, 0.25, 0.5, 0.1, 0.1, 0.8];
+    let sparse = [2u32, 1, 0, 9];
+    let bad_label = [2u32, 3, 0, 1];
+    let class_weight = [1.0f32, 2.0, 0.5];
+    let sample_weight = [1.0f32, 0.5, 2.0, 1.0];
+    let (mut grad, mut out) = ([0.0f32; 12], [0.0f32; 12]);
+    let mut errors = 0;
+    assert_no_alloc("softmax", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        let plain = SoftmaxCrossEntropy::new(3).unwrap();
+        let full = SoftmaxCrossEntropy::new(3)
+            .unwrap()
+            .label_smoothing(0.1)
+            .unwrap()
+            .ignore_index(Some(9))
+            .class_weight(&class_weight)
+            .sample_weight(&sample_weight);
+        for ce in [
+            plain,
+            full,
+            plain.input(Input::LogProbs),
+            full.input(Input::LogProbs),
+        ] {
+            for labels in [Labels::Sparse(&sparse), Labels::Dense(&probs)] {
+                for r in [Reduction::Sum, Reduction::Mean] {
+                    record(ce.value(&logits, labels, r));
+                    record(ce.value_and_grad(&logits, labels, r, &mut grad));
+                }
+                record(ce.per_sample(&logits, labels, &mut out[..4]).map(|_| 0.0));
+                record(ce.per_sample_and_grad(&logits, labels, &mut out[..4], &mut grad));
+            }
+            // Errors: a label out of range, wrong lengths everywhere.
+            record(ce.value(&logits, Labels::Sparse(&bad_label), Reduction::Sum));
+            record(ce.value(&logits[..11], Labels::Sparse(&sparse), Reduction::Sum));
+            record(ce.value(&[], Labels::Sparse(&[]), Reduction::Sum));
+            record(ce.value(&logits, Labels::Sparse(&sparse[..3]), Reduction::Sum));
+            record(ce.value(&logits, Labels::Dense(&probs[..9]), Reduction::Sum));
+            record(ce.value_and_grad(
+                &logits,
+                Labels::Dense(&probs),
+                Reduction::Sum,
+                &mut grad[..11],
+            ));
+            record(
+                ce.per_sample(&logits, Labels::Dense(&probs), &mut out[..3])
+                    .map(|_| 0.0),
+            );
+        }
+        record(plain.class_weight(&class_weight[..2]).value(
+            &logits,
+            Labels::Dense(&probs),
+            Reduction::Sum,
+        ));
+        record(plain.sample_weight(&sample_weight[..2]).value(
+            &logits,
+            Labels::Dense(&probs),
+            Reduction::Sum,
+        ));
+        if let Err(e) = SoftmaxCrossEntropy::new(0) {
+            black_box(show(e));
+        }
+        if let Err(e) = plain.label_smoothing(1.5) {
+            black_box(show(e));
+        }
+        for kl in [
+            KlDivergence::new(3).unwrap(),
+            KlDivergence::new(3).unwrap().input(Input::Logits),
+        ] {
+            let klw = kl.sample_weight(&sample_weight);
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(kl.value(&logits, &probs, r));
+                record(klw.value_and_grad(&logits, &probs, r, &mut grad));
+            }
+            record(kl.per_sample(&logits, &probs, &mut out[..4]).map(|_| 0.0));
+            record(klw.per_sample_and_grad(&logits, &probs, &mut out[..4], &mut grad));
+            record(kl.value(&logits, &probs[..11], Reduction::Sum));
+            record(kl.value_and_grad(&logits, &probs, Reduction::Sum, &mut grad[..3]));
+            record(kl.per_sample(&logits, &probs, &mut out[..5]).map(|_| 0.0));
+            record(
+                kl.sample_weight(&sample_weight[..1])
+                    .value(&logits, &probs, Reduction::Sum),
+            );
+        }
+        if let Err(e) = KlDivergence::new(0) {
+            black_box(show(e));
+        }
+        record(softmax::logsumexp(&logits, 3, &mut out[..4]).map(|_| 0.0));
+        record(softmax::log_softmax(&logits, 3, &mut out).map(|_| 0.0));
+        record(softmax::softmax(&logits, 3, &mut out).map(|_| 0.0));
+        record(softmax::logsumexp(&logits, 5, &mut out[..4]).map(|_| 0.0));
+        record(softmax::log_softmax(&logits, 0, &mut out).map(|_| 0.0));
+        record(softmax::softmax(&logits, 3, &mut out[..4]).map(|_| 0.0));
+    });
+    assert!(
+        errors >= 4 * 7 + 2 + 2 * 4 + 3,
+        "every error path ran ({errors})"
+    );
+}
+
+/// Every entry point of the embedding family, success and error paths.
+#[test]
+fn embedding_never_allocates() {
+    use loss_kernels::embedding::{CosineEmbedding, CosineGrads, Distance, Triplet, TripletGrads};
+    let a: [f32; 8] = [0.0, 0.5, 1.0, -0.5, 1.0, 1.0, 0.0, 0.0];
+    let p: [f32; 8] = [0.1, 0.4, 1.2, -0.4, 0.8, 1.1, 0.2, -0.1];
+    let n: [f32; 8] = [0.3, 0.2, 0.9, -0.6, 0.9, 0.8, 0.1, 0.2];
+    let labels = [1.0f32, -1.0];
+    let bad_labels = [1.0f32, 0.5];
+    let w = [1.0f32, 2.0];
+    let (mut g0, mut g1, mut g2, mut out) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8], [0.0f32; 4]);
+    let mut errors = 0;
+    assert_no_alloc("embedding", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        let sq = Triplet::new(4).unwrap();
+        for t in [sq, sq.margin(0.5).unwrap().distance(Distance::Euclidean)] {
+            for t in [t, t.sample_weight(&w)] {
+                for r in [Reduction::Sum, Reduction::Mean] {
+                    record(t.value(&a, &p, &n, r));
+                    let grads = TripletGrads {
+                        anchor: &mut g0,
+                        positive: &mut g1,
+                        negative: &mut g2,
+                    };
+                    record(t.value_and_grad(&a, &p, &n, r, grads));
+                }
+                record(t.per_sample(&a, &p, &n, &mut out[..2]).map(|_| 0.0));
+                let grads = TripletGrads {
+                    anchor: &mut g0,
+                    positive: &mut g1,
+                    negative: &mut g2,
+                };
+                record(t.per_sample_and_grad(&a, &p, &n, &mut out[..2], grads));
+            }
+            record(t.value(&a[..7], &p[..7], &n[..7], Reduction::Sum));
+            record(t.value(&a, &p[..4], &n, Reduction::Sum));
+            record(t.value(&a, &p, &n[..4], Reduction::Sum));
+            record(t.sample_weight(&w[..1]).value(&a, &p, &n, Reduction::Sum));
+            let grads = TripletGrads {
+                anchor: &mut g0[..4],
+                positive: &mut g1,
+                negative: &mut g2,
+            };
+            record(t.value_and_grad(&a, &p, &n, Reduction::Sum, grads));
+            record(t.per_sample(&a, &p, &n, &mut out[..3]).map(|_| 0.0));
+        }
+        for bad in [Triplet::new(0).map(|_| ()), sq.margin(f32::NAN).map(|_| ())] {
+            if let Err(e) = bad {
+                black_box(show(e));
+            }
+        }
+        let cos = CosineEmbedding::new(4).unwrap();
+        for c in [cos, cos.margin(0.2).unwrap(), cos.sample_weight(&w)] {
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(c.value(&a, &p, &labels, r));
+                record(c.value_and_grad(
+                    &a,
+                    &p,
+                    &labels,
+                    r,
+                    CosineGrads {
+                        x1: &mut g0,
+                        x2: &mut g1,
+                    },
+                ));
+            }
+            record(c.per_sample(&a, &p, &labels, &mut out[..2]).map(|_| 0.0));
+            record(c.per_sample_and_grad(
+                &a,
+                &p,
+                &labels,
+                &mut out[..2],
+                CosineGrads {
+                    x1: &mut g0,
+                    x2: &mut g1,
+                },
+            ));
+            record(c.value(&a, &p, &bad_labels, Reduction::Sum));
+            record(c.value(&a, &p, &labels[..1], Reduction::Sum));
+            record(c.value(&a, &p[..4], &labels, Reduction::Sum));
+            record(c.value_and_grad(
+                &a,
+                &p,
+                &labels,
+                Reduction::Sum,
+                CosineGrads {
+                    x1: &mut g0,
+                    x2: &mut g1[..2],
+                },
+            ));
+        }
+        for bad in [
+            CosineEmbedding::new(0).map(|_| ()),
+            cos.margin(f32::INFINITY).map(|_| ()),
+        ] {
+            if let Err(e) = bad {
+                black_box(show(e));
+            }
+        }
+    });
+    assert!(errors >= 2 * 6 + 3 * 4, "every error path ran ({errors})");
+}
