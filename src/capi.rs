@@ -559,6 +559,29 @@ unsafe fn row_call<'a>(
     }
 }
 
+/// Runs the entry point a row-family call asks for: `value_and_grad` or
+/// `value` for a reduction, `per_sample_and_grad` or `per_sample` (whose
+/// sum is returned) for per-sample outputs, depending on whether the
+/// gradient outputs `grad` were given.
+fn row_entry<G>(
+    call: RowCall<'_>,
+    grad: Option<G>,
+    value_and_grad: impl FnOnce(Reduction, G) -> Result<f32, Error>,
+    value: impl FnOnce(Reduction) -> Result<f32, Error>,
+    per_sample_and_grad: impl FnOnce(&mut [f32], G) -> Result<f32, Error>,
+    per_sample: impl FnOnce(&mut [f32]) -> Result<(), Error>,
+) -> Result<f32, Fail> {
+    Ok(match (call, grad) {
+        (RowCall::Reduced(r), Some(g)) => value_and_grad(r, g)?,
+        (RowCall::Reduced(r), None) => value(r)?,
+        (RowCall::PerSample(o), Some(g)) => per_sample_and_grad(o, g)?,
+        (RowCall::PerSample(o), None) => {
+            per_sample(o)?;
+            o.iter().sum()
+        }
+    })
+}
+
 /// Softmax cross-entropy options, as C passes them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -623,20 +646,14 @@ pub unsafe extern "C" fn lk_softmax_cross_entropy(
             if let Some(w) = optional(sample_weight, rows) {
                 loss = loss.sample_weight(w);
             }
-            let value = match (
+            let value = row_entry(
                 row_call(reduction_code, per_sample, rows)?,
                 output(grad, len),
-            ) {
-                (RowCall::Reduced(r), Some(g)) => loss.value_and_grad(logits, labels, r, g)?,
-                (RowCall::Reduced(r), None) => loss.value(logits, labels, r)?,
-                (RowCall::PerSample(o), Some(g)) => {
-                    loss.per_sample_and_grad(logits, labels, o, g)?
-                }
-                (RowCall::PerSample(o), None) => {
-                    loss.per_sample(logits, labels, o)?;
-                    o.iter().sum()
-                }
-            };
+                |r, g| loss.value_and_grad(logits, labels, r, g),
+                |r| loss.value(logits, labels, r),
+                |o, g| loss.per_sample_and_grad(logits, labels, o, g),
+                |o| loss.per_sample(logits, labels, o),
+            )?;
             put(out_value, value);
             Ok(())
         })()
@@ -674,23 +691,13 @@ pub unsafe extern "C" fn lk_kl_divergence(
                 _ => return Err(Fail::Status(LkStatus::InvalidEnum)),
             });
             let run = |loss: KlDivergence<'_>| -> Result<f32, Fail> {
-                Ok(
-                    match (
-                        row_call(reduction_code, per_sample, rows)?,
-                        output(grad, len),
-                    ) {
-                        (RowCall::Reduced(r), Some(g)) => {
-                            loss.value_and_grad(pred, target, r, g)?
-                        }
-                        (RowCall::Reduced(r), None) => loss.value(pred, target, r)?,
-                        (RowCall::PerSample(o), Some(g)) => {
-                            loss.per_sample_and_grad(pred, target, o, g)?
-                        }
-                        (RowCall::PerSample(o), None) => {
-                            loss.per_sample(pred, target, o)?;
-                            o.iter().sum()
-                        }
-                    },
+                row_entry(
+                    row_call(reduction_code, per_sample, rows)?,
+                    output(grad, len),
+                    |r, g| loss.value_and_grad(pred, target, r, g),
+                    |r| loss.value(pred, target, r),
+                    |o, g| loss.per_sample_and_grad(pred, target, o, g),
+                    |o| loss.per_sample(pred, target, o),
                 )
             };
             let value = match optional(sample_weight, rows) {
@@ -757,15 +764,14 @@ pub unsafe extern "C" fn lk_triplet(
                 _ => None,
             };
             let run = |loss: Triplet<'_>| -> Result<f32, Fail> {
-                Ok(match (row_call(reduction_code, per_sample, rows)?, grads) {
-                    (RowCall::Reduced(r), Some(g)) => loss.value_and_grad(a, p, n, r, g)?,
-                    (RowCall::Reduced(r), None) => loss.value(a, p, n, r)?,
-                    (RowCall::PerSample(o), Some(g)) => loss.per_sample_and_grad(a, p, n, o, g)?,
-                    (RowCall::PerSample(o), None) => {
-                        loss.per_sample(a, p, n, o)?;
-                        o.iter().sum()
-                    }
-                })
+                row_entry(
+                    row_call(reduction_code, per_sample, rows)?,
+                    grads,
+                    |r, g| loss.value_and_grad(a, p, n, r, g),
+                    |r| loss.value(a, p, n, r),
+                    |o, g| loss.per_sample_and_grad(a, p, n, o, g),
+                    |o| loss.per_sample(a, p, n, o),
+                )
             };
             let value = match optional(sample_weight, rows) {
                 Some(w) => run(loss.sample_weight(w))?,
@@ -811,17 +817,14 @@ pub unsafe extern "C" fn lk_cosine_embedding(
                 _ => None,
             };
             let run = |loss: CosineEmbedding<'_>| -> Result<f32, Fail> {
-                Ok(match (row_call(reduction_code, per_sample, rows)?, grads) {
-                    (RowCall::Reduced(r), Some(g)) => loss.value_and_grad(x1, x2, labels, r, g)?,
-                    (RowCall::Reduced(r), None) => loss.value(x1, x2, labels, r)?,
-                    (RowCall::PerSample(o), Some(g)) => {
-                        loss.per_sample_and_grad(x1, x2, labels, o, g)?
-                    }
-                    (RowCall::PerSample(o), None) => {
-                        loss.per_sample(x1, x2, labels, o)?;
-                        o.iter().sum()
-                    }
-                })
+                row_entry(
+                    row_call(reduction_code, per_sample, rows)?,
+                    grads,
+                    |r, g| loss.value_and_grad(x1, x2, labels, r, g),
+                    |r| loss.value(x1, x2, labels, r),
+                    |o, g| loss.per_sample_and_grad(x1, x2, labels, o, g),
+                    |o| loss.per_sample(x1, x2, labels, o),
+                )
             };
             let value = match optional(sample_weight, rows) {
                 Some(w) => run(loss.sample_weight(w))?,
