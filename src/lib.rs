@@ -3,19 +3,39 @@
 //! runs: `no_std`, no allocator, SIMD through [`wide`], every loss's value
 //! and gradient in one fused pass.
 //!
+//! A training step of a logistic-regression model `p = w·x` (the gradient of
+//! the mean loss w.r.t. the logits, then the chain rule by hand):
+//!
 //! ```
-//! use loss_kernels::{pointwise::L2, Reduction};
-//! let (pred, target) = ([1.0, 1.0], [2.0, 2.0]);
-//! let mut grad = [0.0f32; 2];
-//! let loss = L2::new().value_and_grad(&pred, &target, Reduction::Mean, &mut grad)?;
-//! assert_eq!((loss, grad), (0.5, [-0.5, -0.5]));
+//! use loss_kernels::{pointwise::SigmoidBce, Reduction};
+//! let (x, y, mut w) = ([[1.0f32, 2.0], [-1.0, 0.5]], [1.0f32, 0.0], [0.1f32, -0.2]);
+//! let logits = x.map(|xi| xi[0] * w[0] + xi[1] * w[1]);
+//! let mut d_logits = [0.0f32; 2];
+//! let loss = SigmoidBce::new(1.0)?.value_and_grad(&logits, &y, Reduction::Mean, &mut d_logits)?;
+//! for (xi, g) in x.iter().zip(d_logits) { for (wj, xj) in w.iter_mut().zip(xi) { *wj -= 0.5 * g * xj; } }
+//! # assert!(loss > 0.0 && w != [0.1, -0.2]);
 //! # Ok::<(), loss_kernels::Error>(())
 //! ```
 //!
+//! The families, each with `value`, `value_and_grad`, `per_sample` and
+//! `per_sample_and_grad` and [`Reduction::Sum`] / [`Reduction::Mean`]:
+//!
+//! * [`pointwise`]: L1, L2, Huber, hinge, squared hinge, logistic, sigmoid
+//!   BCE, BCE, Poisson NLL, log-cosh (`dim`, sample weights);
+//! * [`softmax`]: softmax cross-entropy (sparse/dense labels, label
+//!   smoothing, `ignore_index`, class weights), KL divergence, and
+//!   `logsumexp` / `log_softmax` / `softmax` over rows;
+//! * [`embedding`]: triplet and cosine embedding losses;
+//! * [`ctc`]: connectionist temporal classification, in log space, with a
+//!   caller workspace;
+//! * `capi` (feature `capi`): the C interface.
+//!
 //! Data is `f32` in flat row-major slices; outputs go into caller slices.
 //! Every entry point validates its arguments and returns [`Error`] naming the
-//! one at fault; nothing panics or allocates. See `ARCHITECTURE.md` for how a
-//! slice flows into lanes and back, and `SPEC.md` for the formulas.
+//! one at fault; nothing panics or allocates. The lane width is fixed at
+//! compile time ([`lane::Native`]); [`math`] holds the vector functions with
+//! their measured error bounds. See `ARCHITECTURE.md` for how a slice flows
+//! into lanes and back, and the project's `SPEC.md` for the formulas.
 
 #[cfg(feature = "capi")]
 #[allow(unsafe_code)]
