@@ -147,7 +147,8 @@ pub fn ln<L: Lane>(x: L) -> L {
 }
 
 /// `ln(1 + y)` for `y` in `[-1/2, 1]`, as `2 atanh(y / (2 + y))`: no
-/// cancellation for tiny `y`. This is the form [`softplus`] uses.
+/// cancellation for tiny `y`. [`ln_1p`] uses it; the losses, whose argument
+/// is `e^-|x|` in `[0, 1]`, use the division-free [`ln_1p_unit`].
 #[inline(always)]
 fn ln_1p_near_zero<L: Lane>(y: L) -> L {
     two_atanh(y / (L::splat(2.0) + y))
@@ -293,7 +294,7 @@ impl<L: Lane> LogisticParts<L> {
         LogisticParts {
             x,
             e,
-            ln1p_e: ln_1p_near_zero(e),
+            ln1p_e: ln_1p_unit(e),
             recip: L::splat(1.0) / onep,
         }
     }
