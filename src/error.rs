@@ -121,9 +121,9 @@ impl fmt::Display for Error {
 impl core::error::Error for Error {}
 
 /// Checks that `slice` has length `expected`.
-pub(crate) fn check_len(
+pub(crate) fn check_len<T>(
     argument: &'static str,
-    slice: &[f32],
+    slice: &[T],
     expected: usize,
 ) -> Result<(), Error> {
     if slice.len() == expected {

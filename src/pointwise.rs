@@ -33,38 +33,12 @@
 //! ```
 
 use crate::Reduction;
-use crate::driver::{Sum, sweep};
+use crate::driver::{Outputs, Samples, each_row, reduction_scale, sweep};
 use crate::error::{Domain, Error, check_len, check_param, rows};
-use crate::lane::{Lane, Native};
+use crate::lane::{self, Kernel, Lane};
 use crate::math::{LogisticParts, exp, ln};
 
-/// The element loss `f(p, t)` of a pointwise loss and its derivative.
-///
-/// Implement it to run your own element loss through the crate's driver:
-///
-/// ```
-/// use loss_kernels::{lane::Lane, pointwise::{ElementLoss, Pointwise}, Reduction};
-/// #[derive(Clone, Copy)]
-/// struct Quartic;
-/// impl ElementLoss for Quartic {
-///     const PAD: f32 = 0.0;
-///     fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
-///         let s = p - t;
-///         let s2 = s * s;
-///         (s2 * s2, s2 * s * L::splat(4.0))
-///     }
-/// }
-/// let v = Pointwise::from_element(Quartic).value(&[2.0], &[0.0], Reduction::Sum)?;
-/// assert_eq!(v, 16.0);
-/// # Ok::<(), loss_kernels::Error>(())
-/// ```
-pub trait ElementLoss: Copy {
-    /// A value for both `p` and `t` at which [`eval`](Self::eval) is finite;
-    /// the driver pads the last partial lane with it and masks the result.
-    const PAD: f32;
-    /// `(f(p, t), df/dp)`, lane-wise.
-    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L);
-}
+pub use crate::driver::ElementLoss;
 
 /// A pointwise loss: an [`ElementLoss`] with the sample layout (`dim`) and
 /// optional per-sample weights. Build one with the loss's `new` (e.g.
@@ -80,12 +54,6 @@ pub struct Pointwise<'w, F> {
     element: F,
     dim: usize,
     sample_weight: Option<&'w [f32]>,
-}
-
-/// Which outputs a pass writes.
-struct Outputs<'a> {
-    grad: &'a mut [f32],
-    values: &'a mut [f32],
 }
 
 impl<F: ElementLoss> Pointwise<'static, F> {
@@ -147,15 +115,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
     pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
-        self.run::<false, false>(
-            pred,
-            target,
-            reduction,
-            Outputs {
-                grad: &mut [],
-                values: &mut [],
-            },
-        )
+        self.run::<false, false>(pred, target, reduction, Outputs::none())
     }
 
     /// The reduced loss and, in the same pass, its gradient w.r.t. `pred`
@@ -230,8 +190,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
         self.run::<true, true>(pred, target, Reduction::Sum, Outputs { grad, values: out })
     }
 
-    /// Validates once, then runs the driver over the whole batch (one sweep
-    /// when the layout allows, else one sweep per sample).
+    /// Validates once, then runs the driver over the whole batch.
     fn run<const GRAD: bool, const VALUES: bool>(
         &self,
         pred: &[f32],
@@ -247,50 +206,70 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
         if VALUES {
             check_len("out", out.values, n)?;
         }
-        let denominator = match reduction {
-            Reduction::Sum => 1.0,
-            Reduction::Mean => n as f32,
-        };
-        let scale = 1.0 / (self.dim as f32 * denominator);
-        let element = &self.element;
-        if self.dim == 1 || (self.sample_weight.is_none() && !VALUES) {
-            // One flat sweep: per-element weights are per-sample weights when
-            // dim = 1, and without weights the per-sample means sum to
-            // Σ f / dim.
-            let weight = if self.dim == 1 {
-                self.sample_weight
+        let scale = reduction_scale(reduction, n as f32) / self.dim as f32;
+        Ok(lane::run(Batch::<F, GRAD, VALUES> {
+            loss: self,
+            pred,
+            target,
+            scale,
+            out,
+        }))
+    }
+}
+
+/// A validated pointwise call (see [`Kernel`]).
+struct Batch<'a, 'w, F, const GRAD: bool, const VALUES: bool> {
+    loss: &'a Pointwise<'w, F>,
+    pred: &'a [f32],
+    target: &'a [f32],
+    /// `1 / dim` for `Sum`, `1 / (dim n)` for `Mean`.
+    scale: f32,
+    out: Outputs<'a>,
+}
+
+impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
+    for Batch<'_, '_, F, GRAD, VALUES>
+{
+    type Output = f32;
+
+    /// One flat sweep when the layout allows, else one sweep per sample.
+    fn run<L: Lane>(self) -> f32 {
+        let Batch {
+            loss,
+            pred,
+            target,
+            scale,
+            out,
+        } = self;
+        let element = &loss.element;
+        if loss.dim == 1 || (loss.sample_weight.is_none() && !VALUES) {
+            // Per-element weights are per-sample weights when dim = 1, and
+            // without weights the per-sample means sum to Σ f / dim.
+            let weight = if loss.dim == 1 {
+                loss.sample_weight
             } else {
                 None
             };
-            return Ok(sweep::<Native, F, GRAD, VALUES>(
+            return sweep::<L, F, GRAD, VALUES>(
                 element, pred, target, weight, scale, out.grad, out.values,
-            ));
+            );
         }
-        let dim = self.dim;
-        let mut total = Sum::default();
-        let mut grad_rows = out.grad.chunks_exact_mut(dim);
-        let mut value_slots = out.values.iter_mut();
-        for (i, (p, t)) in pred
-            .chunks_exact(dim)
-            .zip(target.chunks_exact(dim))
-            .enumerate()
-        {
-            let w = self
-                .sample_weight
-                .and_then(|w| w.get(i).copied())
-                .unwrap_or(1.0);
-            let g = if GRAD {
-                grad_rows.next().unwrap_or(&mut [])
-            } else {
-                &mut []
-            };
-            let v = sweep::<Native, F, GRAD, false>(element, p, t, None, scale * w, g, &mut []);
-            if let Some(slot) = value_slots.next() {
-                *slot = v;
-            }
-            total.add(v);
-        }
-        Ok(total.total())
+        let mut samples = Samples::new(out.values);
+        let n = pred.len() / loss.dim;
+        each_row(
+            loss.dim,
+            0..n,
+            [pred, target],
+            [out.grad],
+            loss.sample_weight,
+            &mut samples,
+            |row| {
+                let [p, t] = row.x;
+                let [g] = row.grad;
+                sweep::<L, F, GRAD, false>(element, p, t, None, scale * row.weight, g, &mut [])
+            },
+        );
+        samples.total()
     }
 }
 

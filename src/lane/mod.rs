@@ -17,8 +17,21 @@
 //! `wide` does not dispatch at run time: the width is fixed by `RUSTFLAGS`
 //! (`-C target-cpu=...` or `-C target-feature=...`), see the README.
 //!
+//! # The backend seam
+//!
+//! Every family validates its arguments into a plan that implements
+//! [`Kernel`](crate::lane::Kernel) (crate-internal): one method generic over
+//! `L: Lane` that runs the whole call. [`run`](crate::lane::run) is the only
+//! place that picks `L` for a call: [`Native`], or, in a build with the
+//! hidden `test-lanes` feature (the crate's own tests), the width a test
+//! asked for with [`testing::with_lanes`], so one plain `cargo test` runs
+//! every loss at every lane type (`wide` emulates the widths the CPU lacks).
+//!
 //! Masks are lane values whose bits are all ones (true) or all zeros (false),
 //! as the comparison methods return them.
+
+#[cfg(feature = "test-lanes")]
+pub mod testing;
 
 use core::fmt::Debug;
 use core::ops::{Add, Div, Mul, Neg, Sub};
@@ -350,6 +363,11 @@ cfg_if::cfg_if! {
     }
 }
 
+/// The widest lane type of any build (`f32x16`): stack arrays that hold one
+/// value per lane are this long.
+pub(crate) const MAX_LANES: usize = 16;
+const _: () = assert!(MAX_LANES.is_multiple_of(<Native as Lane>::LANES));
+
 /// Name of the [`Native`] lane type, for reports and benchmarks.
 pub const NATIVE_NAME: &str = match <Native as Lane>::LANES {
     1 => "f32 (scalar)",
@@ -357,3 +375,24 @@ pub const NATIVE_NAME: &str = match <Native as Lane>::LANES {
     8 => "f32x8",
     _ => "f32x16",
 };
+
+/// A validated call, ready to run at any lane width: the one seam between
+/// the families and the lane types. `run` is generic, so a family's whole
+/// kernel is monomorphised per lane type from this one entry.
+pub(crate) trait Kernel {
+    /// What the call returns.
+    type Output;
+    /// Runs the call with lanes of type `L`.
+    fn run<L: Lane>(self) -> Self::Output;
+}
+
+/// Runs `kernel` at the lane type of this build ([`Native`]); the only
+/// function that names a lane type for a call.
+#[inline(always)]
+pub(crate) fn run<K: Kernel>(kernel: K) -> K::Output {
+    #[cfg(feature = "test-lanes")]
+    if let Some(width) = testing::requested() {
+        return testing::run_at(width, kernel);
+    }
+    kernel.run::<Native>()
+}

@@ -1,11 +1,36 @@
-//! The shared slice driver: walks slices in lanes, handles the tail, scales
-//! by weights and reduces with independent accumulators.
-//!
-//! Every pointwise loss runs through [`sweep`]; row losses use [`Sum`] to add
-//! up their per-row results without a long serial `f32` chain.
+//! The pointwise driver: walks whole slices in lanes, handles the tail,
+//! scales by weights and reduces with independent accumulators. Every
+//! pointwise loss runs through [`sweep`].
 
 use crate::lane::Lane;
-use crate::pointwise::ElementLoss;
+
+/// The element loss `f(p, t)` of a pointwise loss and its derivative.
+///
+/// Implement it to run your own element loss through the crate's driver:
+///
+/// ```
+/// use loss_kernels::{lane::Lane, pointwise::{ElementLoss, Pointwise}, Reduction};
+/// #[derive(Clone, Copy)]
+/// struct Quartic;
+/// impl ElementLoss for Quartic {
+///     const PAD: f32 = 0.0;
+///     fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+///         let s = p - t;
+///         let s2 = s * s;
+///         (s2 * s2, s2 * s * L::splat(4.0))
+///     }
+/// }
+/// let v = Pointwise::from_element(Quartic).value(&[2.0], &[0.0], Reduction::Sum)?;
+/// assert_eq!(v, 16.0);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+pub trait ElementLoss: Copy {
+    /// A value for both `p` and `t` at which [`eval`](Self::eval) is finite;
+    /// the driver pads the last partial lane with it and masks the result.
+    const PAD: f32;
+    /// `(f(p, t), df/dp)`, lane-wise.
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L);
+}
 
 /// Computes `Σ_i scale · w_i · f(pred_i, target_i)` over the whole slices
 /// (`w_i = 1` without `weight`), and, with `GRAD`, writes
@@ -124,29 +149,4 @@ fn sweep_lanes<
         total = total + keep.select(v, zero);
     }
     total.sum()
-}
-
-/// A sum of many `f32` terms with eight interleaved partial sums, so a long
-/// batch is not one serial rounding chain.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Sum {
-    parts: [f32; 8],
-    next: usize,
-}
-
-impl Sum {
-    /// Adds one term.
-    #[inline(always)]
-    pub(crate) fn add(&mut self, v: f32) {
-        if let Some(p) = self.parts.get_mut(self.next & 7) {
-            *p += v;
-        }
-        self.next = self.next.wrapping_add(1);
-    }
-    /// The total, summed pairwise.
-    #[inline(always)]
-    pub(crate) fn total(&self) -> f32 {
-        let [a, b, c, d, e, f, g, h] = self.parts;
-        ((a + b) + (c + d)) + ((e + f) + (g + h))
-    }
 }

@@ -1,0 +1,70 @@
+//! The one tail rule: a run of `n` values in whole lanes, then one padded,
+//! masked lane. Every row loop of the crate is a [`for_lanes`] body.
+
+use crate::lane::Lane;
+
+/// `s[i..]`, empty past the end.
+#[inline(always)]
+pub(crate) fn from(s: &[f32], i: usize) -> &[f32] {
+    s.get(i..).unwrap_or(&[])
+}
+
+/// `s[i..]`, empty past the end.
+#[inline(always)]
+pub(crate) fn from_mut(s: &mut [f32], i: usize) -> &mut [f32] {
+    s.get_mut(i..).unwrap_or(&mut [])
+}
+
+/// The lane of `s` at `i`; lanes past the end of `s` are `pad`.
+#[inline(always)]
+pub(crate) fn load<L: Lane>(s: &[f32], i: usize, pad: f32) -> L {
+    L::load_or(from(s, i), pad)
+}
+
+/// Stores `v` at `i` of `s`, dropping the lanes past its end.
+#[inline(always)]
+pub(crate) fn store<L: Lane>(v: L, s: &mut [f32], i: usize) {
+    v.store(from_mut(s, i));
+}
+
+/// `v` where `keep` is set (every lane without a mask), else `other`.
+#[inline(always)]
+pub(crate) fn keep_or<L: Lane>(keep: Option<L>, v: L, other: L) -> L {
+    match keep {
+        Some(k) => k.select(v, other),
+        None => v,
+    }
+}
+
+/// Visits a run of `n` values in lanes of `L`: `body(i, slot, keep)` for
+/// each lane starting at `i`.
+///
+/// Whole lanes come first, in groups of `U` with `slot = 0..U` (a body keeps
+/// `U` independent accumulators, so consecutive lanes do not wait on each
+/// other), then the whole lanes left over with `slot = 0`; `keep` is `None`
+/// for all of them. If `n % LANES != 0` the last call starts at
+/// `n - n % LANES` with `slot = 0` and `keep` the mask of its `n % LANES`
+/// real values: its loads must be padded ([`load`]) and its stores go into
+/// slices that end with the run ([`store`] writes only the real lanes).
+#[inline(always)]
+pub(crate) fn for_lanes<L: Lane, const U: usize>(
+    n: usize,
+    mut body: impl FnMut(usize, usize, Option<L>),
+) {
+    let w = L::LANES;
+    let whole = n - n % w;
+    let mut i = 0;
+    while i + U * w <= whole {
+        for slot in 0..U {
+            body(i + slot * w, slot, None);
+        }
+        i += U * w;
+    }
+    while i < whole {
+        body(i, 0, None);
+        i += w;
+    }
+    if whole < n {
+        body(whole, 0, Some(L::iota().lt(L::splat((n - whole) as f32))));
+    }
+}
