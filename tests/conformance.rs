@@ -232,8 +232,9 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
     }
 }
 
-/// Softmax cross-entropy, KL divergence and `log_softmax`: every entry point
-/// against every expectation field of the case.
+/// Softmax cross-entropy, KL divergence and the row functions (`log_softmax`
+/// cases also check `logsumexp` and `softmax`): every entry point against
+/// every expectation field of the case.
 fn check_softmax(case: &Value, errors: &mut Vec<String>) {
     let id = case["id"].as_str().expect("id");
     let classes = case["classes"].as_u64().expect("classes") as usize;
@@ -251,6 +252,36 @@ fn check_softmax(case: &Value, errors: &mut Vec<String>) {
             "log_softmax",
             &out,
             &want,
+            tol.loss_rtol,
+            tol.loss_atol,
+        );
+        // `logsumexp` and `softmax` against the same expectation: the row's
+        // `x - log_softmax(x)` and `exp(log_softmax(x))`, in float64.
+        let xs = nums(&case["logits"]);
+        let want_lse: Vec<f64> = xs
+            .chunks_exact(classes)
+            .zip(want.chunks_exact(classes))
+            .map(|(x, l)| x[0] - l[0])
+            .collect();
+        let mut lse = vec![0.0f32; want_lse.len()];
+        sm::logsumexp(&x, classes, &mut lse).expect("logsumexp");
+        compare(
+            errors,
+            id,
+            "logsumexp",
+            &lse,
+            &want_lse,
+            tol.loss_rtol,
+            tol.loss_atol,
+        );
+        let want_sm: Vec<f64> = want.iter().map(|l| l.exp()).collect();
+        sm::softmax(&x, classes, &mut out).expect("softmax");
+        compare(
+            errors,
+            id,
+            "softmax",
+            &out,
+            &want_sm,
             tol.loss_rtol,
             tol.loss_atol,
         );
