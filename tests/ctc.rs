@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::lanes::{Family, each_lane};
+use common::lanes::{Family, each_lane, each_lane_test};
 use common::rng::Rng;
 use common::tolerance::close;
 use loss_kernels::ctc::{Activations, Ctc, Input, Labels, Layout, workspace_len};
@@ -393,29 +393,29 @@ fn finite_differences() {
 }
 
 fn quickcheck_against_reference(seed: u64) -> TestResult {
-    let mut rng = Rng::new(seed);
-    let lim = Limits {
-        t: 40,
-        n: 5,
-        c: 12,
-        s: 12,
-    };
-    let neg_inf = rng.coin(0.2);
-    let b = random_batch(&mut rng, lim, neg_inf);
-    let got = run(&b, seed.is_multiple_of(2));
-    match check(&b, &got, &b.expect()) {
-        Ok(()) => TestResult::passed(),
-        Err(e) => TestResult::error(e),
-    }
+    each_lane_test(Family::Ctc, |_lanes| {
+        let mut rng = Rng::new(seed);
+        let lim = Limits {
+            t: 40,
+            n: 5,
+            c: 12,
+            s: 12,
+        };
+        let neg_inf = rng.coin(0.2);
+        let b = random_batch(&mut rng, lim, neg_inf);
+        let got = run(&b, seed.is_multiple_of(2));
+        match check(&b, &got, &b.expect()) {
+            Ok(()) => TestResult::passed(),
+            Err(e) => TestResult::error(e),
+        }
+    })
 }
 
 #[test]
 fn quickcheck_random_shapes() {
-    each_lane(Family::Ctc, |_lanes| {
-        QuickCheck::new()
-            .tests(200)
-            .quickcheck(quickcheck_against_reference as fn(u64) -> TestResult);
-    });
+    QuickCheck::new()
+        .tests(200)
+        .quickcheck(quickcheck_against_reference as fn(u64) -> TestResult);
 }
 
 #[test]

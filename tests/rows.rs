@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::lanes::{Family, each_lane, each_lane_ok};
+use common::lanes::{Family, each_lane, each_lane_ok, each_lane_test};
 use common::rng::Rng;
 use common::tolerance::close;
 use loss_kernels::embedding::{CosineEmbedding, CosineGrads, Distance, Triplet, TripletGrads};
@@ -284,8 +284,8 @@ fn cross_entropy_every_option_every_path() {
 
 #[test]
 fn cross_entropy_is_shift_invariant() {
-    each_lane(Family::Softmax, |_lanes| {
-        fn prop(seed: u64, n: u8, classes: u8, opts: u8) -> TestResult {
+    fn prop(seed: u64, n: u8, classes: u8, opts: u8) -> TestResult {
+        each_lane_test(Family::Softmax, |_lanes| {
             let case = CeCase::random(seed, n, classes, opts & !1); // logits
             let (rows, c) = (case.n, case.classes);
             let mut r = Rng::new(seed ^ 1);
@@ -310,17 +310,17 @@ fn cross_entropy_is_shift_invariant() {
                 all_close("per_sample", &p1, &p0w, 1e-5, atol)
                     .and_then(|()| all_close("grad", &g1, &to64(&g0), 1e-4, 1e-5)),
             )
-        }
-        QuickCheck::new()
-            .tests(TESTS)
-            .quickcheck(prop as fn(u64, u8, u8, u8) -> TestResult);
-    });
+        })
+    }
+    QuickCheck::new()
+        .tests(TESTS)
+        .quickcheck(prop as fn(u64, u8, u8, u8) -> TestResult);
 }
 
 #[test]
 fn cross_entropy_gradient_rows_sum_to_zero() {
-    each_lane(Family::Softmax, |_lanes| {
-        fn prop(seed: u64, n: u8, classes: u8, dense: bool) -> TestResult {
+    fn prop(seed: u64, n: u8, classes: u8, dense: bool) -> TestResult {
+        each_lane_test(Family::Softmax, |_lanes| {
             // Logits, no weights, nothing ignored (smoothing allowed).
             let opts = if dense { 2 } else { 8 };
             let case = CeCase::random(seed, n, classes, opts);
@@ -340,11 +340,11 @@ fn cross_entropy_gradient_rows_sum_to_zero() {
                 }
             }
             TestResult::passed()
-        }
-        QuickCheck::new()
-            .tests(TESTS)
-            .quickcheck(prop as fn(u64, u8, u8, bool) -> TestResult);
-    });
+        })
+    }
+    QuickCheck::new()
+        .tests(TESTS)
+        .quickcheck(prop as fn(u64, u8, u8, bool) -> TestResult);
 }
 
 #[test]
@@ -475,8 +475,8 @@ fn kl_row(t: &[f64], x: &[f64], logits: bool) -> f64 {
 
 #[test]
 fn kl_divergence_matches_reference_and_finite_differences() {
-    each_lane(Family::Softmax, |_lanes| {
-        fn prop(seed: u64, n: u8, classes: u8, opts: u8) -> TestResult {
+    fn prop(seed: u64, n: u8, classes: u8, opts: u8) -> TestResult {
+        each_lane_test(Family::Softmax, |_lanes| {
             let mut r = Rng::new(seed);
             let n = 1 + n as usize % 40;
             let c = 1 + classes as usize % 40;
@@ -530,11 +530,11 @@ fn kl_divergence_matches_reference_and_finite_differences() {
                     .and_then(|()| all_close("mean", &[mean], &[sum_want / n as f64], 1e-5, atol))
                     .and_then(|()| all_close("grad(mean)", &mean_g, &gw_mean, 1e-4, 2e-5)),
             )
-        }
-        QuickCheck::new()
-            .tests(TESTS)
-            .quickcheck(prop as fn(u64, u8, u8, u8) -> TestResult);
-    });
+        })
+    }
+    QuickCheck::new()
+        .tests(TESTS)
+        .quickcheck(prop as fn(u64, u8, u8, u8) -> TestResult);
 }
 
 // ---------------------------------------------------------------------------
@@ -542,8 +542,8 @@ fn kl_divergence_matches_reference_and_finite_differences() {
 
 #[test]
 fn row_functions_match_reference() {
-    each_lane(Family::Softmax, |_lanes| {
-        fn prop(seed: u64, n: u8, classes: u8, big: bool) -> TestResult {
+    fn prop(seed: u64, n: u8, classes: u8, big: bool) -> TestResult {
+        each_lane_test(Family::Softmax, |_lanes| {
             let mut r = Rng::new(seed);
             let n = 1 + n as usize % 40;
             let c = 1 + classes as usize % 70;
@@ -568,11 +568,11 @@ fn row_functions_match_reference() {
                     .and_then(|()| all_close("log_softmax", &ls, &want_ls, 1e-6, atol))
                     .and_then(|()| all_close("softmax", &sm, &want_sm, 1e-5, 1e-7)),
             )
-        }
-        QuickCheck::new()
-            .tests(TESTS)
-            .quickcheck(prop as fn(u64, u8, u8, bool) -> TestResult);
-    });
+        })
+    }
+    QuickCheck::new()
+        .tests(TESTS)
+        .quickcheck(prop as fn(u64, u8, u8, bool) -> TestResult);
 }
 
 // ---------------------------------------------------------------------------
@@ -586,8 +586,8 @@ fn triplet_row(a: &[f64], p: &[f64], n: &[f64], margin: f64, euclid: bool) -> (f
 
 #[test]
 fn triplet_matches_reference_and_finite_differences() {
-    each_lane(Family::Embedding, |_lanes| {
-        fn prop(seed: u64, rows: u8, dim: u8, opts: u8) -> TestResult {
+    fn prop(seed: u64, rows: u8, dim: u8, opts: u8) -> TestResult {
+        each_lane_test(Family::Embedding, |_lanes| {
             let mut r = Rng::new(seed);
             let rows = 1 + rows as usize % 30;
             let dim = 1 + dim as usize % 40;
@@ -674,11 +674,11 @@ fn triplet_matches_reference_and_finite_differences() {
                 }
             }
             verdict(res)
-        }
-        QuickCheck::new()
-            .tests(TESTS)
-            .quickcheck(prop as fn(u64, u8, u8, u8) -> TestResult);
-    });
+        })
+    }
+    QuickCheck::new()
+        .tests(TESTS)
+        .quickcheck(prop as fn(u64, u8, u8, u8) -> TestResult);
 }
 
 /// `(loss, hinge argument)` of one cosine-embedding row.
@@ -688,101 +688,103 @@ fn cosine_row(x1: &[f64], x2: &[f64], positive: bool, margin: f64) -> (f64, f64)
 }
 
 fn cosine_prop(seed: u64, rows: u8, dim: u8, opts: u8) -> TestResult {
-    let mut r = Rng::new(seed);
-    let rows = 1 + rows as usize % 30;
-    let dim = 1 + dim as usize % 40;
-    let margin = r.grid(-0.5, 0.5);
-    let len = rows * dim;
-    let (mut x1, x2) = (r.vec(len, -1.0, 1.0), r.vec(len, -1.0, 1.0));
-    let labels: Vec<f32> = (0..rows)
-        .map(|_| if r.below(2) == 0 { 1.0 } else { -1.0 })
-        .collect();
-    // A zero vector now and then: finite results.
-    let mut zero = vec![false; rows];
-    if opts & 1 != 0 {
-        let i = r.below(rows);
-        x1[i * dim..(i + 1) * dim].fill(0.0);
-        zero[i] = true;
-    }
-    let sw = (opts & 2 != 0).then(|| r.vec(rows, 0.0, 2.0));
-    let mut loss = CosineEmbedding::new(dim).unwrap().margin(margin).unwrap();
-    if let Some(w) = &sw {
-        loss = loss.sample_weight(w);
-    }
-    let s = |i: usize| sw.as_ref().map_or(1.0, |w| f64::from(w[i]));
-    let m = f64::from(margin);
-    let (a64, b64) = (to64(&x1), to64(&x2));
-    let mut per_want = vec![];
-    let mut gw = [vec![0.0; len], vec![0.0; len]];
-    let mut skip = vec![false; rows];
-    for i in 0..rows {
-        let span = i * dim..(i + 1) * dim;
-        let ins = [a64[span.clone()].to_vec(), b64[span.clone()].to_vec()];
-        let pos = labels[i] == 1.0;
-        let (l, pre) = cosine_row(&ins[0], &ins[1], pos, m);
-        per_want.push(s(i) * l);
-        // At (or next to) a zero vector the formula's denominator switches to
-        // 1e-12: finite differences straddle that switch.
-        let short = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>() < 1e-6;
-        skip[i] = zero[i] || short(&ins[0]) || short(&ins[1]) || pre.abs() < 1e-3;
-        for which in 0..2 {
-            for k in 0..dim {
-                let f = |x: &[f64]| {
-                    let mut v = ins.clone();
-                    v[which] = x.to_vec();
-                    cosine_row(&v[0], &v[1], pos, m).0
-                };
-                let mut x = ins[which].clone();
-                gw[which][i * dim + k] = s(i) * fd(&mut x, k, &f);
+    each_lane_test(Family::Embedding, |_lanes| {
+        let mut r = Rng::new(seed);
+        let rows = 1 + rows as usize % 30;
+        let dim = 1 + dim as usize % 40;
+        let margin = r.grid(-0.5, 0.5);
+        let len = rows * dim;
+        let (mut x1, x2) = (r.vec(len, -1.0, 1.0), r.vec(len, -1.0, 1.0));
+        let labels: Vec<f32> = (0..rows)
+            .map(|_| if r.below(2) == 0 { 1.0 } else { -1.0 })
+            .collect();
+        // A zero vector now and then: finite results.
+        let mut zero = vec![false; rows];
+        if opts & 1 != 0 {
+            let i = r.below(rows);
+            x1[i * dim..(i + 1) * dim].fill(0.0);
+            zero[i] = true;
+        }
+        let sw = (opts & 2 != 0).then(|| r.vec(rows, 0.0, 2.0));
+        let mut loss = CosineEmbedding::new(dim).unwrap().margin(margin).unwrap();
+        if let Some(w) = &sw {
+            loss = loss.sample_weight(w);
+        }
+        let s = |i: usize| sw.as_ref().map_or(1.0, |w| f64::from(w[i]));
+        let m = f64::from(margin);
+        let (a64, b64) = (to64(&x1), to64(&x2));
+        let mut per_want = vec![];
+        let mut gw = [vec![0.0; len], vec![0.0; len]];
+        let mut skip = vec![false; rows];
+        for i in 0..rows {
+            let span = i * dim..(i + 1) * dim;
+            let ins = [a64[span.clone()].to_vec(), b64[span.clone()].to_vec()];
+            let pos = labels[i] == 1.0;
+            let (l, pre) = cosine_row(&ins[0], &ins[1], pos, m);
+            per_want.push(s(i) * l);
+            // At (or next to) a zero vector the formula's denominator switches to
+            // 1e-12: finite differences straddle that switch.
+            let short = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>() < 1e-6;
+            skip[i] = zero[i] || short(&ins[0]) || short(&ins[1]) || pre.abs() < 1e-3;
+            for which in 0..2 {
+                for k in 0..dim {
+                    let f = |x: &[f64]| {
+                        let mut v = ins.clone();
+                        v[which] = x.to_vec();
+                        cosine_row(&v[0], &v[1], pos, m).0
+                    };
+                    let mut x = ins[which].clone();
+                    gw[which][i * dim + k] = s(i) * fd(&mut x, k, &f);
+                }
             }
         }
-    }
-    let (mut per, mut g1, mut g2) = (
-        vec![f32::NAN; rows],
-        vec![f32::NAN; len],
-        vec![f32::NAN; len],
-    );
-    let grads = CosineGrads {
-        x1: &mut g1,
-        x2: &mut g2,
-    };
-    let sum = loss
-        .per_sample_and_grad(&x1, &x2, &labels, &mut per, grads)
-        .unwrap();
-    let sum_want: f64 = per_want.iter().sum();
-    let mut res = all_close("per_sample", &per, &per_want, 1e-5, 1e-5)
-        .and_then(|()| all_close("sum", &[sum], &[sum_want], 1e-5, 1e-4));
-    if !g1.iter().chain(&g2).all(|g| g.is_finite()) {
-        return TestResult::error("non-finite cosine gradient");
-    }
-    for (name, got, want) in [("x1", &g1, &gw[0]), ("x2", &g2, &gw[1])] {
-        for i in (0..rows).filter(|&i| !skip[i]) {
-            let span = i * dim..(i + 1) * dim;
-            // The gradient is a difference of two terms of size s_i/‖x1‖
-            // (or /‖x2‖), which cancel exactly at dim 1: the f32 error
-            // scales with them, not with the result.
-            let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-            let terms = s(i) * (1.0 / norm(&a64[span.clone()]) + 1.0 / norm(&b64[span.clone()]));
-            let atol = 2e-5 + 1e-6 * terms;
-            res = res.and_then(|()| all_close(name, &got[span.clone()], &want[span], 2e-4, atol));
+        let (mut per, mut g1, mut g2) = (
+            vec![f32::NAN; rows],
+            vec![f32::NAN; len],
+            vec![f32::NAN; len],
+        );
+        let grads = CosineGrads {
+            x1: &mut g1,
+            x2: &mut g2,
+        };
+        let sum = loss
+            .per_sample_and_grad(&x1, &x2, &labels, &mut per, grads)
+            .unwrap();
+        let sum_want: f64 = per_want.iter().sum();
+        let mut res = all_close("per_sample", &per, &per_want, 1e-5, 1e-5)
+            .and_then(|()| all_close("sum", &[sum], &[sum_want], 1e-5, 1e-4));
+        if !g1.iter().chain(&g2).all(|g| g.is_finite()) {
+            return TestResult::error("non-finite cosine gradient");
         }
-    }
-    verdict(res)
+        for (name, got, want) in [("x1", &g1, &gw[0]), ("x2", &g2, &gw[1])] {
+            for i in (0..rows).filter(|&i| !skip[i]) {
+                let span = i * dim..(i + 1) * dim;
+                // The gradient is a difference of two terms of size s_i/‖x1‖
+                // (or /‖x2‖), which cancel exactly at dim 1: the f32 error
+                // scales with them, not with the result.
+                let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+                let terms =
+                    s(i) * (1.0 / norm(&a64[span.clone()]) + 1.0 / norm(&b64[span.clone()]));
+                let atol = 2e-5 + 1e-6 * terms;
+                res =
+                    res.and_then(|()| all_close(name, &got[span.clone()], &want[span], 2e-4, atol));
+            }
+        }
+        verdict(res)
+    })
 }
 #[test]
 fn cosine_embedding_matches_reference_and_finite_differences() {
-    each_lane(Family::Embedding, |_lanes| {
-        // Found by quickcheck: dim 1 with a zero x2 (the 1e-12 denominator).
-        // (Seeds re-picked for the shared generator, common/rng.rs, so that
-        // they still draw a zero x2: row 3 and row 10 respectively.)
-        let r = cosine_prop(3186284572885386968, 131, 0, 255);
-        assert!(!r.is_failure(), "{r:?}");
-        let r = cosine_prop(9547877528061670661, 13, 0, 0);
-        assert!(!r.is_failure(), "{r:?}");
-        QuickCheck::new()
-            .tests(TESTS)
-            .quickcheck(cosine_prop as fn(u64, u8, u8, u8) -> TestResult);
-    });
+    // Found by quickcheck: dim 1 with a zero x2 (the 1e-12 denominator).
+    // (Seeds re-picked for the shared generator, common/rng.rs, so that
+    // they still draw a zero x2: row 3 and row 10 respectively.)
+    let r = cosine_prop(3186284572885386968, 131, 0, 255);
+    assert!(!r.is_failure(), "{r:?}");
+    let r = cosine_prop(9547877528061670661, 13, 0, 0);
+    assert!(!r.is_failure(), "{r:?}");
+    QuickCheck::new()
+        .tests(TESTS)
+        .quickcheck(cosine_prop as fn(u64, u8, u8, u8) -> TestResult);
 }
 
 // ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 //! are emulated by `wide`), through the crate's `test-lanes` seam.
 //!
 //! Whether a family's calls actually go through the seam is asserted per
-//! family by [`Family::ASSERTS_EVERY_WIDTH`]: turning it on for a family is
+//! family by [`Family::asserts_every_width`]: turning it on for a family is
 //! the one-line change `ASSERT_<FAMILY> = true` below (after that family's
 //! kernels route through `lane::run`).
 
@@ -81,4 +81,28 @@ pub fn each_lane_ok<E: std::fmt::Display>(
         }
     });
     first
+}
+
+/// [`each_lane`] for a quickcheck property body, so each generated case
+/// runs at every width: the first failing result, naming the width.
+pub fn each_lane_test(
+    family: Family,
+    mut f: impl FnMut(usize) -> quickcheck::TestResult,
+) -> quickcheck::TestResult {
+    let mut outcome = None;
+    each_lane(family, |width| {
+        if outcome
+            .as_ref()
+            .is_some_and(quickcheck::TestResult::is_failure)
+        {
+            return;
+        }
+        let r = f(width);
+        outcome = Some(if r.is_failure() {
+            quickcheck::TestResult::error(format!("at {width} lanes: {r:?}"))
+        } else {
+            r
+        });
+    });
+    outcome.unwrap_or_else(quickcheck::TestResult::passed)
 }
