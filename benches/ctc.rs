@@ -6,7 +6,7 @@
     missing_docs
 )]
 //! CTC value + gradient from logits, beside the plain scalar float64
-//! log-space reference of the tests (`tests/common/ctc_reference.rs`).
+//! log-space reference of the tests (`loss_kernels_reference::ctc`).
 //!
 //! Shapes (time-major, every sequence at full length):
 //! `T=150 N=32 C=29 S=40` and `T=500 N=8 C=80 S=100`.
@@ -21,13 +21,10 @@
 //! The lane width is the build's (`loss_kernels::lane::NATIVE_NAME`); the
 //! reference is the same float64 code in every build.
 
-#[path = "../tests/common/ctc_reference.rs"]
-mod ctc_reference;
-
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use ctc_reference::Batch;
 use loss_kernels::Reduction;
 use loss_kernels::ctc::{Activations, Ctc, Labels, workspace_len};
+use loss_kernels_reference::ctc::Batch;
 use std::hint::black_box;
 
 /// A deterministic batch: logits uniform in [-4, 4), labels in 1..C.

@@ -11,18 +11,18 @@
 //!
 //! Loads every `*.json` in `tests/data/conformance/`, or in the folder named
 //! by `LOSS_KERNELS_CONFORMANCE_DIR` when set. A case whose loss the crate
-//! does not know fails the test.
+//! does not know fails the test. Every case runs at every lane width.
 
 mod common;
 
 use common::dynamic::{AnyPointwise, boxed};
-use common::json::{Tol, compare, f32s, num, nums, opt_f32s};
+use common::json::{Tol, compare, conformance_files, f32s, load, num, nums, opt_f32s};
+use common::lanes::{Family, each_lane};
 use loss_kernels::Reduction;
 use loss_kernels::embedding as emb;
 use loss_kernels::pointwise;
 use loss_kernels::softmax::{self as sm, Input, Labels};
 use serde_json::Value;
-use std::path::PathBuf;
 
 /// Files whose family the crate does not implement yet; skipped by name,
 /// loudly. Each later issue removes its file from this list.
@@ -30,22 +30,7 @@ const NOT_YET: &[&str] = &[];
 
 #[test]
 fn conformance() {
-    let dir = std::env::var_os("LOSS_KERNELS_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance")
-        });
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "no conformance files in {}",
-        dir.display()
-    );
+    let files = conformance_files();
     let (mut checked, mut read_files) = (0usize, 0usize);
     let mut errors = Vec::new();
     for path in &files {
@@ -57,23 +42,32 @@ fn conformance() {
             eprintln!("conformance: SKIPPING {name}: its loss family is not implemented yet");
             continue;
         }
-        let text = std::fs::read_to_string(path).expect("read");
-        let doc: Value = serde_json::from_str(&text).expect("parse");
+        let doc = load(path);
         read_files += 1;
         for case in doc["cases"].as_array().expect("cases") {
             let loss = case["loss"].as_str().expect("loss");
             let id = case["id"].as_str().expect("id");
             let before = errors.len();
-            match loss {
+            let (family, check): (Family, fn(&Value, &mut Vec<String>)) = match loss {
                 "l1" | "l2" | "huber" | "hinge" | "squared_hinge" | "logistic" | "sigmoid_bce"
-                | "bce" | "poisson_nll" | "log_cosh" => check_pointwise(case, &mut errors),
+                | "bce" | "poisson_nll" | "log_cosh" => (Family::Pointwise, check_pointwise),
                 "softmax_cross_entropy" | "kl_div" | "log_softmax" => {
-                    check_softmax(case, &mut errors)
+                    (Family::Softmax, check_softmax)
                 }
-                "triplet" | "cosine_embedding" => check_embedding(case, &mut errors),
-                "ctc" => check_ctc(case, &mut errors),
-                other => errors.push(format!("{id}: unknown loss `{other}` in {name}")),
-            }
+                "triplet" | "cosine_embedding" => (Family::Embedding, check_embedding),
+                "ctc" => (Family::Ctc, check_ctc),
+                other => {
+                    errors.push(format!("{id}: unknown loss `{other}` in {name}"));
+                    continue;
+                }
+            };
+            each_lane(family, |width| {
+                let start = errors.len();
+                check(case, &mut errors);
+                for e in &mut errors[start..] {
+                    *e = format!("[{width} lanes] {e}");
+                }
+            });
             if errors.len() == before {
                 checked += 1;
             }
@@ -238,8 +232,9 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
     }
 }
 
-/// Softmax cross-entropy, KL divergence and `log_softmax`: every entry point
-/// against every expectation field of the case.
+/// Softmax cross-entropy, KL divergence and the row functions (`log_softmax`
+/// cases also check `logsumexp` and `softmax`): every entry point against
+/// every expectation field of the case.
 fn check_softmax(case: &Value, errors: &mut Vec<String>) {
     let id = case["id"].as_str().expect("id");
     let classes = case["classes"].as_u64().expect("classes") as usize;
@@ -257,6 +252,36 @@ fn check_softmax(case: &Value, errors: &mut Vec<String>) {
             "log_softmax",
             &out,
             &want,
+            tol.loss_rtol,
+            tol.loss_atol,
+        );
+        // `logsumexp` and `softmax` against the same expectation: the row's
+        // `x - log_softmax(x)` and `exp(log_softmax(x))`, in float64.
+        let xs = nums(&case["logits"]);
+        let want_lse: Vec<f64> = xs
+            .chunks_exact(classes)
+            .zip(want.chunks_exact(classes))
+            .map(|(x, l)| x[0] - l[0])
+            .collect();
+        let mut lse = vec![0.0f32; want_lse.len()];
+        sm::logsumexp(&x, classes, &mut lse).expect("logsumexp");
+        compare(
+            errors,
+            id,
+            "logsumexp",
+            &lse,
+            &want_lse,
+            tol.loss_rtol,
+            tol.loss_atol,
+        );
+        let want_sm: Vec<f64> = want.iter().map(|l| l.exp()).collect();
+        sm::softmax(&x, classes, &mut out).expect("softmax");
+        compare(
+            errors,
+            id,
+            "softmax",
+            &out,
+            &want_sm,
             tol.loss_rtol,
             tol.loss_atol,
         );

@@ -6,43 +6,20 @@
     missing_docs
 )]
 //! CTC against a brute-force oracle (every alignment of tiny cases), a plain
-//! float64 log-space reference (`common/ctc_reference.rs`), central finite
-//! differences of that reference, random shapes through quickcheck, the edge
-//! cases of SPEC.md and every malformed input.
+//! float64 log-space reference (`loss_kernels_reference::ctc`), central
+//! finite differences of that reference, random shapes through quickcheck,
+//! the edge cases of SPEC.md and every malformed input; every loss test at
+//! every lane width.
 
-#[path = "common/ctc_reference.rs"]
-mod ctc_reference;
+mod common;
 
-use ctc_reference::{Batch, Expect, brute_force, sequence};
+use common::lanes::{Family, each_lane, each_lane_test};
+use common::rng::Rng;
+use common::tolerance::close;
 use loss_kernels::ctc::{Activations, Ctc, Input, Labels, Layout, workspace_len};
 use loss_kernels::{Error, Reduction};
+use loss_kernels_reference::ctc::{self as ctc_reference, Batch, Expect, brute_force, sequence};
 use quickcheck::{QuickCheck, TestResult};
-
-/// xorshift64*: a small deterministic generator for the cases.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// Uniform in `[lo, hi)`.
-    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * ((self.next() >> 40) as f32 / (1u64 << 24) as f32)
-    }
-    fn coin(&mut self, p: f32) -> bool {
-        self.uniform(0.0, 1.0) < p
-    }
-}
 
 /// Shape limits of a generated batch.
 #[derive(Clone, Copy)]
@@ -220,14 +197,6 @@ fn run(b: &Batch, padded: bool) -> Got {
     }
 }
 
-/// `|got - want| <= atol + rtol |want|`, infinities exactly, NaN never.
-fn close(got: f32, want: f64, rtol: f64, atol: f64) -> bool {
-    if want.is_infinite() {
-        return got as f64 == want;
-    }
-    got.is_finite() && (got as f64 - want).abs() <= atol + rtol * want.abs()
-}
-
 /// The worst `|got - want| / (atol + rtol |want|)` over a slice (> 1 fails),
 /// with the index; mismatched infinities or NaN count as infinite.
 fn worst(got: &[f32], want: &[f64], rtol: f64, atol: f64) -> (f64, usize) {
@@ -336,103 +305,110 @@ fn reference_matches_brute_force() {
 
 #[test]
 fn brute_force_oracle() {
-    // Every alignment of tiny cases (T <= 7, C <= 4), batches of 1..3
-    // sequences, both layouts, logits and log-probabilities (with -inf).
-    let mut rng = Rng::new(2);
-    let lim = Limits {
-        t: 7,
-        n: 3,
-        c: 4,
-        s: 4,
-    };
-    for case in 0..400 {
-        let b = random_batch(&mut rng, lim, true);
-        let data: Vec<f64> = b.data.iter().map(|&v| v as f64).collect();
-        let mut want = b.expect();
-        // Replace the reference's per-sequence results by brute force.
-        for i in 0..b.n {
-            let y = b.log_probs(i, &data);
-            let (loss, gamma) = brute_force(&y, &b.labels[i], b.blank);
-            let denominator = b.labels[i].len().max(1) as f64 * b.n as f64;
-            if loss.is_finite() {
-                assert!((want.per_sample[i] - loss).abs() < 1e-9);
-                for (t, (yt, gt)) in y.iter().zip(&gamma).enumerate() {
-                    for k in 0..b.c {
-                        let g = if b.logits {
-                            yt[k].exp() - gt[k]
-                        } else {
-                            -gt[k]
-                        };
-                        want.grad_sum[b.index(i, t, k)] = g;
-                        want.grad_mean[b.index(i, t, k)] = g / denominator;
+    each_lane(Family::Ctc, |_lanes| {
+        // Every alignment of tiny cases (T <= 7, C <= 4), batches of 1..3
+        // sequences, both layouts, logits and log-probabilities (with -inf).
+        let mut rng = Rng::new(2);
+        let lim = Limits {
+            t: 7,
+            n: 3,
+            c: 4,
+            s: 4,
+        };
+        for case in 0..400 {
+            let b = random_batch(&mut rng, lim, true);
+            let data: Vec<f64> = b.data.iter().map(|&v| v as f64).collect();
+            let mut want = b.expect();
+            // Replace the reference's per-sequence results by brute force.
+            for i in 0..b.n {
+                let y = b.log_probs(i, &data);
+                let (loss, gamma) = brute_force(&y, &b.labels[i], b.blank);
+                let denominator = b.labels[i].len().max(1) as f64 * b.n as f64;
+                if loss.is_finite() {
+                    assert!((want.per_sample[i] - loss).abs() < 1e-9);
+                    for (t, (yt, gt)) in y.iter().zip(&gamma).enumerate() {
+                        for k in 0..b.c {
+                            let g = if b.logits {
+                                yt[k].exp() - gt[k]
+                            } else {
+                                -gt[k]
+                            };
+                            want.grad_sum[b.index(i, t, k)] = g;
+                            want.grad_mean[b.index(i, t, k)] = g / denominator;
+                        }
                     }
+                } else {
+                    assert!(b.zero_infinity || want.per_sample[i] == f64::INFINITY);
                 }
-            } else {
-                assert!(b.zero_infinity || want.per_sample[i] == f64::INFINITY);
+            }
+            let got = run(&b, case % 2 == 0);
+            if let Err(e) = check(&b, &got, &want) {
+                panic!("case {case}: {e}");
             }
         }
-        let got = run(&b, case % 2 == 0);
-        if let Err(e) = check(&b, &got, &want) {
-            panic!("case {case}: {e}");
-        }
-    }
+    });
 }
 
 #[test]
 fn finite_differences() {
-    // The crate's gradient of each reduction against central differences of
-    // the float64 reference loss.
-    let mut rng = Rng::new(3);
-    let lim = Limits {
-        t: 9,
-        n: 3,
-        c: 5,
-        s: 3,
-    };
-    let mut checked = 0;
-    for case in 0..60 {
-        let b = random_batch(&mut rng, lim, false);
-        let got = run(&b, case % 2 == 1);
-        let data: Vec<f64> = b.data.iter().map(|&v| v as f64).collect();
-        let base = b.expect_with(&data);
-        for (mean, grad) in [(false, &got.grad_sum), (true, &got.grad_mean)] {
-            let value = |e: &Expect| if mean { e.mean } else { e.sum };
-            if !value(&base).is_finite() {
-                continue;
-            }
-            for j in 0..data.len() {
-                let h = 1e-6;
-                let (mut up, mut down) = (data.clone(), data.clone());
-                up[j] += h;
-                down[j] -= h;
-                let fd = (value(&b.expect_with(&up)) - value(&b.expect_with(&down))) / (2.0 * h);
-                assert!(
-                    (grad[j] as f64 - fd).abs() <= 2e-5 + 1e-4 * fd.abs(),
-                    "case {case} mean={mean} [{j}]: {} vs finite difference {fd}",
-                    grad[j]
-                );
-                checked += 1;
+    each_lane(Family::Ctc, |_lanes| {
+        // The crate's gradient of each reduction against central differences of
+        // the float64 reference loss.
+        let mut rng = Rng::new(3);
+        let lim = Limits {
+            t: 9,
+            n: 3,
+            c: 5,
+            s: 3,
+        };
+        let mut checked = 0;
+        for case in 0..60 {
+            let b = random_batch(&mut rng, lim, false);
+            let got = run(&b, case % 2 == 1);
+            let data: Vec<f64> = b.data.iter().map(|&v| v as f64).collect();
+            let base = b.expect_with(&data);
+            for (mean, grad) in [(false, &got.grad_sum), (true, &got.grad_mean)] {
+                let value = |e: &Expect| if mean { e.mean } else { e.sum };
+                if !value(&base).is_finite() {
+                    continue;
+                }
+                for j in 0..data.len() {
+                    let h = 1e-6;
+                    let (mut up, mut down) = (data.clone(), data.clone());
+                    up[j] += h;
+                    down[j] -= h;
+                    let fd =
+                        (value(&b.expect_with(&up)) - value(&b.expect_with(&down))) / (2.0 * h);
+                    assert!(
+                        (grad[j] as f64 - fd).abs() <= 2e-5 + 1e-4 * fd.abs(),
+                        "case {case} mean={mean} [{j}]: {} vs finite difference {fd}",
+                        grad[j]
+                    );
+                    checked += 1;
+                }
             }
         }
-    }
-    assert!(checked > 1000, "only {checked} derivatives checked");
+        assert!(checked > 1000, "only {checked} derivatives checked");
+    });
 }
 
 fn quickcheck_against_reference(seed: u64) -> TestResult {
-    let mut rng = Rng::new(seed);
-    let lim = Limits {
-        t: 40,
-        n: 5,
-        c: 12,
-        s: 12,
-    };
-    let neg_inf = rng.coin(0.2);
-    let b = random_batch(&mut rng, lim, neg_inf);
-    let got = run(&b, seed.is_multiple_of(2));
-    match check(&b, &got, &b.expect()) {
-        Ok(()) => TestResult::passed(),
-        Err(e) => TestResult::error(e),
-    }
+    each_lane_test(Family::Ctc, |_lanes| {
+        let mut rng = Rng::new(seed);
+        let lim = Limits {
+            t: 40,
+            n: 5,
+            c: 12,
+            s: 12,
+        };
+        let neg_inf = rng.coin(0.2);
+        let b = random_batch(&mut rng, lim, neg_inf);
+        let got = run(&b, seed.is_multiple_of(2));
+        match check(&b, &got, &b.expect()) {
+            Ok(()) => TestResult::passed(),
+            Err(e) => TestResult::error(e),
+        }
+    })
 }
 
 #[test]
@@ -444,147 +420,153 @@ fn quickcheck_random_shapes() {
 
 #[test]
 fn every_lane_position_and_label_length() {
-    // Label lengths 0..=40 cover every tail of every lane width.
-    let mut rng = Rng::new(4);
-    for s in 0..=40usize {
-        let t = 2 * s + 3;
-        let c = 6;
-        let mut b = random_batch(
-            &mut rng,
-            Limits {
-                t: 1,
-                n: 1,
-                c,
-                s: 0,
-            },
-            false,
-        );
-        b.t = t;
-        b.c = c;
-        b.blank %= c;
-        b.input_lengths = vec![t as u32];
-        b.data = (0..t * c).map(|_| rng.uniform(-3.0, 3.0)).collect();
-        b.logits = true;
-        b.zero_infinity = false;
-        b.labels = vec![
-            (0..s)
-                .map(|_| {
-                    let k = rng.below(c - 1);
-                    (if k >= b.blank { k + 1 } else { k }) as u32
-                })
-                .collect(),
-        ];
-        let got = run(&b, s % 2 == 0);
-        if let Err(e) = check(&b, &got, &b.expect()) {
-            panic!("S = {s}: {e}");
-        }
-    }
-}
-
-#[test]
-fn every_class_count() {
-    // C = 2..=40 covers the whole-lane, overlapping-tail and shorter-than-a-
-    // lane paths of the per-step softmax and gradient row at every width.
-    let mut rng = Rng::new(8);
-    for c in 2..=40usize {
-        let mut b = random_batch(
-            &mut rng,
-            Limits {
-                t: 8,
-                n: 3,
-                c: 2,
-                s: 0,
-            },
-            false,
-        );
-        b.c = c;
-        b.blank = rng.below(c);
-        b.data = (0..b.t * b.n * c).map(|_| rng.uniform(-3.0, 3.0)).collect();
-        b.logits = c % 3 != 0;
-        b.labels = (0..b.n)
-            .map(|_| {
-                (0..rng.below(4))
+    each_lane(Family::Ctc, |_lanes| {
+        // Label lengths 0..=40 cover every tail of every lane width.
+        let mut rng = Rng::new(4);
+        for s in 0..=40usize {
+            let t = 2 * s + 3;
+            let c = 6;
+            let mut b = random_batch(
+                &mut rng,
+                Limits {
+                    t: 1,
+                    n: 1,
+                    c,
+                    s: 0,
+                },
+                false,
+            );
+            b.t = t;
+            b.c = c;
+            b.blank %= c;
+            b.input_lengths = vec![t as u32];
+            b.data = (0..t * c).map(|_| rng.uniform(-3.0, 3.0)).collect();
+            b.logits = true;
+            b.zero_infinity = false;
+            b.labels = vec![
+                (0..s)
                     .map(|_| {
                         let k = rng.below(c - 1);
                         (if k >= b.blank { k + 1 } else { k }) as u32
                     })
-                    .collect()
-            })
-            .collect();
-        let got = run(&b, c % 2 == 0);
-        if let Err(e) = check(&b, &got, &b.expect()) {
-            panic!("C = {c}: {e}");
+                    .collect(),
+            ];
+            let got = run(&b, s % 2 == 0);
+            if let Err(e) = check(&b, &got, &b.expect()) {
+                panic!("S = {s}: {e}");
+            }
         }
-    }
+    });
+}
+
+#[test]
+fn every_class_count() {
+    each_lane(Family::Ctc, |_lanes| {
+        // C = 2..=40 covers the whole-lane, overlapping-tail and shorter-than-a-
+        // lane paths of the per-step softmax and gradient row at every width.
+        let mut rng = Rng::new(8);
+        for c in 2..=40usize {
+            let mut b = random_batch(
+                &mut rng,
+                Limits {
+                    t: 8,
+                    n: 3,
+                    c: 2,
+                    s: 0,
+                },
+                false,
+            );
+            b.c = c;
+            b.blank = rng.below(c);
+            b.data = (0..b.t * b.n * c).map(|_| rng.uniform(-3.0, 3.0)).collect();
+            b.logits = c % 3 != 0;
+            b.labels = (0..b.n)
+                .map(|_| {
+                    (0..rng.below(4))
+                        .map(|_| {
+                            let k = rng.below(c - 1);
+                            (if k >= b.blank { k + 1 } else { k }) as u32
+                        })
+                        .collect()
+                })
+                .collect();
+            let got = run(&b, c % 2 == 0);
+            if let Err(e) = check(&b, &got, &b.expect()) {
+                panic!("C = {c}: {e}");
+            }
+        }
+    });
 }
 
 #[test]
 fn long_sequences_stay_accurate() {
-    // The benchmark's second shape (T = 500, C = 80, S = 100) against
-    // float64: the per-step normalisation of the posteriors keeps the
-    // gradient error at the level of a single step's rounding.
-    let mut rng = Rng::new(5);
-    let (t, c, s) = (500, 80, 100);
-    for logits in [true, false] {
-        let mut b = random_batch(
-            &mut rng,
-            Limits {
-                t: 1,
-                n: 1,
-                c: 2,
-                s: 0,
-            },
-            false,
-        );
-        b.t = t;
-        b.c = c;
-        b.blank = 0;
-        b.logits = true;
-        b.batch_major = false;
-        b.n = 2;
-        b.zero_infinity = false;
-        b.input_lengths = vec![t as u32, 400];
-        b.data = (0..t * 2 * c).map(|_| rng.uniform(-4.0, 4.0)).collect();
-        b.labels = (0..2)
-            .map(|_| (0..s).map(|_| 1 + rng.below(c - 1) as u32).collect())
-            .collect();
-        if !logits {
-            let wide: Vec<f64> = b.data.iter().map(|&v| v as f64).collect();
-            let rows: Vec<Vec<Vec<f64>>> = (0..2).map(|i| b.log_probs(i, &wide)).collect();
-            for (i, y) in rows.iter().enumerate() {
-                for (step, row) in y.iter().enumerate() {
-                    for (k, &v) in row.iter().enumerate() {
-                        let at = b.index(i, step, k);
-                        b.data[at] = v as f32;
+    each_lane(Family::Ctc, |_lanes| {
+        // The benchmark's second shape (T = 500, C = 80, S = 100) against
+        // float64: the per-step normalisation of the posteriors keeps the
+        // gradient error at the level of a single step's rounding.
+        let mut rng = Rng::new(5);
+        let (t, c, s) = (500, 80, 100);
+        for logits in [true, false] {
+            let mut b = random_batch(
+                &mut rng,
+                Limits {
+                    t: 1,
+                    n: 1,
+                    c: 2,
+                    s: 0,
+                },
+                false,
+            );
+            b.t = t;
+            b.c = c;
+            b.blank = 0;
+            b.logits = true;
+            b.batch_major = false;
+            b.n = 2;
+            b.zero_infinity = false;
+            b.input_lengths = vec![t as u32, 400];
+            b.data = (0..t * 2 * c).map(|_| rng.uniform(-4.0, 4.0)).collect();
+            b.labels = (0..2)
+                .map(|_| (0..s).map(|_| 1 + rng.below(c - 1) as u32).collect())
+                .collect();
+            if !logits {
+                let wide: Vec<f64> = b.data.iter().map(|&v| v as f64).collect();
+                let rows: Vec<Vec<Vec<f64>>> = (0..2).map(|i| b.log_probs(i, &wide)).collect();
+                for (i, y) in rows.iter().enumerate() {
+                    for (step, row) in y.iter().enumerate() {
+                        for (k, &v) in row.iter().enumerate() {
+                            let at = b.index(i, step, k);
+                            b.data[at] = v as f32;
+                        }
                     }
                 }
+                b.logits = false;
             }
-            b.logits = false;
+            let got = run(&b, true);
+            let want = b.expect();
+            let (r, i) = worst(&got.grad_sum, &want.grad_sum, 0.0, 1e-5);
+            let max_err = got
+                .grad_sum
+                .iter()
+                .zip(&want.grad_sum)
+                .map(|(&g, &w)| (g as f64 - w).abs())
+                .fold(0.0, f64::max);
+            eprintln!("logits={logits}: max gradient error {max_err:e}");
+            assert!(
+                r <= 1.0,
+                "grad[{i}]: {} vs {}",
+                got.grad_sum[i],
+                want.grad_sum[i]
+            );
+            let (r, i) = worst(&got.per_sample, &want.per_sample, 1e-5, 0.0);
+            assert!(
+                r <= 1.0,
+                "loss[{i}]: {} vs {}",
+                got.per_sample[i],
+                want.per_sample[i]
+            );
         }
-        let got = run(&b, true);
-        let want = b.expect();
-        let (r, i) = worst(&got.grad_sum, &want.grad_sum, 0.0, 1e-5);
-        let max_err = got
-            .grad_sum
-            .iter()
-            .zip(&want.grad_sum)
-            .map(|(&g, &w)| (g as f64 - w).abs())
-            .fold(0.0, f64::max);
-        eprintln!("logits={logits}: max gradient error {max_err:e}");
-        assert!(
-            r <= 1.0,
-            "grad[{i}]: {} vs {}",
-            got.grad_sum[i],
-            want.grad_sum[i]
-        );
-        let (r, i) = worst(&got.per_sample, &want.per_sample, 1e-5, 0.0);
-        assert!(
-            r <= 1.0,
-            "loss[{i}]: {} vs {}",
-            got.per_sample[i],
-            want.per_sample[i]
-        );
-    }
+    });
 }
 
 /// A one-sequence batch of log-probabilities (time-major).
@@ -605,185 +587,201 @@ fn log_prob_batch(y: &[&[f32]], label: &[u32], blank: usize) -> Batch {
 
 #[test]
 fn empty_label_is_minus_sum_of_blank_log_probs() {
-    let rows: [&[f32]; 3] = [
-        &[-0.1, -2.0, -3.0],
-        &[-0.5, -1.0, -2.5],
-        &[-0.2, -1.5, -4.0],
-    ];
-    let got = run(&log_prob_batch(&rows, &[], 0), true);
-    assert!((got.per_sample[0] - 0.8).abs() < 1e-6);
-    // -γ: the blank's posterior is 1 at every step
-    assert_eq!(
-        got.grad_sum,
-        [-1.0, 0.0, 0.0, -1.0, 0.0, 0.0, -1.0, 0.0, 0.0]
-    );
-    assert_eq!(got.mean, got.sum); // max(label length, 1) = 1
+    each_lane(Family::Ctc, |_lanes| {
+        let rows: [&[f32]; 3] = [
+            &[-0.1, -2.0, -3.0],
+            &[-0.5, -1.0, -2.5],
+            &[-0.2, -1.5, -4.0],
+        ];
+        let got = run(&log_prob_batch(&rows, &[], 0), true);
+        assert!((got.per_sample[0] - 0.8).abs() < 1e-6);
+        // -γ: the blank's posterior is 1 at every step
+        assert_eq!(
+            got.grad_sum,
+            [-1.0, 0.0, 0.0, -1.0, 0.0, 0.0, -1.0, 0.0, 0.0]
+        );
+        assert_eq!(got.mean, got.sum); // max(label length, 1) = 1
+    });
 }
 
 #[test]
 fn input_length_zero() {
-    let mut b = log_prob_batch(&[&[-0.7, -0.7], &[-0.7, -0.7]], &[], 0);
-    b.n = 2;
-    b.data = vec![-0.7; 2 * 2 * 2];
-    b.input_lengths = vec![0, 0];
-    b.labels = vec![vec![], vec![1]];
-    let got = run(&b, true);
-    assert_eq!(got.per_sample, [0.0, f32::INFINITY]);
-    assert!(got.grad_sum.iter().all(|&g| g == 0.0));
-    b.zero_infinity = true;
-    let got = run(&b, false);
-    assert_eq!(got.per_sample, [0.0, 0.0]);
+    each_lane(Family::Ctc, |_lanes| {
+        let mut b = log_prob_batch(&[&[-0.7, -0.7], &[-0.7, -0.7]], &[], 0);
+        b.n = 2;
+        b.data = vec![-0.7; 2 * 2 * 2];
+        b.input_lengths = vec![0, 0];
+        b.labels = vec![vec![], vec![1]];
+        let got = run(&b, true);
+        assert_eq!(got.per_sample, [0.0, f32::INFINITY]);
+        assert!(got.grad_sum.iter().all(|&g| g == 0.0));
+        b.zero_infinity = true;
+        let got = run(&b, false);
+        assert_eq!(got.per_sample, [0.0, 0.0]);
+    });
 }
 
 #[test]
 fn repeated_labels_need_a_blank_between() {
-    // [1, 1] needs 3 steps: infeasible at 2, feasible at 3 (one alignment).
-    let y: &[f32] = &[-1.0, -0.5];
-    let got = run(&log_prob_batch(&[y, y], &[1, 1], 0), true);
-    assert_eq!(got.per_sample, [f32::INFINITY]);
-    assert_eq!(got.sum, f32::INFINITY);
-    assert!(got.grad_sum.iter().all(|&g| g == 0.0), "{:?}", got.grad_sum);
-    let got = run(&log_prob_batch(&[y, y, y], &[1, 1], 0), true);
-    assert!(
-        (got.per_sample[0] - 2.0).abs() < 1e-6,
-        "{:?}",
-        got.per_sample
-    );
-    assert_eq!(got.grad_sum, [0.0, -1.0, -1.0, 0.0, 0.0, -1.0]);
+    each_lane(Family::Ctc, |_lanes| {
+        // [1, 1] needs 3 steps: infeasible at 2, feasible at 3 (one alignment).
+        let y: &[f32] = &[-1.0, -0.5];
+        let got = run(&log_prob_batch(&[y, y], &[1, 1], 0), true);
+        assert_eq!(got.per_sample, [f32::INFINITY]);
+        assert_eq!(got.sum, f32::INFINITY);
+        assert!(got.grad_sum.iter().all(|&g| g == 0.0), "{:?}", got.grad_sum);
+        let got = run(&log_prob_batch(&[y, y, y], &[1, 1], 0), true);
+        assert!(
+            (got.per_sample[0] - 2.0).abs() < 1e-6,
+            "{:?}",
+            got.per_sample
+        );
+        assert_eq!(got.grad_sum, [0.0, -1.0, -1.0, 0.0, 0.0, -1.0]);
+    });
 }
 
 #[test]
 fn infeasible_is_infinite_never_a_silent_zero() {
-    let y: &[f32] = &[-1.0, -1.0, -1.5];
-    let mut b = log_prob_batch(&[y, y], &[1, 2, 1], 0);
-    let got = run(&b, true);
-    assert_eq!(
-        (got.per_sample[0], got.sum, got.mean),
-        (f32::INFINITY, f32::INFINITY, f32::INFINITY)
-    );
-    assert!(got.grad_sum.iter().chain(&got.grad_mean).all(|&g| g == 0.0));
-    b.zero_infinity = true;
-    let got = run(&b, true);
-    assert_eq!((got.per_sample[0], got.sum, got.mean), (0.0, 0.0, 0.0));
+    each_lane(Family::Ctc, |_lanes| {
+        let y: &[f32] = &[-1.0, -1.0, -1.5];
+        let mut b = log_prob_batch(&[y, y], &[1, 2, 1], 0);
+        let got = run(&b, true);
+        assert_eq!(
+            (got.per_sample[0], got.sum, got.mean),
+            (f32::INFINITY, f32::INFINITY, f32::INFINITY)
+        );
+        assert!(got.grad_sum.iter().chain(&got.grad_mean).all(|&g| g == 0.0));
+        b.zero_infinity = true;
+        let got = run(&b, true);
+        assert_eq!((got.per_sample[0], got.sum, got.mean), (0.0, 0.0, 0.0));
+    });
 }
 
 #[test]
 fn negative_infinite_log_probs_never_nan() {
-    let ninf = f32::NEG_INFINITY;
-    // Class 2 impossible everywhere: a label needing it is +inf with zero
-    // gradient; others are finite, and nothing is NaN.
-    let rows: [&[f32]; 4] = [
-        &[-0.5, -0.9, ninf],
-        &[ninf, -0.1, ninf],
-        &[-0.3, ninf, ninf],
-        &[-0.2, -1.7, ninf],
-    ];
-    for (label, finite) in [
-        (&[1u32][..], true),
-        (&[1, 1], true),
-        (&[2], false),
-        (&[], false),
-    ] {
-        let b = log_prob_batch(&rows, label, 0);
-        let got = run(&b, true);
-        assert!(!got.per_sample[0].is_nan());
-        assert_eq!(got.per_sample[0].is_finite(), finite, "{label:?}");
-        assert!(got.grad_sum.iter().all(|g| g.is_finite()));
-        check(&b, &got, &b.expect()).unwrap();
-    }
-    // All blanks impossible at one step, label [1, 1]: also +inf.
-    let b = log_prob_batch(&[&[ninf, -0.1], &[ninf, -0.1], &[ninf, -0.1]], &[1, 1], 0);
-    assert_eq!(run(&b, true).per_sample, [f32::INFINITY]);
+    each_lane(Family::Ctc, |_lanes| {
+        let ninf = f32::NEG_INFINITY;
+        // Class 2 impossible everywhere: a label needing it is +inf with zero
+        // gradient; others are finite, and nothing is NaN.
+        let rows: [&[f32]; 4] = [
+            &[-0.5, -0.9, ninf],
+            &[ninf, -0.1, ninf],
+            &[-0.3, ninf, ninf],
+            &[-0.2, -1.7, ninf],
+        ];
+        for (label, finite) in [
+            (&[1u32][..], true),
+            (&[1, 1], true),
+            (&[2], false),
+            (&[], false),
+        ] {
+            let b = log_prob_batch(&rows, label, 0);
+            let got = run(&b, true);
+            assert!(!got.per_sample[0].is_nan());
+            assert_eq!(got.per_sample[0].is_finite(), finite, "{label:?}");
+            assert!(got.grad_sum.iter().all(|g| g.is_finite()));
+            check(&b, &got, &b.expect()).unwrap();
+        }
+        // All blanks impossible at one step, label [1, 1]: also +inf.
+        let b = log_prob_batch(&[&[ninf, -0.1], &[ninf, -0.1], &[ninf, -0.1]], &[1, 1], 0);
+        assert_eq!(run(&b, true).per_sample, [f32::INFINITY]);
+    });
 }
 
 #[test]
 fn nan_propagates() {
-    let mut b = log_prob_batch(&[&[0.5, 0.1, -1.0], &[0.2, 0.3, 0.0]], &[1], 0);
-    b.logits = true;
-    b.data[4] = f32::NAN;
-    let got = run(&b, true);
-    assert!(got.per_sample[0].is_nan() && got.sum.is_nan());
-    assert!(got.grad_sum.iter().any(|g| g.is_nan()));
-    // log-probabilities: a NaN on the label's class at one step
-    let mut b = log_prob_batch(&[&[-0.5, -1.0], &[-0.3, -1.2]], &[1], 0);
-    b.data[3] = f32::NAN;
-    assert!(run(&b, false).per_sample[0].is_nan());
+    each_lane(Family::Ctc, |_lanes| {
+        let mut b = log_prob_batch(&[&[0.5, 0.1, -1.0], &[0.2, 0.3, 0.0]], &[1], 0);
+        b.logits = true;
+        b.data[4] = f32::NAN;
+        let got = run(&b, true);
+        assert!(got.per_sample[0].is_nan() && got.sum.is_nan());
+        assert!(got.grad_sum.iter().any(|g| g.is_nan()));
+        // log-probabilities: a NaN on the label's class at one step
+        let mut b = log_prob_batch(&[&[-0.5, -1.0], &[-0.3, -1.2]], &[1], 0);
+        b.data[3] = f32::NAN;
+        assert!(run(&b, false).per_sample[0].is_nan());
+    });
 }
 
 #[test]
 fn blank_last_and_any_blank() {
-    let mut rng = Rng::new(6);
-    for case in 0..40 {
-        let mut b = random_batch(
-            &mut rng,
-            Limits {
-                t: 10,
-                n: 3,
-                c: 6,
-                s: 4,
-            },
-            false,
-        );
-        // Relabel so that the last class is the blank.
-        let last = b.c - 1;
-        for l in b.labels.iter_mut().flatten() {
-            if *l as usize == last {
-                *l = b.blank as u32;
+    each_lane(Family::Ctc, |_lanes| {
+        let mut rng = Rng::new(6);
+        for case in 0..40 {
+            let mut b = random_batch(
+                &mut rng,
+                Limits {
+                    t: 10,
+                    n: 3,
+                    c: 6,
+                    s: 4,
+                },
+                false,
+            );
+            // Relabel so that the last class is the blank.
+            let last = b.c - 1;
+            for l in b.labels.iter_mut().flatten() {
+                if *l as usize == last {
+                    *l = b.blank as u32;
+                }
             }
+            b.blank = last;
+            let got = run(&b, case % 2 == 0);
+            check(&b, &got, &b.expect()).unwrap();
+            // Ctc::blank_last agrees with Ctc::new(C - 1) bit for bit.
+            let acts = Activations::time_major(&b.data, b.t, b.n, b.c, &b.input_lengths);
+            let flat = b.labels.concat();
+            let lengths: Vec<u32> = b.labels.iter().map(|l| l.len() as u32).collect();
+            let labels = Labels::Concatenated {
+                labels: &flat,
+                lengths: &lengths,
+            };
+            let s = b.labels.iter().map(Vec::len).max().unwrap();
+            let mut ws = vec![0.0; workspace_len(b.t, s)];
+            let v1 = ctc_of(&b, true).value(&acts, &labels, Reduction::Sum, &mut ws);
+            let v2 = ctc_of(&b, false).value(&acts, &labels, Reduction::Sum, &mut ws);
+            assert_eq!(v1.map(f32::to_bits), v2.map(f32::to_bits));
         }
-        b.blank = last;
-        let got = run(&b, case % 2 == 0);
-        check(&b, &got, &b.expect()).unwrap();
-        // Ctc::blank_last agrees with Ctc::new(C - 1) bit for bit.
-        let acts = Activations::time_major(&b.data, b.t, b.n, b.c, &b.input_lengths);
-        let flat = b.labels.concat();
-        let lengths: Vec<u32> = b.labels.iter().map(|l| l.len() as u32).collect();
-        let labels = Labels::Concatenated {
-            labels: &flat,
-            lengths: &lengths,
-        };
-        let s = b.labels.iter().map(Vec::len).max().unwrap();
-        let mut ws = vec![0.0; workspace_len(b.t, s)];
-        let v1 = ctc_of(&b, true).value(&acts, &labels, Reduction::Sum, &mut ws);
-        let v2 = ctc_of(&b, false).value(&acts, &labels, Reduction::Sum, &mut ws);
-        assert_eq!(v1.map(f32::to_bits), v2.map(f32::to_bits));
-    }
+    });
 }
 
 #[test]
 fn workspace_len_is_exactly_enough() {
-    let data = [0.0f32; 5 * 2 * 4];
-    let acts = Activations::time_major(&data, 5, 2, 4, &[5, 3]);
-    let labels = Labels::Padded {
-        labels: &[1, 2, 3, 1, 9, 9],
-        max_len: 3,
-        lengths: &[3, 1],
-    };
-    let need = workspace_len(5, 3);
-    assert_eq!(need, 3 * 32 * (5 + 2) + 2 * 5);
-    let mut ws = vec![0.0; need];
-    let mut grad = [0.0; 40];
-    let ctc = Ctc::new(0);
-    ctc.value_and_grad(&acts, &labels, Reduction::Sum, &mut ws, &mut grad)
-        .unwrap();
-    assert_eq!(
-        ctc.value_and_grad(&acts, &labels, Reduction::Sum, &mut ws[1..], &mut grad),
-        Err(Error::WorkspaceTooSmall {
-            argument: "workspace",
-            expected: need,
-            found: need - 1
-        })
-    );
-    // Only the batch's longest input and label lengths count.
-    let short = Labels::Padded {
-        labels: &[1, 9, 9, 1, 9, 9],
-        max_len: 3,
-        lengths: &[1, 1],
-    };
-    let acts = Activations::time_major(&data, 5, 2, 4, &[2, 3]);
-    let mut ws = vec![0.0; workspace_len(3, 1)];
-    ctc.value(&acts, &short, Reduction::Mean, &mut ws).unwrap();
-    assert_eq!(workspace_len(usize::MAX, 7), usize::MAX);
+    each_lane(Family::Ctc, |_lanes| {
+        let data = [0.0f32; 5 * 2 * 4];
+        let acts = Activations::time_major(&data, 5, 2, 4, &[5, 3]);
+        let labels = Labels::Padded {
+            labels: &[1, 2, 3, 1, 9, 9],
+            max_len: 3,
+            lengths: &[3, 1],
+        };
+        let need = workspace_len(5, 3);
+        assert_eq!(need, 3 * 32 * (5 + 2) + 2 * 5);
+        let mut ws = vec![0.0; need];
+        let mut grad = [0.0; 40];
+        let ctc = Ctc::new(0);
+        ctc.value_and_grad(&acts, &labels, Reduction::Sum, &mut ws, &mut grad)
+            .unwrap();
+        assert_eq!(
+            ctc.value_and_grad(&acts, &labels, Reduction::Sum, &mut ws[1..], &mut grad),
+            Err(Error::WorkspaceTooSmall {
+                argument: "workspace",
+                expected: need,
+                found: need - 1
+            })
+        );
+        // Only the batch's longest input and label lengths count.
+        let short = Labels::Padded {
+            labels: &[1, 9, 9, 1, 9, 9],
+            max_len: 3,
+            lengths: &[1, 1],
+        };
+        let acts = Activations::time_major(&data, 5, 2, 4, &[2, 3]);
+        let mut ws = vec![0.0; workspace_len(3, 1)];
+        ctc.value(&acts, &short, Reduction::Mean, &mut ws).unwrap();
+        assert_eq!(workspace_len(usize::MAX, 7), usize::MAX);
+    });
 }
 
 #[test]

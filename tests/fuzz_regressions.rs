@@ -6,7 +6,12 @@
     missing_docs
 )]
 //! Inputs the fuzz targets (`fuzz/`) found, kept as plain tests so every
-//! build (force-scalar, each x86 level, aarch64 under QEMU) runs them.
+//! build (force-scalar, each x86 level, aarch64 under QEMU) runs them, each
+//! at every lane width.
+
+mod common;
+
+use common::lanes::{Family, each_lane};
 
 use loss_kernels::pointwise::{self, Huber};
 use loss_kernels::{Error, Reduction};
@@ -15,57 +20,61 @@ use loss_kernels::{Error, Reduction};
 /// zero residual: it is now rejected; the smallest normal `rho` works.
 #[test]
 fn huber_subnormal_rho_is_rejected() {
-    let err = Huber::new(1e-40).unwrap_err();
-    assert!(matches!(
-        err,
-        Error::InvalidParameter {
-            argument: "rho",
-            ..
-        }
-    ));
-    let loss = Huber::new(f32::MIN_POSITIVE).unwrap();
-    let mut grad = [1.0f32; 3];
-    let v = loss
-        .value_and_grad(
-            &[0.0, 1.0, -1.0],
-            &[0.0, 1.0, -1.0],
-            Reduction::Sum,
-            &mut grad,
-        )
-        .unwrap();
-    assert_eq!((v, grad), (0.0, [0.0; 3]));
-    let v = pointwise::Huber::new(f32::MIN_POSITIVE)
-        .unwrap()
-        .value(&[f32::MIN_POSITIVE], &[0.0], Reduction::Sum)
-        .unwrap();
-    assert!(v.is_finite() && v >= 0.0);
+    each_lane(Family::Pointwise, |_lanes| {
+        let err = Huber::new(1e-40).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidParameter {
+                argument: "rho",
+                ..
+            }
+        ));
+        let loss = Huber::new(f32::MIN_POSITIVE).unwrap();
+        let mut grad = [1.0f32; 3];
+        let v = loss
+            .value_and_grad(
+                &[0.0, 1.0, -1.0],
+                &[0.0, 1.0, -1.0],
+                Reduction::Sum,
+                &mut grad,
+            )
+            .unwrap();
+        assert_eq!((v, grad), (0.0, [0.0; 3]));
+        let v = pointwise::Huber::new(f32::MIN_POSITIVE)
+            .unwrap()
+            .value(&[f32::MIN_POSITIVE], &[0.0], Reduction::Sum)
+            .unwrap();
+        assert!(v.is_finite() && v >= 0.0);
+    });
 }
 
 /// `p t` overflowing to `+∞` for finite `p`, `t` made the hinge's inactive
 /// derivative `m · 0 = -∞ · 0` a NaN; it is 0 (and NaN only for NaN input).
 #[test]
 fn hinge_overflowing_product_has_zero_gradient() {
-    let big = 4.5e37f32;
-    let loss = pointwise::Hinge::new(1.0).unwrap();
-    for n in [1usize, 3, 4, 8, 16, 17, 33] {
-        let pred = vec![big; n];
-        let target = vec![big; n];
-        let mut grad = vec![1.0f32; n];
-        let v = loss
-            .value_and_grad(&pred, &target, Reduction::Sum, &mut grad)
-            .unwrap();
-        assert_eq!(v, 0.0);
-        assert!(grad.iter().all(|&g| g == 0.0), "{grad:?}");
-    }
-    let mut grad = [0.0f32; 2];
-    loss.value_and_grad(
-        &[f32::NAN, 0.5],
-        &[1.0, f32::NAN],
-        Reduction::Sum,
-        &mut grad,
-    )
-    .unwrap();
-    assert!(grad.iter().all(|g| g.is_nan()));
+    each_lane(Family::Pointwise, |_lanes| {
+        let big = 4.5e37f32;
+        let loss = pointwise::Hinge::new(1.0).unwrap();
+        for n in [1usize, 3, 4, 8, 16, 17, 33] {
+            let pred = vec![big; n];
+            let target = vec![big; n];
+            let mut grad = vec![1.0f32; n];
+            let v = loss
+                .value_and_grad(&pred, &target, Reduction::Sum, &mut grad)
+                .unwrap();
+            assert_eq!(v, 0.0);
+            assert!(grad.iter().all(|&g| g == 0.0), "{grad:?}");
+        }
+        let mut grad = [0.0f32; 2];
+        loss.value_and_grad(
+            &[f32::NAN, 0.5],
+            &[1.0, f32::NAN],
+            Reduction::Sum,
+            &mut grad,
+        )
+        .unwrap();
+        assert!(grad.iter().all(|g| g.is_nan()));
+    });
 }
 
 /// With a huge `rho`, `s · s` overflowed to `+∞` inside the quadratic zone
@@ -73,20 +82,22 @@ fn hinge_overflowing_product_has_zero_gradient() {
 /// `∞ · 0 = NaN`. The value is now `(s / rho) · s / 2`.
 #[test]
 fn huber_huge_rho_does_not_overflow() {
-    let rho = 2.66e36f32;
-    let s = -1.69e36f32;
-    let want = (s as f64) * (s as f64) / (2.0 * rho as f64);
-    let loss = Huber::new(rho).unwrap();
-    let mut grad = [0.0f32; 1];
-    let v = loss
-        .value_and_grad(&[s], &[0.0], Reduction::Sum, &mut grad)
-        .unwrap();
-    assert!(((v as f64 - want) / want).abs() < 1e-5, "{v} vs {want}");
-    assert!((grad[0] as f64 - s as f64 / rho as f64).abs() < 1e-6);
-    let mut out = [1.0f32; 2];
-    loss.dim(2)
-        .sample_weight(&[0.0])
-        .per_sample(&[s, 1.0], &[0.0, 0.0], &mut out[..1])
-        .unwrap();
-    assert_eq!(out[0], 0.0);
+    each_lane(Family::Pointwise, |_lanes| {
+        let rho = 2.66e36f32;
+        let s = -1.69e36f32;
+        let want = (s as f64) * (s as f64) / (2.0 * rho as f64);
+        let loss = Huber::new(rho).unwrap();
+        let mut grad = [0.0f32; 1];
+        let v = loss
+            .value_and_grad(&[s], &[0.0], Reduction::Sum, &mut grad)
+            .unwrap();
+        assert!(((v as f64 - want) / want).abs() < 1e-5, "{v} vs {want}");
+        assert!((grad[0] as f64 - s as f64 / rho as f64).abs() < 1e-6);
+        let mut out = [1.0f32; 2];
+        loss.dim(2)
+            .sample_weight(&[0.0])
+            .per_sample(&[s, 1.0], &[0.0, 0.0], &mut out[..1])
+            .unwrap();
+        assert_eq!(out[0], 0.0);
+    });
 }

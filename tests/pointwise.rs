@@ -5,65 +5,59 @@
     clippy::indexing_slicing,
     missing_docs
 )]
-//! Properties of every pointwise loss against the float64 reference in
-//! `tests/common/reference.rs`: every length `0..=3*LANES+1` at every slice
-//! offset (every tail path), random `dim` and weights, both reductions,
-//! per-sample values; the reference's own gradient against central finite
-//! differences; non-negativity; every malformed input an `Err`.
+//! Properties of every pointwise loss against the float64 reference
+//! (`loss_kernels_reference::pointwise`), each at every lane width: every
+//! length `0..=3*LANES+1` at every slice offset (every tail path), random
+//! `dim` and weights, both reductions, per-sample values; the reference's
+//! own gradient against central finite differences; non-negativity; every
+//! malformed input an `Err`.
 
 mod common;
 
 use common::dynamic::{AnyPointwise, boxed};
-use common::reference::{self as reference, Loss};
+use common::lanes::{Family, each_lane, each_lane_ok};
+use common::rng::Rng;
+use common::tolerance::close;
 use loss_kernels::lane::{Lane, Native};
 use loss_kernels::pointwise::{self, Labels};
 use loss_kernels::{Error, Reduction};
+use loss_kernels_reference::pointwise::{self as reference, Pointwise as Loss};
 use quickcheck::{QuickCheck, TestResult};
-
-/// A small deterministic generator (splitmix64), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f32 {
-        (lo + (hi - lo) * self.unit()) as f32
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Every loss with a few parameter choices.
 fn all_losses() -> Vec<Loss> {
     vec![
         Loss::L1,
         Loss::L2,
-        Loss::Huber(1.0),
-        Loss::Huber(0.3),
-        Loss::Hinge(1.0),
-        Loss::Hinge(0.5),
-        Loss::SquaredHinge(1.0),
-        Loss::SquaredHinge(2.0),
-        Loss::Logistic(true),
-        Loss::Logistic(false),
-        Loss::SigmoidBce(1.0),
-        Loss::SigmoidBce(2.5),
-        Loss::SigmoidBce(0.0),
-        Loss::Bce(1.0),
-        Loss::Bce(3.0),
-        Loss::PoissonNll(true, false),
-        Loss::PoissonNll(true, true),
-        Loss::PoissonNll(false, false),
-        Loss::PoissonNll(false, true),
+        Loss::Huber { rho: 1.0 },
+        Loss::Huber { rho: 0.3 },
+        Loss::Hinge { margin: 1.0 },
+        Loss::Hinge { margin: 0.5 },
+        Loss::SquaredHinge { margin: 1.0 },
+        Loss::SquaredHinge { margin: 2.0 },
+        Loss::Logistic { binary: false },
+        Loss::Logistic { binary: true },
+        Loss::SigmoidBce { pos_weight: 1.0 },
+        Loss::SigmoidBce { pos_weight: 2.5 },
+        Loss::SigmoidBce { pos_weight: 0.0 },
+        Loss::Bce { pos_weight: 1.0 },
+        Loss::Bce { pos_weight: 3.0 },
+        Loss::PoissonNll {
+            log_input: true,
+            full: false,
+        },
+        Loss::PoissonNll {
+            log_input: true,
+            full: true,
+        },
+        Loss::PoissonNll {
+            log_input: false,
+            full: false,
+        },
+        Loss::PoissonNll {
+            log_input: false,
+            full: true,
+        },
         Loss::LogCosh,
     ]
 }
@@ -73,19 +67,27 @@ fn crate_loss<'w>(loss: Loss, dim: usize, weight: Option<&'w [f32]>) -> Box<dyn 
     match loss {
         Loss::L1 => boxed(pointwise::L1::new(), dim, weight),
         Loss::L2 => boxed(pointwise::L2::new(), dim, weight),
-        Loss::Huber(r) => boxed(pointwise::Huber::new(r as f32).unwrap(), dim, weight),
-        Loss::Hinge(m) => boxed(pointwise::Hinge::new(m as f32).unwrap(), dim, weight),
-        Loss::SquaredHinge(m) => {
-            boxed(pointwise::SquaredHinge::new(m as f32).unwrap(), dim, weight)
+        Loss::Huber { rho } => boxed(pointwise::Huber::new(rho).unwrap(), dim, weight),
+        Loss::Hinge { margin } => boxed(pointwise::Hinge::new(margin).unwrap(), dim, weight),
+        Loss::SquaredHinge { margin } => {
+            boxed(pointwise::SquaredHinge::new(margin).unwrap(), dim, weight)
         }
-        Loss::Logistic(s) => boxed(
-            pointwise::Logistic::new(if s { Labels::Signed } else { Labels::Binary }),
+        Loss::Logistic { binary } => boxed(
+            pointwise::Logistic::new(if binary {
+                Labels::Binary
+            } else {
+                Labels::Signed
+            }),
             dim,
             weight,
         ),
-        Loss::SigmoidBce(w) => boxed(pointwise::SigmoidBce::new(w as f32).unwrap(), dim, weight),
-        Loss::Bce(w) => boxed(pointwise::Bce::new(w as f32).unwrap(), dim, weight),
-        Loss::PoissonNll(l, f) => boxed(pointwise::PoissonNll::new(l, f), dim, weight),
+        Loss::SigmoidBce { pos_weight } => {
+            boxed(pointwise::SigmoidBce::new(pos_weight).unwrap(), dim, weight)
+        }
+        Loss::Bce { pos_weight } => boxed(pointwise::Bce::new(pos_weight).unwrap(), dim, weight),
+        Loss::PoissonNll { log_input, full } => {
+            boxed(pointwise::PoissonNll::new(log_input, full), dim, weight)
+        }
         Loss::LogCosh => boxed(pointwise::LogCosh::new(), dim, weight),
     }
 }
@@ -94,22 +96,22 @@ fn crate_loss<'w>(loss: Loss, dim: usize, weight: Option<&'w [f32]>) -> Box<dyn 
 fn sample(loss: Loss, rng: &mut Rng) -> (f32, f32) {
     let sign = |rng: &mut Rng| if rng.next() & 1 == 0 { -1.0 } else { 1.0 };
     match loss {
-        Loss::L1 | Loss::L2 | Loss::Huber(_) | Loss::LogCosh => {
+        Loss::L1 | Loss::L2 | Loss::Huber { .. } | Loss::LogCosh => {
             (rng.range(-5.0, 5.0), rng.range(-5.0, 5.0))
         }
-        Loss::Hinge(_) | Loss::SquaredHinge(_) | Loss::Logistic(true) => {
+        Loss::Hinge { .. } | Loss::SquaredHinge { .. } | Loss::Logistic { binary: false } => {
             (rng.range(-3.0, 3.0), sign(rng))
         }
-        Loss::Logistic(false) => (rng.range(-12.0, 12.0), (rng.next() & 1) as f32),
-        Loss::SigmoidBce(_) => (rng.range(-12.0, 12.0), rng.range(0.0, 1.0)),
-        Loss::Bce(_) => (rng.range(0.02, 0.98), rng.range(0.0, 1.0)),
-        Loss::PoissonNll(true, _) => (rng.range(-3.0, 3.0), rng.range(0.0, 6.0)),
-        Loss::PoissonNll(false, _) => (rng.range(0.1, 5.0), rng.range(0.0, 6.0)),
+        Loss::Logistic { binary: true } => (rng.range(-12.0, 12.0), (rng.next() & 1) as f32),
+        Loss::SigmoidBce { .. } => (rng.range(-12.0, 12.0), rng.range(0.0, 1.0)),
+        Loss::Bce { .. } => (rng.range(0.02, 0.98), rng.range(0.0, 1.0)),
+        Loss::PoissonNll {
+            log_input: true, ..
+        } => (rng.range(-3.0, 3.0), rng.range(0.0, 6.0)),
+        Loss::PoissonNll {
+            log_input: false, ..
+        } => (rng.range(0.1, 5.0), rng.range(0.0, 6.0)),
     }
-}
-
-fn close(got: f64, want: f64, rtol: f64, atol: f64) -> bool {
-    (got - want).abs() <= atol + rtol * want.abs()
 }
 
 /// Checks every entry point of `loss` on one batch against the reference.
@@ -193,36 +195,48 @@ fn check_batch(
 }
 
 /// Every length `1..=3*LANES+1` (in samples of `dim`) at every offset
-/// `0..LANES`, for every loss, with and without weights.
+/// `0..LANES`, for every loss, with and without weights (`LANES` the build's
+/// native width, so the cases are the same in every build), at every lane
+/// width: with `dim = LANES + 1` the lengths reach every tail of the wider
+/// lanes too.
 #[test]
 fn every_length_and_offset_matches_reference() {
     let lanes = Native::LANES;
-    let mut rng = Rng(7);
-    for loss in all_losses() {
-        for dim in [1, 2, 3, lanes + 1] {
-            for n in 1..=3 * lanes + 1 {
-                for offset in 0..lanes.max(2) {
-                    for weighted in [false, true] {
-                        check_batch(loss, n * dim, dim, weighted, offset, &mut rng).unwrap();
+    each_lane(Family::Pointwise, |width| {
+        let mut rng = Rng::new(7);
+        for loss in all_losses() {
+            for dim in [1, 2, 3, lanes + 1] {
+                for n in 1..=3 * lanes + 1 {
+                    for offset in 0..lanes.max(2) {
+                        for weighted in [false, true] {
+                            check_batch(loss, n * dim, dim, weighted, offset, &mut rng)
+                                .map_err(|e| format!("at {width} lanes: {e}"))
+                                .unwrap();
+                        }
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// Random batches: random loss, length, `dim`, weights and offset.
 #[test]
 fn random_batches_match_reference() {
     fn prop(seed: u64) -> TestResult {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let losses = all_losses();
         let loss = losses[rng.below(losses.len())];
         let dim = 1 + rng.below(40);
         let n = 1 + rng.below(3 * Native::LANES + 2);
         let offset = rng.below(Native::LANES.max(2));
         let weighted = rng.next() & 1 == 1;
-        match check_batch(loss, n * dim, dim, weighted, offset, &mut rng) {
+        let checked = each_lane_ok(Family::Pointwise, |_| {
+            // The same batch at every width.
+            let mut rng = rng.clone();
+            check_batch(loss, n * dim, dim, weighted, offset, &mut rng)
+        });
+        match checked {
             Ok(()) => TestResult::passed(),
             Err(e) => TestResult::error(e),
         }
@@ -237,7 +251,7 @@ fn random_batches_match_reference() {
 /// oracle the other tests compare the crate with.
 #[test]
 fn reference_gradient_matches_finite_differences() {
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     for loss in all_losses() {
         for _ in 0..200 {
             let (p, t) = sample(loss, &mut rng);
@@ -260,72 +274,83 @@ fn reference_gradient_matches_finite_differences() {
 /// reduced loss, on whole random batches (dim and weights included).
 #[test]
 fn crate_gradient_matches_finite_differences() {
-    let mut rng = Rng(13);
-    for loss in all_losses() {
-        let dim = 1 + rng.below(4);
-        let n = 1 + rng.below(5);
-        let len = n * dim;
-        let (pred, target): (Vec<f32>, Vec<f32>) = (0..len).map(|_| sample(loss, &mut rng)).unzip();
-        let weights: Vec<f32> = (0..n).map(|_| rng.range(0.1, 2.0)).collect();
-        let p64: Vec<f64> = pred.iter().map(|&v| v as f64).collect();
-        let t64: Vec<f64> = target.iter().map(|&v| v as f64).collect();
-        let w64: Vec<f64> = weights.iter().map(|&v| v as f64).collect();
-        let mut grad = vec![0.0f32; len];
-        crate_loss(loss, dim, Some(&weights))
-            .value_and_grad(&pred, &target, Reduction::Mean, &mut grad)
-            .unwrap();
-        let h = 1e-6;
-        for k in 0..len {
-            if loss.kink_distance(p64[k], t64[k]) < 10.0 * h {
-                continue;
+    each_lane(Family::Pointwise, |lanes| {
+        let mut rng = Rng::new(13);
+        for loss in all_losses() {
+            let dim = 1 + rng.below(4);
+            let n = 1 + rng.below(5);
+            let len = n * dim;
+            let (pred, target): (Vec<f32>, Vec<f32>) =
+                (0..len).map(|_| sample(loss, &mut rng)).unzip();
+            let weights: Vec<f32> = (0..n).map(|_| rng.range(0.1, 2.0)).collect();
+            let p64: Vec<f64> = pred.iter().map(|&v| v as f64).collect();
+            let t64: Vec<f64> = target.iter().map(|&v| v as f64).collect();
+            let w64: Vec<f64> = weights.iter().map(|&v| v as f64).collect();
+            let mut grad = vec![0.0f32; len];
+            crate_loss(loss, dim, Some(&weights))
+                .value_and_grad(&pred, &target, Reduction::Mean, &mut grad)
+                .unwrap();
+            let h = 1e-6;
+            for k in 0..len {
+                if loss.kink_distance(p64[k], t64[k]) < 10.0 * h {
+                    continue;
+                }
+                let mut up = p64.clone();
+                up[k] += h;
+                let mut down = p64.clone();
+                down[k] -= h;
+                let fd = (reference::reduced(loss, &up, &t64, dim, Some(&w64), true)
+                    - reference::reduced(loss, &down, &t64, dim, Some(&w64), true))
+                    / (2.0 * h);
+                assert!(
+                    close(grad[k] as f64, fd, 1e-4, 1e-5),
+                    "{loss:?} at {lanes} lanes, k={k}: grad {} vs fd {fd}",
+                    grad[k]
+                );
             }
-            let mut up = p64.clone();
-            up[k] += h;
-            let mut down = p64.clone();
-            down[k] -= h;
-            let fd = (reference::reduced(loss, &up, &t64, dim, Some(&w64), true)
-                - reference::reduced(loss, &down, &t64, dim, Some(&w64), true))
-                / (2.0 * h);
-            assert!(
-                close(grad[k] as f64, fd, 1e-4, 1e-5),
-                "{loss:?} k={k}: grad {} vs fd {fd}",
-                grad[k]
-            );
         }
-    }
+    });
 }
 
 /// Losses that are non-negative by their math stay so (in float32 too).
 #[test]
 fn non_negative_where_the_math_says_so() {
-    let mut rng = Rng(17);
-    for loss in all_losses() {
-        // Poisson NLL is not bounded below; everything else is >= 0.
-        if matches!(loss, Loss::PoissonNll(..)) {
-            continue;
+    each_lane(Family::Pointwise, |lanes| {
+        let mut rng = Rng::new(17);
+        for loss in all_losses() {
+            // Poisson NLL is not bounded below; everything else is >= 0.
+            if matches!(loss, Loss::PoissonNll { .. }) {
+                continue;
+            }
+            let len = 257;
+            let (pred, target): (Vec<f32>, Vec<f32>) =
+                (0..len).map(|_| sample(loss, &mut rng)).unzip();
+            let mut per = vec![0.0f32; len];
+            crate_loss(loss, 1, None)
+                .per_sample(&pred, &target, &mut per)
+                .unwrap();
+            assert!(
+                per.iter().all(|&v| v >= 0.0),
+                "{loss:?} at {lanes} lanes: {per:?}"
+            );
         }
-        let len = 257;
-        let (pred, target): (Vec<f32>, Vec<f32>) = (0..len).map(|_| sample(loss, &mut rng)).unzip();
-        let mut per = vec![0.0f32; len];
-        crate_loss(loss, 1, None)
-            .per_sample(&pred, &target, &mut per)
-            .unwrap();
-        assert!(per.iter().all(|&v| v >= 0.0), "{loss:?}: {per:?}");
-    }
+    });
 }
 
 /// NaN data propagates into the value (never an error, never a panic).
 #[test]
 fn nan_propagates() {
-    for loss in all_losses() {
-        let mut pred = vec![0.5f32; 19];
-        let target = vec![0.5f32; 19];
-        pred[17] = f32::NAN;
-        let v = crate_loss(loss, 1, None)
-            .value(&pred, &target, Reduction::Sum)
-            .unwrap();
-        assert!(v.is_nan(), "{loss:?}: {v}");
-    }
+    each_lane(Family::Pointwise, |lanes| {
+        for loss in all_losses() {
+            let mut pred = vec![0.5f32; 19];
+            let target = vec![0.5f32; 19];
+            pred[17] = f32::NAN;
+            let v = crate_loss(loss, 1, None)
+                .value(&pred, &target, Reduction::Sum)
+                .unwrap();
+            assert!(v.is_nan(), "{loss:?} at {lanes} lanes: {v}");
+        }
+    });
 }
 
 /// Every malformed call is an `Err` naming the argument, for every loss.

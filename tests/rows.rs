@@ -6,59 +6,29 @@
     missing_docs
 )]
 //! Row losses (softmax cross-entropy, KL divergence, the row functions,
-//! triplet, cosine embedding) against a float64 reference written here from
-//! SPEC.md, with gradients checked against central finite differences of
-//! that reference, plus the numerical and error-path properties.
+//! triplet, cosine embedding) against the float64 reference
+//! (`loss_kernels_reference::rows`), with gradients checked against central
+//! finite differences of that reference, plus the numerical and error-path
+//! properties; every loss test at every lane width.
 //!
 //! Sizes sweep 1..40 rows and 1..40 classes so that every path runs at
 //! every lane width: the row kernel with full lanes and a tail, and the
 //! transposed multi-row kernel for narrow rows with its leftover rows.
 
+mod common;
+
+use common::lanes::{Family, each_lane, each_lane_ok, each_lane_test};
+use common::rng::Rng;
+use common::tolerance::close;
 use loss_kernels::embedding::{CosineEmbedding, CosineGrads, Distance, Triplet, TripletGrads};
 use loss_kernels::softmax::{
     Input, KlDivergence, Labels, SoftmaxCrossEntropy, log_softmax, logsumexp, softmax,
 };
 use loss_kernels::{Error, Reduction};
+use loss_kernels_reference::rows as reference;
 use quickcheck::{QuickCheck, TestResult};
 
 const TESTS: u64 = 200;
-
-/// A small deterministic generator (inputs from a quickcheck seed).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-    /// Uniform in `[lo, hi)`, on a grid of 1/1024 (exactly representable,
-    /// so shifted copies stay exact).
-    fn f(&mut self, lo: f32, hi: f32) -> f32 {
-        let u = (self.next() % 1_000_000) as f32 / 1_000_000.0;
-        ((lo + u * (hi - lo)) * 1024.0).round() / 1024.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn vec(&mut self, len: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..len).map(|_| self.f(lo, hi)).collect()
-    }
-}
-
-/// `|got - want| <= atol + rtol |want|`, with NaN only matching NaN.
-fn close(got: f32, want: f64, rtol: f64, atol: f64) -> bool {
-    let g = f64::from(got);
-    if want.is_nan() {
-        return g.is_nan();
-    }
-    (g - want).abs() <= atol + rtol * want.abs()
-}
 
 fn all_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) -> Result<(), String> {
     if got.len() != want.len() {
@@ -152,7 +122,7 @@ impl CeCase {
             logits,
             sparse,
             dense,
-            smoothing: if opts & 8 != 0 { r.f(0.0, 1.0) } else { 0.0 },
+            smoothing: if opts & 8 != 0 { r.grid(0.0, 1.0) } else { 0.0 },
             ignore,
             class_weight: (opts & 16 != 0).then(|| r.vec(classes, 0.1, 2.0)),
             sample_weight: (opts & 32 != 0).then(|| r.vec(n, 0.0, 2.0)),
@@ -196,19 +166,13 @@ impl CeCase {
         matches!((&self.sparse, self.ignore), (Some(y), Some(ig)) if y[i] == ig)
     }
 
-    /// Row `i`'s loss at logits `x` (float64), from SPEC.md.
+    /// Row `i`'s loss at logits `x` (float64): the reference cross-entropy
+    /// against the row's effective (smoothed, class-weighted) target.
     fn row_loss(&self, i: usize, x: &[f64]) -> f64 {
         if self.ignored(i) {
             return 0.0;
         }
         let c = self.classes;
-        let lp: Vec<f64> = if self.log_probs {
-            x.to_vec()
-        } else {
-            let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let lse = m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
-            x.iter().map(|v| v - lse).collect()
-        };
         let w: Vec<f64> = match (&self.sparse, &self.dense) {
             (Some(y), _) => {
                 let a = f64::from(self.smoothing);
@@ -225,7 +189,7 @@ impl CeCase {
             _ => unreachable!(),
         };
         let s = self.sample_weight.as_ref().map_or(1.0, |s| f64::from(s[i]));
-        -s * w.iter().zip(&lp).map(|(w, l)| w * l).sum::<f64>()
+        s * reference::softmax_cross_entropy(x, &w, self.log_probs).value
     }
 
     /// The `Mean` denominator (0 gives a 0 mean).
@@ -297,7 +261,8 @@ fn check_ce(case: &CeCase) -> Result<(), String> {
 #[test]
 fn cross_entropy_matches_reference_and_finite_differences() {
     fn prop(seed: u64, n: u8, classes: u8, opts: u8) -> TestResult {
-        verdict(check_ce(&CeCase::random(seed, n, classes, opts)))
+        let case = CeCase::random(seed, n, classes, opts);
+        verdict(each_lane_ok(Family::Softmax, |_| check_ce(&case)))
     }
     QuickCheck::new()
         .tests(TESTS)
@@ -310,7 +275,7 @@ fn cross_entropy_every_option_every_path() {
     for opts in 0..64u8 {
         for (n, c) in [(1, 1), (17, 3), (33, 10), (40, 16), (5, 33), (20, 40)] {
             let case = CeCase::random(u64::from(opts) * 977 + n as u64, n - 1, c - 1, opts);
-            if let Err(e) = check_ce(&case) {
+            if let Err(e) = each_lane_ok(Family::Softmax, |_| check_ce(&case)) {
                 panic!("opts {opts:#b}, {n}x{c}: {e}");
             }
         }
@@ -320,30 +285,32 @@ fn cross_entropy_every_option_every_path() {
 #[test]
 fn cross_entropy_is_shift_invariant() {
     fn prop(seed: u64, n: u8, classes: u8, opts: u8) -> TestResult {
-        let case = CeCase::random(seed, n, classes, opts & !1); // logits
-        let (rows, c) = (case.n, case.classes);
-        let mut r = Rng::new(seed ^ 1);
-        let mut shifted = case.clone();
-        for row in shifted.logits.chunks_exact_mut(c) {
-            let k = [256.0f32, -512.0, 64.0][r.below(3)];
-            row.iter_mut().for_each(|v| *v += k);
-        }
-        let (mut g0, mut g1) = (vec![0.0; rows * c], vec![0.0; rows * c]);
-        let (mut p0, mut p1) = (vec![0.0; rows], vec![0.0; rows]);
-        case.loss()
-            .per_sample_and_grad(&case.logits, case.labels(), &mut p0, &mut g0)
-            .unwrap();
-        shifted
-            .loss()
-            .per_sample_and_grad(&shifted.logits, case.labels(), &mut p1, &mut g1)
-            .unwrap();
-        // The shifted logits carry the max's rounding: 512 · 2^-24 per term.
-        let p0w = to64(&p0);
-        let atol = 1e-4 * c as f64;
-        verdict(
-            all_close("per_sample", &p1, &p0w, 1e-5, atol)
-                .and_then(|()| all_close("grad", &g1, &to64(&g0), 1e-4, 1e-5)),
-        )
+        each_lane_test(Family::Softmax, |_lanes| {
+            let case = CeCase::random(seed, n, classes, opts & !1); // logits
+            let (rows, c) = (case.n, case.classes);
+            let mut r = Rng::new(seed ^ 1);
+            let mut shifted = case.clone();
+            for row in shifted.logits.chunks_exact_mut(c) {
+                let k = [256.0f32, -512.0, 64.0][r.below(3)];
+                row.iter_mut().for_each(|v| *v += k);
+            }
+            let (mut g0, mut g1) = (vec![0.0; rows * c], vec![0.0; rows * c]);
+            let (mut p0, mut p1) = (vec![0.0; rows], vec![0.0; rows]);
+            case.loss()
+                .per_sample_and_grad(&case.logits, case.labels(), &mut p0, &mut g0)
+                .unwrap();
+            shifted
+                .loss()
+                .per_sample_and_grad(&shifted.logits, case.labels(), &mut p1, &mut g1)
+                .unwrap();
+            // The shifted logits carry the max's rounding: 512 · 2^-24 per term.
+            let p0w = to64(&p0);
+            let atol = 1e-4 * c as f64;
+            verdict(
+                all_close("per_sample", &p1, &p0w, 1e-5, atol)
+                    .and_then(|()| all_close("grad", &g1, &to64(&g0), 1e-4, 1e-5)),
+            )
+        })
     }
     QuickCheck::new()
         .tests(TESTS)
@@ -353,25 +320,27 @@ fn cross_entropy_is_shift_invariant() {
 #[test]
 fn cross_entropy_gradient_rows_sum_to_zero() {
     fn prop(seed: u64, n: u8, classes: u8, dense: bool) -> TestResult {
-        // Logits, no weights, nothing ignored (smoothing allowed).
-        let opts = if dense { 2 } else { 8 };
-        let case = CeCase::random(seed, n, classes, opts);
-        let c = case.classes;
-        let mut g = vec![0.0; case.logits.len()];
-        case.loss()
-            .value_and_grad(&case.logits, case.labels(), Reduction::Sum, &mut g)
-            .unwrap();
-        let mass = case
-            .dense
-            .as_ref()
-            .map_or(1.0, |t| t.iter().cloned().fold(1.0f32, f32::max) * c as f32);
-        for (i, row) in g.chunks_exact(c).enumerate() {
-            let s: f64 = row.iter().map(|&v| f64::from(v)).sum();
-            if s.abs() > 1e-6 * c as f64 * f64::from(mass) {
-                return TestResult::error(format!("row {i}: gradient sums to {s:e}"));
+        each_lane_test(Family::Softmax, |_lanes| {
+            // Logits, no weights, nothing ignored (smoothing allowed).
+            let opts = if dense { 2 } else { 8 };
+            let case = CeCase::random(seed, n, classes, opts);
+            let c = case.classes;
+            let mut g = vec![0.0; case.logits.len()];
+            case.loss()
+                .value_and_grad(&case.logits, case.labels(), Reduction::Sum, &mut g)
+                .unwrap();
+            let mass = case
+                .dense
+                .as_ref()
+                .map_or(1.0, |t| t.iter().cloned().fold(1.0f32, f32::max) * c as f32);
+            for (i, row) in g.chunks_exact(c).enumerate() {
+                let s: f64 = row.iter().map(|&v| f64::from(v)).sum();
+                if s.abs() > 1e-6 * c as f64 * f64::from(mass) {
+                    return TestResult::error(format!("row {i}: gradient sums to {s:e}"));
+                }
             }
-        }
-        TestResult::passed()
+            TestResult::passed()
+        })
     }
     QuickCheck::new()
         .tests(TESTS)
@@ -380,190 +349,188 @@ fn cross_entropy_gradient_rows_sum_to_zero() {
 
 #[test]
 fn cross_entropy_extreme_logits() {
-    // ±1e4, equal rows and one class: finite and right, at every path's width.
-    for classes in [1usize, 2, 3, 10, 17, 40, 1000] {
-        for n in [1usize, 16, 33] {
-            let mut logits = vec![0.0f32; n * classes];
-            for (i, row) in logits.chunks_exact_mut(classes).enumerate() {
-                match i % 3 {
-                    0 => row.iter_mut().enumerate().for_each(|(k, v)| {
-                        *v = if k % 2 == 0 { 1e4 } else { -1e4 };
-                    }),
-                    1 => row.fill(1e4),
-                    _ => row.fill(-1e4),
+    each_lane(Family::Softmax, |_lanes| {
+        // ±1e4, equal rows and one class: finite and right, at every path's width.
+        for classes in [1usize, 2, 3, 10, 17, 40, 1000] {
+            for n in [1usize, 16, 33] {
+                let mut logits = vec![0.0f32; n * classes];
+                for (i, row) in logits.chunks_exact_mut(classes).enumerate() {
+                    match i % 3 {
+                        0 => row.iter_mut().enumerate().for_each(|(k, v)| {
+                            *v = if k % 2 == 0 { 1e4 } else { -1e4 };
+                        }),
+                        1 => row.fill(1e4),
+                        _ => row.fill(-1e4),
+                    }
                 }
-            }
-            let labels: Vec<u32> = (0..n).map(|i| ((i * 7) % classes) as u32).collect();
-            let mut per = vec![0.0; n];
-            let mut grad = vec![0.0; n * classes];
-            SoftmaxCrossEntropy::new(classes)
-                .unwrap()
-                .per_sample_and_grad(&logits, Labels::Sparse(&labels), &mut per, &mut grad)
-                .unwrap();
-            for (i, row) in logits.chunks_exact(classes).enumerate() {
-                let x: Vec<f64> = to64(row);
-                let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let s: f64 = x.iter().map(|v| (v - m).exp()).sum();
-                let y = labels[i] as usize;
-                let want = (m - x[y]) + s.ln();
-                assert!(
-                    close(per[i], want, 1e-6, 1e-6),
-                    "{n}x{classes} row {i}: {} vs {want}",
-                    per[i]
-                );
-                for k in 0..classes {
-                    let p = (x[k] - m).exp() / s;
-                    let gw = p - if k == y { 1.0 } else { 0.0 };
-                    let g = grad[i * classes + k];
+                let labels: Vec<u32> = (0..n).map(|i| ((i * 7) % classes) as u32).collect();
+                let mut per = vec![0.0; n];
+                let mut grad = vec![0.0; n * classes];
+                SoftmaxCrossEntropy::new(classes)
+                    .unwrap()
+                    .per_sample_and_grad(&logits, Labels::Sparse(&labels), &mut per, &mut grad)
+                    .unwrap();
+                for (i, row) in logits.chunks_exact(classes).enumerate() {
+                    let log_p = reference::log_softmax(&to64(row));
+                    let y = labels[i] as usize;
+                    let want = -log_p[y];
                     assert!(
-                        close(g, gw, 1e-5, 1e-6),
-                        "{n}x{classes} grad {i},{k}: {g} vs {gw}"
+                        close(per[i], want, 1e-6, 1e-6),
+                        "{n}x{classes} row {i}: {} vs {want}",
+                        per[i]
                     );
+                    for k in 0..classes {
+                        let p = log_p[k].exp();
+                        let gw = p - if k == y { 1.0 } else { 0.0 };
+                        let g = grad[i * classes + k];
+                        assert!(
+                            close(g, gw, 1e-5, 1e-6),
+                            "{n}x{classes} grad {i},{k}: {g} vs {gw}"
+                        );
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 #[test]
 fn non_finite_logits_propagate() {
-    for classes in [3usize, 40] {
-        let mut logits = vec![0.5f32; 20 * classes];
-        logits[classes + 1] = f32::NAN;
-        let labels = vec![0u32; 20];
-        let mut per = vec![0.0; 20];
-        let mut grad = vec![0.0; 20 * classes];
-        SoftmaxCrossEntropy::new(classes)
-            .unwrap()
-            .per_sample_and_grad(&logits, Labels::Sparse(&labels), &mut per, &mut grad)
-            .unwrap();
-        assert!(per[1].is_nan() && per[0].is_finite() && per[2].is_finite());
-    }
+    each_lane(Family::Softmax, |_lanes| {
+        for classes in [3usize, 40] {
+            let mut logits = vec![0.5f32; 20 * classes];
+            logits[classes + 1] = f32::NAN;
+            let labels = vec![0u32; 20];
+            let mut per = vec![0.0; 20];
+            let mut grad = vec![0.0; 20 * classes];
+            SoftmaxCrossEntropy::new(classes)
+                .unwrap()
+                .per_sample_and_grad(&logits, Labels::Sparse(&labels), &mut per, &mut grad)
+                .unwrap();
+            assert!(per[1].is_nan() && per[0].is_finite() && per[2].is_finite());
+        }
+    });
 }
 
 #[test]
 fn ignored_rows_are_exactly_zero_whatever_their_logits() {
-    for classes in [3usize, 40] {
-        let n = 20;
-        let mut logits = vec![0.5f32; n * classes];
-        logits[classes..2 * classes].fill(f32::NAN);
-        logits[3 * classes] = f32::INFINITY;
-        let labels: Vec<u32> = (0..n as u32)
-            .map(|i| if i == 1 || i == 3 { 7 } else { 0 })
-            .collect();
-        let mut per = vec![f32::NAN; n];
-        let mut grad = vec![f32::NAN; n * classes];
-        SoftmaxCrossEntropy::new(classes)
-            .unwrap()
-            .ignore_index(Some(7))
-            .label_smoothing(0.1)
-            .unwrap()
-            .per_sample_and_grad(&logits, Labels::Sparse(&labels), &mut per, &mut grad)
-            .unwrap();
-        for i in [1, 3] {
-            assert_eq!(per[i], 0.0);
-            assert!(
-                grad[i * classes..(i + 1) * classes]
-                    .iter()
-                    .all(|&g| g == 0.0)
-            );
+    each_lane(Family::Softmax, |_lanes| {
+        for classes in [3usize, 40] {
+            let n = 20;
+            let mut logits = vec![0.5f32; n * classes];
+            logits[classes..2 * classes].fill(f32::NAN);
+            logits[3 * classes] = f32::INFINITY;
+            let labels: Vec<u32> = (0..n as u32)
+                .map(|i| if i == 1 || i == 3 { 7 } else { 0 })
+                .collect();
+            let mut per = vec![f32::NAN; n];
+            let mut grad = vec![f32::NAN; n * classes];
+            SoftmaxCrossEntropy::new(classes)
+                .unwrap()
+                .ignore_index(Some(7))
+                .label_smoothing(0.1)
+                .unwrap()
+                .per_sample_and_grad(&logits, Labels::Sparse(&labels), &mut per, &mut grad)
+                .unwrap();
+            for i in [1, 3] {
+                assert_eq!(per[i], 0.0);
+                assert!(
+                    grad[i * classes..(i + 1) * classes]
+                        .iter()
+                        .all(|&g| g == 0.0)
+                );
+            }
+            assert!(per.iter().chain(&grad).all(|v| v.is_finite()));
         }
-        assert!(per.iter().chain(&grad).all(|v| v.is_finite()));
-    }
+    });
 }
 
 #[test]
 fn mean_with_zero_denominator_is_zero() {
-    let logits = [1.0f32, 2.0, 3.0, 4.0];
-    let mut g = [f32::NAN; 4];
-    let v = SoftmaxCrossEntropy::new(2)
-        .unwrap()
-        .ignore_index(Some(1))
-        .value_and_grad(&logits, Labels::Sparse(&[1, 1]), Reduction::Mean, &mut g)
-        .unwrap();
-    assert_eq!((v, g), (0.0, [0.0; 4]));
-    let v = SoftmaxCrossEntropy::new(2)
-        .unwrap()
-        .class_weight(&[0.0, 1.0])
-        .value_and_grad(&logits, Labels::Sparse(&[0, 0]), Reduction::Mean, &mut g)
-        .unwrap();
-    assert_eq!(v, 0.0);
-    assert!(g.iter().all(|&x| x == 0.0));
+    each_lane(Family::Softmax, |_lanes| {
+        let logits = [1.0f32, 2.0, 3.0, 4.0];
+        let mut g = [f32::NAN; 4];
+        let v = SoftmaxCrossEntropy::new(2)
+            .unwrap()
+            .ignore_index(Some(1))
+            .value_and_grad(&logits, Labels::Sparse(&[1, 1]), Reduction::Mean, &mut g)
+            .unwrap();
+        assert_eq!((v, g), (0.0, [0.0; 4]));
+        let v = SoftmaxCrossEntropy::new(2)
+            .unwrap()
+            .class_weight(&[0.0, 1.0])
+            .value_and_grad(&logits, Labels::Sparse(&[0, 0]), Reduction::Mean, &mut g)
+            .unwrap();
+        assert_eq!(v, 0.0);
+        assert!(g.iter().all(|&x| x == 0.0));
+    });
 }
 
 // ---------------------------------------------------------------------------
 // KL divergence.
 
 fn kl_row(t: &[f64], x: &[f64], logits: bool) -> f64 {
-    let lp: Vec<f64> = if logits {
-        let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let lse = m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
-        x.iter().map(|v| v - lse).collect()
-    } else {
-        x.to_vec()
-    };
-    t.iter()
-        .zip(&lp)
-        .map(|(&t, l)| if t == 0.0 { -t * l } else { t * (t.ln() - l) })
-        .sum()
+    reference::kl_divergence(x, t, logits).value
 }
 
 #[test]
 fn kl_divergence_matches_reference_and_finite_differences() {
     fn prop(seed: u64, n: u8, classes: u8, opts: u8) -> TestResult {
-        let mut r = Rng::new(seed);
-        let n = 1 + n as usize % 40;
-        let c = 1 + classes as usize % 40;
-        let logits = opts & 1 != 0;
-        let pred = if logits {
-            r.vec(n * c, -8.0, 8.0)
-        } else {
-            r.vec(n * c, -8.0, 0.0)
-        };
-        let mut t = r.vec(n * c, 0.0, 1.0);
-        t.iter_mut().for_each(|v| {
-            if r.below(4) == 0 {
-                *v = 0.0;
+        each_lane_test(Family::Softmax, |_lanes| {
+            let mut r = Rng::new(seed);
+            let n = 1 + n as usize % 40;
+            let c = 1 + classes as usize % 40;
+            let logits = opts & 1 != 0;
+            let pred = if logits {
+                r.vec(n * c, -8.0, 8.0)
+            } else {
+                r.vec(n * c, -8.0, 0.0)
+            };
+            let mut t = r.vec(n * c, 0.0, 1.0);
+            t.iter_mut().for_each(|v| {
+                if r.below(4) == 0 {
+                    *v = 0.0;
+                }
+            });
+            let sw = (opts & 2 != 0).then(|| r.vec(n, 0.0, 2.0));
+            let mut kl = KlDivergence::new(c).unwrap().input(if logits {
+                Input::Logits
+            } else {
+                Input::LogProbs
+            });
+            if let Some(w) = &sw {
+                kl = kl.sample_weight(w);
             }
-        });
-        let sw = (opts & 2 != 0).then(|| r.vec(n, 0.0, 2.0));
-        let mut kl = KlDivergence::new(c).unwrap().input(if logits {
-            Input::Logits
-        } else {
-            Input::LogProbs
-        });
-        if let Some(w) = &sw {
-            kl = kl.sample_weight(w);
-        }
-        let (x64, t64) = (to64(&pred), to64(&t));
-        let s = |i: usize| sw.as_ref().map_or(1.0, |w| f64::from(w[i]));
-        let per_want: Vec<f64> = (0..n)
-            .map(|i| s(i) * kl_row(&t64[i * c..(i + 1) * c], &x64[i * c..(i + 1) * c], logits))
-            .collect();
-        let mut gw = vec![0.0; n * c];
-        for i in 0..n {
-            let mut row = x64[i * c..(i + 1) * c].to_vec();
-            let tr = &t64[i * c..(i + 1) * c];
-            for k in 0..c {
-                gw[i * c + k] = s(i) * fd(&mut row, k, &|x| kl_row(tr, x, logits));
+            let (x64, t64) = (to64(&pred), to64(&t));
+            let s = |i: usize| sw.as_ref().map_or(1.0, |w| f64::from(w[i]));
+            let per_want: Vec<f64> = (0..n)
+                .map(|i| s(i) * kl_row(&t64[i * c..(i + 1) * c], &x64[i * c..(i + 1) * c], logits))
+                .collect();
+            let mut gw = vec![0.0; n * c];
+            for i in 0..n {
+                let mut row = x64[i * c..(i + 1) * c].to_vec();
+                let tr = &t64[i * c..(i + 1) * c];
+                for k in 0..c {
+                    gw[i * c + k] = s(i) * fd(&mut row, k, &|x| kl_row(tr, x, logits));
+                }
             }
-        }
-        let sum_want: f64 = per_want.iter().sum();
-        let (mut per, mut g) = (vec![f32::NAN; n], vec![f32::NAN; n * c]);
-        let sum = kl.per_sample_and_grad(&pred, &t, &mut per, &mut g).unwrap();
-        let atol = 1e-5 * c as f64;
-        let mut mean_g = vec![f32::NAN; n * c];
-        let mean = kl
-            .value_and_grad(&pred, &t, Reduction::Mean, &mut mean_g)
-            .unwrap();
-        let gw_mean: Vec<f64> = gw.iter().map(|v| v / n as f64).collect();
-        verdict(
-            all_close("per_sample", &per, &per_want, 1e-5, atol)
-                .and_then(|()| all_close("sum", &[sum], &[sum_want], 1e-5, atol * n as f64))
-                .and_then(|()| all_close("grad", &g, &gw, 1e-4, 2e-5))
-                .and_then(|()| all_close("mean", &[mean], &[sum_want / n as f64], 1e-5, atol))
-                .and_then(|()| all_close("grad(mean)", &mean_g, &gw_mean, 1e-4, 2e-5)),
-        )
+            let sum_want: f64 = per_want.iter().sum();
+            let (mut per, mut g) = (vec![f32::NAN; n], vec![f32::NAN; n * c]);
+            let sum = kl.per_sample_and_grad(&pred, &t, &mut per, &mut g).unwrap();
+            let atol = 1e-5 * c as f64;
+            let mut mean_g = vec![f32::NAN; n * c];
+            let mean = kl
+                .value_and_grad(&pred, &t, Reduction::Mean, &mut mean_g)
+                .unwrap();
+            let gw_mean: Vec<f64> = gw.iter().map(|v| v / n as f64).collect();
+            verdict(
+                all_close("per_sample", &per, &per_want, 1e-5, atol)
+                    .and_then(|()| all_close("sum", &[sum], &[sum_want], 1e-5, atol * n as f64))
+                    .and_then(|()| all_close("grad", &g, &gw, 1e-4, 2e-5))
+                    .and_then(|()| all_close("mean", &[mean], &[sum_want / n as f64], 1e-5, atol))
+                    .and_then(|()| all_close("grad(mean)", &mean_g, &gw_mean, 1e-4, 2e-5)),
+            )
+        })
     }
     QuickCheck::new()
         .tests(TESTS)
@@ -576,32 +543,32 @@ fn kl_divergence_matches_reference_and_finite_differences() {
 #[test]
 fn row_functions_match_reference() {
     fn prop(seed: u64, n: u8, classes: u8, big: bool) -> TestResult {
-        let mut r = Rng::new(seed);
-        let n = 1 + n as usize % 40;
-        let c = 1 + classes as usize % 70;
-        let range = if big { 1e4 } else { 20.0 };
-        let x = r.vec(n * c, -range, range);
-        let (mut lse, mut ls, mut sm) = (vec![0.0; n], vec![0.0; n * c], vec![0.0; n * c]);
-        logsumexp(&x, c, &mut lse).unwrap();
-        log_softmax(&x, c, &mut ls).unwrap();
-        softmax(&x, c, &mut sm).unwrap();
-        let mut want_lse = vec![];
-        let (mut want_ls, mut want_sm) = (vec![], vec![]);
-        for row in x.chunks_exact(c) {
-            let row = to64(row);
-            let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let l = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
-            want_lse.push(l);
-            want_ls.extend(row.iter().map(|v| v - l));
-            want_sm.extend(row.iter().map(|v| (v - l).exp()));
-        }
-        // log_softmax = (x - m) - ln s: absolute error ~ ulp of the shift.
-        let atol = f64::from(range) * 2e-7 + 1e-6;
-        verdict(
-            all_close("logsumexp", &lse, &want_lse, 1e-6, 1e-6)
-                .and_then(|()| all_close("log_softmax", &ls, &want_ls, 1e-6, atol))
-                .and_then(|()| all_close("softmax", &sm, &want_sm, 1e-5, 1e-7)),
-        )
+        each_lane_test(Family::Softmax, |_lanes| {
+            let mut r = Rng::new(seed);
+            let n = 1 + n as usize % 40;
+            let c = 1 + classes as usize % 70;
+            let range = if big { 1e4 } else { 20.0 };
+            let x = r.vec(n * c, -range, range);
+            let (mut lse, mut ls, mut sm) = (vec![0.0; n], vec![0.0; n * c], vec![0.0; n * c]);
+            logsumexp(&x, c, &mut lse).unwrap();
+            log_softmax(&x, c, &mut ls).unwrap();
+            softmax(&x, c, &mut sm).unwrap();
+            let mut want_lse = vec![];
+            let (mut want_ls, mut want_sm) = (vec![], vec![]);
+            for row in x.chunks_exact(c) {
+                let row = to64(row);
+                want_lse.push(reference::logsumexp(&row));
+                want_ls.extend(reference::log_softmax(&row));
+                want_sm.extend(reference::softmax(&row));
+            }
+            // log_softmax = (x - m) - ln s: absolute error ~ ulp of the shift.
+            let atol = f64::from(range) * 2e-7 + 1e-6;
+            verdict(
+                all_close("logsumexp", &lse, &want_lse, 1e-6, 1e-6)
+                    .and_then(|()| all_close("log_softmax", &ls, &want_ls, 1e-6, atol))
+                    .and_then(|()| all_close("softmax", &sm, &want_sm, 1e-5, 1e-7)),
+            )
+        })
     }
     QuickCheck::new()
         .tests(TESTS)
@@ -611,210 +578,209 @@ fn row_functions_match_reference() {
 // ---------------------------------------------------------------------------
 // Triplet and cosine embedding.
 
+/// `(loss, hinge argument)` of one triplet row.
 fn triplet_row(a: &[f64], p: &[f64], n: &[f64], margin: f64, euclid: bool) -> (f64, f64) {
-    let eps = if euclid { 1e-6 } else { 0.0 };
-    let d = |u: &[f64], v: &[f64]| -> f64 {
-        let s: f64 = u.iter().zip(v).map(|(x, y)| (x - y + eps).powi(2)).sum();
-        if euclid { s.sqrt() } else { s }
-    };
-    let pre = d(a, p) - d(a, n) + margin;
-    (pre.max(0.0), pre)
+    let row = reference::triplet(a, p, n, margin, euclid);
+    (row.value, row.hinge_argument)
 }
 
 #[test]
 fn triplet_matches_reference_and_finite_differences() {
     fn prop(seed: u64, rows: u8, dim: u8, opts: u8) -> TestResult {
-        let mut r = Rng::new(seed);
-        let rows = 1 + rows as usize % 30;
-        let dim = 1 + dim as usize % 40;
-        let euclid = opts & 1 != 0;
-        let margin = r.f(0.0, 2.0);
-        let len = rows * dim;
-        let (a, p, n) = (
-            r.vec(len, -1.0, 1.0),
-            r.vec(len, -1.0, 1.0),
-            r.vec(len, -1.0, 1.0),
-        );
-        let sw = (opts & 2 != 0).then(|| r.vec(rows, 0.0, 2.0));
-        let distance = if euclid {
-            Distance::Euclidean
-        } else {
-            Distance::Squared
-        };
-        let mut loss = Triplet::new(dim)
-            .unwrap()
-            .margin(margin)
-            .unwrap()
-            .distance(distance);
-        if let Some(w) = &sw {
-            loss = loss.sample_weight(w);
-        }
-        let (a64, p64, n64) = (to64(&a), to64(&p), to64(&n));
-        let s = |i: usize| sw.as_ref().map_or(1.0, |w| f64::from(w[i]));
-        let m = f64::from(margin);
-        let mut per_want = vec![];
-        let mut gw = [vec![0.0; len], vec![0.0; len], vec![0.0; len]];
-        let mut kink = vec![false; rows];
-        for i in 0..rows {
-            let span = i * dim..(i + 1) * dim;
-            let mut ins = [
-                a64[span.clone()].to_vec(),
-                p64[span.clone()].to_vec(),
-                n64[span.clone()].to_vec(),
-            ];
-            let (l, pre) = triplet_row(&ins[0], &ins[1], &ins[2], m, euclid);
-            per_want.push(s(i) * l);
-            kink[i] = pre.abs() < 1e-3;
-            for which in 0..3 {
-                for k in 0..dim {
-                    let f = |x: &[f64]| {
-                        let mut v = ins.clone();
-                        v[which] = x.to_vec();
-                        triplet_row(&v[0], &v[1], &v[2], m, euclid).0
-                    };
-                    let mut x = ins[which].clone();
-                    gw[which][i * dim + k] = s(i) * fd(&mut x, k, &f);
+        each_lane_test(Family::Embedding, |_lanes| {
+            let mut r = Rng::new(seed);
+            let rows = 1 + rows as usize % 30;
+            let dim = 1 + dim as usize % 40;
+            let euclid = opts & 1 != 0;
+            let margin = r.grid(0.0, 2.0);
+            let len = rows * dim;
+            let (a, p, n) = (
+                r.vec(len, -1.0, 1.0),
+                r.vec(len, -1.0, 1.0),
+                r.vec(len, -1.0, 1.0),
+            );
+            let sw = (opts & 2 != 0).then(|| r.vec(rows, 0.0, 2.0));
+            let distance = if euclid {
+                Distance::Euclidean
+            } else {
+                Distance::Squared
+            };
+            let mut loss = Triplet::new(dim)
+                .unwrap()
+                .margin(margin)
+                .unwrap()
+                .distance(distance);
+            if let Some(w) = &sw {
+                loss = loss.sample_weight(w);
+            }
+            let (a64, p64, n64) = (to64(&a), to64(&p), to64(&n));
+            let s = |i: usize| sw.as_ref().map_or(1.0, |w| f64::from(w[i]));
+            let m = f64::from(margin);
+            let mut per_want = vec![];
+            let mut gw = [vec![0.0; len], vec![0.0; len], vec![0.0; len]];
+            let mut kink = vec![false; rows];
+            for i in 0..rows {
+                let span = i * dim..(i + 1) * dim;
+                let mut ins = [
+                    a64[span.clone()].to_vec(),
+                    p64[span.clone()].to_vec(),
+                    n64[span.clone()].to_vec(),
+                ];
+                let (l, pre) = triplet_row(&ins[0], &ins[1], &ins[2], m, euclid);
+                per_want.push(s(i) * l);
+                kink[i] = pre.abs() < 1e-3;
+                for which in 0..3 {
+                    for k in 0..dim {
+                        let f = |x: &[f64]| {
+                            let mut v = ins.clone();
+                            v[which] = x.to_vec();
+                            triplet_row(&v[0], &v[1], &v[2], m, euclid).0
+                        };
+                        let mut x = ins[which].clone();
+                        gw[which][i * dim + k] = s(i) * fd(&mut x, k, &f);
+                    }
+                }
+                ins[0].clear();
+            }
+            let (mut per, mut ga, mut gp, mut gn) = (
+                vec![f32::NAN; rows],
+                vec![f32::NAN; len],
+                vec![f32::NAN; len],
+                vec![f32::NAN; len],
+            );
+            let grads = TripletGrads {
+                anchor: &mut ga,
+                positive: &mut gp,
+                negative: &mut gn,
+            };
+            let sum = loss
+                .per_sample_and_grad(&a, &p, &n, &mut per, grads)
+                .unwrap();
+            let sum_want: f64 = per_want.iter().sum();
+            let mean = loss.value(&a, &p, &n, Reduction::Mean).unwrap();
+            let mut res = all_close("per_sample", &per, &per_want, 1e-5, 1e-5)
+                .and_then(|()| all_close("sum", &[sum], &[sum_want], 1e-5, 1e-4))
+                .and_then(|()| all_close("mean", &[mean], &[sum_want / rows as f64], 1e-5, 1e-5));
+            for (name, got, want) in [
+                ("anchor", &ga, &gw[0]),
+                ("positive", &gp, &gw[1]),
+                ("negative", &gn, &gw[2]),
+            ] {
+                for i in (0..rows).filter(|&i| !kink[i]) {
+                    let span = i * dim..(i + 1) * dim;
+                    res = res.and_then(|()| {
+                        all_close(name, &got[span.clone()], &want[span], 1e-4, 2e-5)
+                    });
                 }
             }
-            ins[0].clear();
-        }
-        let (mut per, mut ga, mut gp, mut gn) = (
-            vec![f32::NAN; rows],
-            vec![f32::NAN; len],
-            vec![f32::NAN; len],
-            vec![f32::NAN; len],
-        );
-        let grads = TripletGrads {
-            anchor: &mut ga,
-            positive: &mut gp,
-            negative: &mut gn,
-        };
-        let sum = loss
-            .per_sample_and_grad(&a, &p, &n, &mut per, grads)
-            .unwrap();
-        let sum_want: f64 = per_want.iter().sum();
-        let mean = loss.value(&a, &p, &n, Reduction::Mean).unwrap();
-        let mut res = all_close("per_sample", &per, &per_want, 1e-5, 1e-5)
-            .and_then(|()| all_close("sum", &[sum], &[sum_want], 1e-5, 1e-4))
-            .and_then(|()| all_close("mean", &[mean], &[sum_want / rows as f64], 1e-5, 1e-5));
-        for (name, got, want) in [
-            ("anchor", &ga, &gw[0]),
-            ("positive", &gp, &gw[1]),
-            ("negative", &gn, &gw[2]),
-        ] {
-            for i in (0..rows).filter(|&i| !kink[i]) {
-                let span = i * dim..(i + 1) * dim;
-                res =
-                    res.and_then(|()| all_close(name, &got[span.clone()], &want[span], 1e-4, 2e-5));
-            }
-        }
-        verdict(res)
+            verdict(res)
+        })
     }
     QuickCheck::new()
         .tests(TESTS)
         .quickcheck(prop as fn(u64, u8, u8, u8) -> TestResult);
 }
 
+/// `(loss, hinge argument)` of one cosine-embedding row.
 fn cosine_row(x1: &[f64], x2: &[f64], positive: bool, margin: f64) -> (f64, f64) {
-    let dot: f64 = x1.iter().zip(x2).map(|(a, b)| a * b).sum();
-    let n1 = x1.iter().map(|a| a * a).sum::<f64>().sqrt();
-    let n2 = x2.iter().map(|a| a * a).sum::<f64>().sqrt();
-    let cos = dot / (n1 * n2).max(1e-12);
-    if positive {
-        (1.0 - cos, 1.0)
-    } else {
-        ((cos - margin).max(0.0), cos - margin)
-    }
+    let row = reference::cosine_embedding(x1, x2, if positive { 1.0 } else { -1.0 }, margin);
+    (row.value, row.hinge_argument)
 }
 
 fn cosine_prop(seed: u64, rows: u8, dim: u8, opts: u8) -> TestResult {
-    let mut r = Rng::new(seed);
-    let rows = 1 + rows as usize % 30;
-    let dim = 1 + dim as usize % 40;
-    let margin = r.f(-0.5, 0.5);
-    let len = rows * dim;
-    let (mut x1, x2) = (r.vec(len, -1.0, 1.0), r.vec(len, -1.0, 1.0));
-    let labels: Vec<f32> = (0..rows)
-        .map(|_| if r.below(2) == 0 { 1.0 } else { -1.0 })
-        .collect();
-    // A zero vector now and then: finite results.
-    let mut zero = vec![false; rows];
-    if opts & 1 != 0 {
-        let i = r.below(rows);
-        x1[i * dim..(i + 1) * dim].fill(0.0);
-        zero[i] = true;
-    }
-    let sw = (opts & 2 != 0).then(|| r.vec(rows, 0.0, 2.0));
-    let mut loss = CosineEmbedding::new(dim).unwrap().margin(margin).unwrap();
-    if let Some(w) = &sw {
-        loss = loss.sample_weight(w);
-    }
-    let s = |i: usize| sw.as_ref().map_or(1.0, |w| f64::from(w[i]));
-    let m = f64::from(margin);
-    let (a64, b64) = (to64(&x1), to64(&x2));
-    let mut per_want = vec![];
-    let mut gw = [vec![0.0; len], vec![0.0; len]];
-    let mut skip = vec![false; rows];
-    for i in 0..rows {
-        let span = i * dim..(i + 1) * dim;
-        let ins = [a64[span.clone()].to_vec(), b64[span.clone()].to_vec()];
-        let pos = labels[i] == 1.0;
-        let (l, pre) = cosine_row(&ins[0], &ins[1], pos, m);
-        per_want.push(s(i) * l);
-        // At (or next to) a zero vector the formula's denominator switches to
-        // 1e-12: finite differences straddle that switch.
-        let short = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>() < 1e-6;
-        skip[i] = zero[i] || short(&ins[0]) || short(&ins[1]) || pre.abs() < 1e-3;
-        for which in 0..2 {
-            for k in 0..dim {
-                let f = |x: &[f64]| {
-                    let mut v = ins.clone();
-                    v[which] = x.to_vec();
-                    cosine_row(&v[0], &v[1], pos, m).0
-                };
-                let mut x = ins[which].clone();
-                gw[which][i * dim + k] = s(i) * fd(&mut x, k, &f);
+    each_lane_test(Family::Embedding, |_lanes| {
+        let mut r = Rng::new(seed);
+        let rows = 1 + rows as usize % 30;
+        let dim = 1 + dim as usize % 40;
+        let margin = r.grid(-0.5, 0.5);
+        let len = rows * dim;
+        let (mut x1, x2) = (r.vec(len, -1.0, 1.0), r.vec(len, -1.0, 1.0));
+        let labels: Vec<f32> = (0..rows)
+            .map(|_| if r.below(2) == 0 { 1.0 } else { -1.0 })
+            .collect();
+        // A zero vector now and then: finite results.
+        let mut zero = vec![false; rows];
+        if opts & 1 != 0 {
+            let i = r.below(rows);
+            x1[i * dim..(i + 1) * dim].fill(0.0);
+            zero[i] = true;
+        }
+        let sw = (opts & 2 != 0).then(|| r.vec(rows, 0.0, 2.0));
+        let mut loss = CosineEmbedding::new(dim).unwrap().margin(margin).unwrap();
+        if let Some(w) = &sw {
+            loss = loss.sample_weight(w);
+        }
+        let s = |i: usize| sw.as_ref().map_or(1.0, |w| f64::from(w[i]));
+        let m = f64::from(margin);
+        let (a64, b64) = (to64(&x1), to64(&x2));
+        let mut per_want = vec![];
+        let mut gw = [vec![0.0; len], vec![0.0; len]];
+        let mut skip = vec![false; rows];
+        for i in 0..rows {
+            let span = i * dim..(i + 1) * dim;
+            let ins = [a64[span.clone()].to_vec(), b64[span.clone()].to_vec()];
+            let pos = labels[i] == 1.0;
+            let (l, pre) = cosine_row(&ins[0], &ins[1], pos, m);
+            per_want.push(s(i) * l);
+            // At (or next to) a zero vector the formula's denominator switches to
+            // 1e-12: finite differences straddle that switch.
+            let short = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>() < 1e-6;
+            skip[i] = zero[i] || short(&ins[0]) || short(&ins[1]) || pre.abs() < 1e-3;
+            for which in 0..2 {
+                for k in 0..dim {
+                    let f = |x: &[f64]| {
+                        let mut v = ins.clone();
+                        v[which] = x.to_vec();
+                        cosine_row(&v[0], &v[1], pos, m).0
+                    };
+                    let mut x = ins[which].clone();
+                    gw[which][i * dim + k] = s(i) * fd(&mut x, k, &f);
+                }
             }
         }
-    }
-    let (mut per, mut g1, mut g2) = (
-        vec![f32::NAN; rows],
-        vec![f32::NAN; len],
-        vec![f32::NAN; len],
-    );
-    let grads = CosineGrads {
-        x1: &mut g1,
-        x2: &mut g2,
-    };
-    let sum = loss
-        .per_sample_and_grad(&x1, &x2, &labels, &mut per, grads)
-        .unwrap();
-    let sum_want: f64 = per_want.iter().sum();
-    let mut res = all_close("per_sample", &per, &per_want, 1e-5, 1e-5)
-        .and_then(|()| all_close("sum", &[sum], &[sum_want], 1e-5, 1e-4));
-    if !g1.iter().chain(&g2).all(|g| g.is_finite()) {
-        return TestResult::error("non-finite cosine gradient");
-    }
-    for (name, got, want) in [("x1", &g1, &gw[0]), ("x2", &g2, &gw[1])] {
-        for i in (0..rows).filter(|&i| !skip[i]) {
-            let span = i * dim..(i + 1) * dim;
-            // The gradient is a difference of two terms of size s_i/‖x1‖
-            // (or /‖x2‖), which cancel exactly at dim 1: the f32 error
-            // scales with them, not with the result.
-            let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-            let terms = s(i) * (1.0 / norm(&a64[span.clone()]) + 1.0 / norm(&b64[span.clone()]));
-            let atol = 2e-5 + 1e-6 * terms;
-            res = res.and_then(|()| all_close(name, &got[span.clone()], &want[span], 2e-4, atol));
+        let (mut per, mut g1, mut g2) = (
+            vec![f32::NAN; rows],
+            vec![f32::NAN; len],
+            vec![f32::NAN; len],
+        );
+        let grads = CosineGrads {
+            x1: &mut g1,
+            x2: &mut g2,
+        };
+        let sum = loss
+            .per_sample_and_grad(&x1, &x2, &labels, &mut per, grads)
+            .unwrap();
+        let sum_want: f64 = per_want.iter().sum();
+        let mut res = all_close("per_sample", &per, &per_want, 1e-5, 1e-5)
+            .and_then(|()| all_close("sum", &[sum], &[sum_want], 1e-5, 1e-4));
+        if !g1.iter().chain(&g2).all(|g| g.is_finite()) {
+            return TestResult::error("non-finite cosine gradient");
         }
-    }
-    verdict(res)
+        for (name, got, want) in [("x1", &g1, &gw[0]), ("x2", &g2, &gw[1])] {
+            for i in (0..rows).filter(|&i| !skip[i]) {
+                let span = i * dim..(i + 1) * dim;
+                // The gradient is a difference of two terms of size s_i/‖x1‖
+                // (or /‖x2‖), which cancel exactly at dim 1: the f32 error
+                // scales with them, not with the result.
+                let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+                let terms =
+                    s(i) * (1.0 / norm(&a64[span.clone()]) + 1.0 / norm(&b64[span.clone()]));
+                let atol = 2e-5 + 1e-6 * terms;
+                res =
+                    res.and_then(|()| all_close(name, &got[span.clone()], &want[span], 2e-4, atol));
+            }
+        }
+        verdict(res)
+    })
 }
 #[test]
 fn cosine_embedding_matches_reference_and_finite_differences() {
     // Found by quickcheck: dim 1 with a zero x2 (the 1e-12 denominator).
-    let r = cosine_prop(12409656609740162653, 131, 0, 255);
+    // (Seeds re-picked for the shared generator, common/rng.rs, so that
+    // they still draw a zero x2: row 3 and row 10 respectively.)
+    let r = cosine_prop(3186284572885386968, 131, 0, 255);
     assert!(!r.is_failure(), "{r:?}");
-    let r = cosine_prop(9547877528061670307, 13, 0, 0);
+    let r = cosine_prop(9547877528061670661, 13, 0, 0);
     assert!(!r.is_failure(), "{r:?}");
     QuickCheck::new()
         .tests(TESTS)

@@ -21,7 +21,7 @@
 #![no_main]
 
 use fuzz_support::check::{EPS, Faults, RTOL, assert_close, assert_same, close, in_domain};
-use fuzz_support::ctc_reference::{Sequence, ctc};
+use loss_kernels_reference::ctc::{Sequence, ctc};
 use fuzz_support::input::{Input as Bytes, adjust};
 use libfuzzer_sys::fuzz_target;
 use loss_kernels::Reduction;

@@ -20,7 +20,7 @@ use fuzz_support::check::{
     Faults, assert_close, assert_same, checkable, close, in_domain, summation_slack,
 };
 use fuzz_support::input::{Input as Bytes, adjust};
-use fuzz_support::rows_reference::{Row, cosine, triplet};
+use loss_kernels_reference::rows::{Row, cosine_embedding, triplet};
 use libfuzzer_sys::fuzz_target;
 use loss_kernels::Reduction;
 use loss_kernels::embedding::{CosineEmbedding, CosineGrads, Distance, Triplet, TripletGrads};
@@ -313,7 +313,7 @@ fn cosine_case(c: &Case) {
                     .map(|&v| v as f64)
                     .collect()
             };
-            cosine(&r(x1), &r(x2), y[i] as f64, margin)
+            cosine_embedding(&r(x1), &r(x2), y[i] as f64, margin)
         })
         .collect();
     check(&refs, c, sum, mean, &out, &gs, &gm, 2);

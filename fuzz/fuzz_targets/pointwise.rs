@@ -16,7 +16,7 @@ use fuzz_support::check::{
     Faults, assert_close, assert_same, checkable, in_domain, summation_slack,
 };
 use fuzz_support::input::{Input, adjust};
-use fuzz_support::reference::{Elem, Pointwise as Ref};
+use loss_kernels_reference::pointwise::{Elem, Pointwise as Ref};
 use libfuzzer_sys::fuzz_target;
 use loss_kernels::Reduction;
 use loss_kernels::pointwise::{self, ElementLoss, Labels, Pointwise};

@@ -22,7 +22,7 @@ use fuzz_support::check::{
     Faults, assert_close, assert_same, checkable, close, in_domain, summation_slack,
 };
 use fuzz_support::input::{Input as Bytes, adjust};
-use fuzz_support::rows_reference::{Row, cross_entropy, kl, max_and_ln_sum};
+use loss_kernels_reference::rows::{Row, kl_divergence, max_and_ln_sum, softmax_cross_entropy};
 use libfuzzer_sys::fuzz_target;
 use loss_kernels::softmax::{self, Input, KlDivergence, Labels, SoftmaxCrossEntropy};
 use loss_kernels::{Error, Reduction};
@@ -301,7 +301,7 @@ fn cross_entropy_case(c: &Case, sparse: bool) {
                 .map(|k| cw(k) * c.dense[i * classes + k] as f64)
                 .collect()
         };
-        refs.push(cross_entropy(&row, &w, c.other_input));
+        refs.push(softmax_cross_entropy(&row, &w, c.other_input));
     }
     if !sparse {
         den = n as f64;
@@ -442,7 +442,7 @@ fn kl_case(c: &Case) {
                 .iter()
                 .map(|&v| v as f64)
                 .collect();
-            kl(&row, &tr, from_logits)
+            kl_divergence(&row, &tr, from_logits)
         })
         .collect();
     check_rows(&refs, &r, c, classes, n as f64);

@@ -3,7 +3,8 @@
 //! * [`input`]: turns the fuzzer's bytes into sizes, flags and `f32` data
 //!   (NaN, ±∞, ±0, subnormals, huge and tiny values, small exact values and
 //!   raw bit patterns), in a layout the seed script `make_seeds.py` writes.
-//! * [`reference`]: float64 scalar references of the losses, each returning
+//! * the float64 references are the `loss-kernels-reference` crate
+//!   (`reference/`, shared with the crate's tests and benches): each returns
 //!   the value, the derivative and the *condition scale* of both (the size
 //!   of the terms that cancel), which the tolerance is relative to.
 //! * [`check`]: the differential comparisons and the error-model helpers.
@@ -17,7 +18,4 @@
 #![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
 
 pub mod check;
-pub mod ctc_reference;
 pub mod input;
-pub mod reference;
-pub mod rows_reference;

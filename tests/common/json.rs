@@ -1,7 +1,38 @@
-//! Helpers for reading the conformance JSON: numbers may be the strings
-//! "inf", "-inf" and "nan".
+//! The one JSON loader of the tests: the conformance files and their
+//! numbers (which may be the strings "inf", "-inf" and "nan").
 
+use super::tolerance::close;
 use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Every `*.json` in `tests/data/conformance/` (or in the folder named by
+/// `LOSS_KERNELS_CONFORMANCE_DIR` when set), sorted; panics if there is none.
+pub fn conformance_files() -> Vec<PathBuf> {
+    let dir = std::env::var_os("LOSS_KERNELS_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance")
+        });
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no conformance files in {}",
+        dir.display()
+    );
+    files
+}
+
+/// One JSON file, parsed.
+pub fn load(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
 
 /// A number (or the string forms of the non-finite ones) as `f64`.
 pub fn num(v: &Value) -> f64 {
@@ -64,15 +95,6 @@ impl Tol {
         }
         t
     }
-}
-
-/// `|got - want| <= atol + rtol |want|`, with non-finite values matching
-/// exactly (inf is inf, NaN is NaN).
-pub fn close(got: f64, want: f64, rtol: f64, atol: f64) -> bool {
-    if !want.is_finite() {
-        return (want.is_nan() && got.is_nan()) || got == want;
-    }
-    got.is_finite() && (got - want).abs() <= atol + rtol * want.abs()
 }
 
 /// Collects mismatches of `got` against `want` into `errors`.

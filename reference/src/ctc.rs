@@ -1,8 +1,8 @@
-//! A plain float64 CTC in log space, written from the textbook recursion
-//! (Graves et al. 2006) with the `2S + 1` extended label, full `α` and `β`
-//! matrices and `std`'s `exp`/`ln`: the oracle of `tests/ctc.rs` and the
-//! scalar baseline of `benches/ctc.rs`. It shares no code with the crate.
-#![allow(dead_code, clippy::needless_range_loop)]
+//! CTC (SPEC.md): a plain float64 CTC in log space, written from the
+//! textbook recursion (Graves et al. 2006) with the `2S + 1` extended label,
+//! full `α` and `β` matrices and `std`'s `exp`/`ln`: the oracle of
+//! `tests/ctc.rs` and the fuzz target, and the scalar baseline of
+//! `benches/ctc.rs`. A brute-force path enumeration checks it on tiny cases.
 
 /// One batch, described independently of the crate's types.
 #[derive(Clone, Debug)]
@@ -106,7 +106,7 @@ impl Batch {
     }
 }
 
-/// `ln(e^a + e^b)`, exact at `-inf`.
+/// `ln(e^a + e^b)`, with `-∞` as the neutral element.
 pub fn lae(a: f64, b: f64) -> f64 {
     if a == f64::NEG_INFINITY {
         return b;
@@ -114,13 +114,17 @@ pub fn lae(a: f64, b: f64) -> f64 {
     if b == f64::NEG_INFINITY {
         return a;
     }
+    if a == f64::INFINITY || b == f64::INFINITY {
+        return a + b; // +∞, or NaN with a NaN
+    }
     let m = a.max(b);
-    m + ((a - m).exp() + (b - m).exp()).ln()
+    m + (-(a - b).abs()).exp().ln_1p()
 }
 
 /// `(-ln p(l|x), γ)` of one sequence from its log-probability rows `y`
 /// (`T × C`): `γ[t][k]` is the posterior occupation of class `k` at step
-/// `t`. An infeasible or zero-probability label gives `(inf, zeros)`.
+/// `t`. An infeasible or zero-probability label gives `(inf, zeros)`, a NaN
+/// input that reaches the total `(NaN, zeros)`.
 pub fn sequence(y: &[Vec<f64>], label: &[u32], blank: usize) -> (f64, Vec<Vec<f64>>) {
     let t_len = y.len();
     let c = y.first().map_or(0, |r| r.len());
@@ -186,6 +190,9 @@ pub fn sequence(y: &[Vec<f64>], label: &[u32], blank: usize) -> (f64, Vec<Vec<f6
     if log_p == ninf {
         return (f64::INFINITY, gamma);
     }
+    if log_p.is_nan() {
+        return (f64::NAN, gamma);
+    }
     for t in 0..t_len {
         for s in 0..states {
             let (a, b) = (alpha[t][s], beta[t][s]);
@@ -242,4 +249,58 @@ pub fn brute_force(y: &[Vec<f64>], label: &[u32], blank: usize) -> (f64, Vec<Vec
         }
     }
     (-total.ln(), gamma)
+}
+
+/// One sequence's reference, as the fuzz target checks it.
+#[derive(Clone, Debug)]
+pub struct Sequence {
+    /// `-ln p(l | x)` (`+∞` when no alignment has a non-zero probability).
+    pub loss: f64,
+    /// Gradient of `loss` w.r.t. the `steps × C` activations given (logits
+    /// or log-probabilities), row-major; all 0 when `loss` is infinite.
+    pub grad: Vec<f64>,
+    /// Condition scale of `loss`: `Σ_t (max_k |x_t(k)| + ln C + 1)`.
+    pub scale: f64,
+}
+
+/// CTC of one sequence: `acts` holds `steps` rows of `c` values (logits
+/// when `logits`, else log-probabilities), `label` its labels, `blank` the
+/// blank class.
+pub fn ctc(
+    acts: &[f64],
+    c: usize,
+    steps: usize,
+    label: &[usize],
+    blank: usize,
+    logits: bool,
+) -> Sequence {
+    let rows: Vec<&[f64]> = (0..steps).map(|t| &acts[t * c..(t + 1) * c]).collect();
+    let scale: f64 = rows
+        .iter()
+        .map(|row| row.iter().fold(0.0f64, |m, v| m.max(v.abs())) + (c as f64).ln() + 1.0)
+        .sum();
+    // Log-probabilities y_t(k).
+    let y: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|row| {
+            if logits {
+                let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let ln_s = row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                row.iter().map(|v| v - m - ln_s).collect()
+            } else {
+                row.to_vec()
+            }
+        })
+        .collect();
+    let label: Vec<u32> = label.iter().map(|&l| l as u32).collect();
+    let (loss, gamma) = sequence(&y, &label, blank);
+    let mut grad = vec![0.0; steps * c];
+    if loss.is_finite() {
+        for (t, (yt, gt)) in y.iter().zip(&gamma).enumerate() {
+            for k in 0..c {
+                grad[t * c + k] = if logits { yt[k].exp() - gt[k] } else { -gt[k] };
+            }
+        }
+    }
+    Sequence { loss, grad, scale }
 }

@@ -1,6 +1,6 @@
-//! Float64 references of the row losses (SPEC.md): softmax cross-entropy,
-//! KL divergence, the row functions, triplet and cosine embedding. Each row
-//! gives its value, gradient(s) and condition scales (see [`crate::reference`]).
+//! The row losses (SPEC.md): softmax cross-entropy, KL divergence, the row
+//! functions, triplet and cosine embedding. Each row gives its value,
+//! gradient(s) and condition scales (see [`crate::pointwise`]).
 
 /// One row's reference.
 #[derive(Clone, Debug, Default)]
@@ -16,6 +16,10 @@ pub struct Row {
     /// The gradient may legitimately be either `grad` or 0 (a kink within
     /// rounding: `max(0, ·)` at 0), or is ill-conditioned (a norm at 0).
     pub grad_ambiguous: bool,
+    /// The argument of the loss's `max(0, ·)` hinge (`d + margin` for a
+    /// triplet, `cos - margin` for a dissimilar cosine pair), where the
+    /// gradient jumps; 1 for a row without a hinge.
+    pub hinge_argument: f64,
 }
 
 /// `(max, ln Σ e^(x - max))` of a row.
@@ -25,9 +29,26 @@ pub fn max_and_ln_sum(x: &[f64]) -> (f64, f64) {
     (m, s.ln())
 }
 
+/// `ln Σ e^x` of a row.
+pub fn logsumexp(x: &[f64]) -> f64 {
+    let (m, ln_s) = max_and_ln_sum(x);
+    m + ln_s
+}
+
+/// `x - logsumexp(x)` of a row.
+pub fn log_softmax(x: &[f64]) -> Vec<f64> {
+    let l = logsumexp(x);
+    x.iter().map(|v| v - l).collect()
+}
+
+/// `e^(x - logsumexp(x))` of a row.
+pub fn softmax(x: &[f64]) -> Vec<f64> {
+    log_softmax(x).into_iter().map(f64::exp).collect()
+}
+
 /// Cross-entropy of one row against its effective weighted target `w`
 /// (`from_log_probs`: the row is log-probabilities).
-pub fn cross_entropy(x: &[f64], w: &[f64], from_log_probs: bool) -> Row {
+pub fn softmax_cross_entropy(x: &[f64], w: &[f64], from_log_probs: bool) -> Row {
     let big_w: f64 = w.iter().sum();
     let w_abs: f64 = w.iter().map(|v| v.abs()).sum();
     let w_max = w.iter().fold(0.0f64, |a, v| a.max(v.abs()));
@@ -40,6 +61,7 @@ pub fn cross_entropy(x: &[f64], w: &[f64], from_log_probs: bool) -> Row {
             grad: w.iter().map(|v| -v).collect(),
             grad_scale: w_max,
             grad_ambiguous: false,
+            hinge_argument: 1.0,
         };
     }
     let (m, ln_s) = max_and_ln_sum(x);
@@ -64,12 +86,13 @@ pub fn cross_entropy(x: &[f64], w: &[f64], from_log_probs: bool) -> Row {
         grad,
         grad_scale: w_abs + w_max,
         grad_ambiguous: false,
+        hinge_argument: 1.0,
     }
 }
 
 /// KL divergence `Σ t (ln t - lp)` of one row, `lp = x` (log-probabilities)
 /// or `log_softmax(x)` (logits).
-pub fn kl(x: &[f64], t: &[f64], from_logits: bool) -> Row {
+pub fn kl_divergence(x: &[f64], t: &[f64], from_logits: bool) -> Row {
     let (m, ln_s) = if from_logits {
         max_and_ln_sum(x)
     } else {
@@ -113,6 +136,7 @@ pub fn kl(x: &[f64], t: &[f64], from_logits: bool) -> Row {
         grad,
         grad_scale: 2.0 * t_abs + 1e-30,
         grad_ambiguous: false,
+        hinge_argument: 1.0,
     }
 }
 
@@ -172,12 +196,13 @@ pub fn triplet(a: &[f64], p: &[f64], n: &[f64], margin: f64, euclidean: bool) ->
         grad,
         grad_scale,
         grad_ambiguous: near_kink || tiny_norm,
+        hinge_argument: d + margin,
     }
 }
 
 /// Cosine embedding loss of one row: `grad` holds the `x1` and `x2`
 /// gradients.
-pub fn cosine(x1: &[f64], x2: &[f64], label: f64, margin: f64) -> Row {
+pub fn cosine_embedding(x1: &[f64], x2: &[f64], label: f64, margin: f64) -> Row {
     let dim = x1.len();
     let dot: f64 = x1.iter().zip(x2).map(|(a, b)| a * b).sum();
     let n1: f64 = x1.iter().map(|a| a * a).sum::<f64>().sqrt();
@@ -196,14 +221,15 @@ pub fn cosine(x1: &[f64], x2: &[f64], label: f64, margin: f64) -> Row {
             dcos[dim + j] = x1[j] / floor;
         }
     }
-    let (value, sign, kink) = if label > 0.0 {
-        (1.0 - cos, -1.0, false)
+    let (value, sign, kink, hinge_argument) = if label > 0.0 {
+        (1.0 - cos, -1.0, false, 1.0)
     } else {
         let h = cos - margin;
         (
             h.max(0.0),
             if h > 0.0 { 1.0 } else { 0.0 },
             h.abs() <= 1e-5 * (1.0 + margin.abs()),
+            h,
         )
     };
     let grad: Vec<f64> = dcos.iter().map(|g| g * sign).collect();
@@ -226,5 +252,6 @@ pub fn cosine(x1: &[f64], x2: &[f64], label: f64, margin: f64) -> Row {
         grad_scale,
         // Near Q = 1e-12 the formula switches denominators.
         grad_ambiguous: kink || (q - floor).abs() <= 1e-3 * floor,
+        hinge_argument,
     }
 }

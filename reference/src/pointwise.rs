@@ -1,8 +1,9 @@
-//! Float64 scalar references, written from SPEC.md and independent of the
-//! crate's code. Each returns the exact value and derivative in `f64` and
-//! the *condition scale* of each: the magnitude of the terms whose rounding
-//! in `f32` the result inherits (e.g. `|margin| + |p t|` for a hinge), so
-//! that a tolerance relative to it is fair where terms cancel.
+//! The pointwise losses. Each element reference returns the exact value and
+//! derivative in `f64` and the *condition scale* of each: the magnitude of
+//! the terms whose rounding in `f32` the result inherits (e.g.
+//! `|margin| + |p t|` for a hinge), so that a tolerance relative to it is
+//! fair where terms cancel. The parameters are `f32`, as the crate takes
+//! them.
 
 /// One element's reference: value, derivative and their scales.
 #[derive(Clone, Copy, Debug)]
@@ -122,9 +123,37 @@ impl Pointwise {
         )
     }
 
-    /// The element reference at `(p, t)`.
+    /// The element reference at the `f32` inputs `(p, t)`.
     pub fn eval(self, p: f32, t: f32) -> Elem {
-        let (p, t) = (p as f64, t as f64);
+        self.eval64(p as f64, t as f64)
+    }
+
+    /// Element loss `f(p, t)`.
+    pub fn f(self, p: f64, t: f64) -> f64 {
+        self.eval64(p, t).f
+    }
+
+    /// Derivative `df/dp`.
+    pub fn df(self, p: f64, t: f64) -> f64 {
+        self.eval64(p, t).g
+    }
+
+    /// Distance from `p` to the nearest point where `f` is not smooth in `p`
+    /// (infinite for smooth losses).
+    pub fn kink_distance(self, p: f64, t: f64) -> f64 {
+        match self {
+            Pointwise::L1 => (p - t).abs(),
+            Pointwise::Huber { rho } => ((p - t).abs() - rho as f64).abs(),
+            Pointwise::Hinge { margin } | Pointwise::SquaredHinge { margin } if t != 0.0 => {
+                (p - margin as f64 / t).abs()
+            }
+            _ => f64::INFINITY,
+        }
+    }
+
+    /// The element reference at `(p, t)` (float64 inputs, e.g. perturbed
+    /// for finite differences).
+    pub fn eval64(self, p: f64, t: f64) -> Elem {
         let s = p - t;
         match self {
             Pointwise::L1 => {
@@ -241,4 +270,56 @@ impl Pointwise {
             }
         }
     }
+}
+
+/// Per-sample losses: the mean over each sample's `dim` values, weighted.
+pub fn per_sample(
+    loss: Pointwise,
+    pred: &[f64],
+    target: &[f64],
+    dim: usize,
+    weight: Option<&[f64]>,
+) -> Vec<f64> {
+    pred.chunks(dim)
+        .zip(target.chunks(dim))
+        .enumerate()
+        .map(|(i, (p, t))| {
+            let w = weight.map_or(1.0, |w| w[i]);
+            w * p.iter().zip(t).map(|(&p, &t)| loss.f(p, t)).sum::<f64>() / dim as f64
+        })
+        .collect()
+}
+
+/// The reduced loss (`mean` divides by the number of samples).
+pub fn reduced(
+    loss: Pointwise,
+    pred: &[f64],
+    target: &[f64],
+    dim: usize,
+    weight: Option<&[f64]>,
+    mean: bool,
+) -> f64 {
+    let per = per_sample(loss, pred, target, dim, weight);
+    let n = per.len() as f64;
+    per.iter().sum::<f64>() / if mean { n } else { 1.0 }
+}
+
+/// The analytic gradient of the reduced loss.
+pub fn gradient(
+    loss: Pointwise,
+    pred: &[f64],
+    target: &[f64],
+    dim: usize,
+    weight: Option<&[f64]>,
+    mean: bool,
+) -> Vec<f64> {
+    let n = (pred.len() / dim) as f64;
+    pred.iter()
+        .zip(target)
+        .enumerate()
+        .map(|(k, (&p, &t))| {
+            let w = weight.map_or(1.0, |w| w[k / dim]);
+            w * loss.df(p, t) / dim as f64 / if mean { n } else { 1.0 }
+        })
+        .collect()
 }
