@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The C interface: the header must match what cbindgen generates from
-# src/capi.rs, and a C program linked against the static library must
+# src/capi/, and a C program linked against the static library must
 # reproduce conformance values for every family.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -27,10 +27,13 @@
 //! # Passes
 //!
 //! Each row is read from memory once: a pass accumulates the row's sums
-//! (distances or dot products), then, with a gradient, a second pass over
-//! the same (cache-resident) rows writes every input's gradient into its
-//! own caller slice. `Mean` divides by the number of rows; sample weights
-//! scale the numerator only.
+//! (distances or dot products, the shared `driver::row::dots`), then,
+//! with a gradient, a second pass over the same (cache-resident) rows
+//! writes every input's gradient into its own caller slice (the triplet
+//! loss at 16 lanes: one pass per gradient, see `triplet_row`). The batch
+//! walk is the shared `driver::each_row`; the kernels run at the lane type
+//! the backend seam ([`lane`](crate::lane)) picks. `Mean` divides by the
+//! number of rows; sample weights scale the numerator only.
 //!
 //! # Accuracy (measured against float64, rows of 64 values in ±1)
 //!
@@ -51,9 +54,11 @@
 //! ```
 
 use crate::Reduction;
-use crate::driver::Sum;
+use crate::driver::lanes::{for_lanes, load, store};
+use crate::driver::row::dots;
+use crate::driver::{Samples, each_row, reduction_scale};
 use crate::error::{Domain, Error, check_len, check_param, rows};
-use crate::lane::{Lane, Native};
+use crate::lane::{self, Kernel, Lane, MAX_LANES};
 
 /// The distance a [`Triplet`] loss compares.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -153,7 +158,7 @@ impl<'w> Triplet<'w> {
         reduction: Reduction,
     ) -> Result<f32, Error> {
         let n = self.check(anchor, positive, negative)?;
-        let scale = mean_scale(reduction, n);
+        let scale = reduction_scale(reduction, n as f32);
         let total = self.run::<false>(
             [anchor, positive, negative],
             [&mut [], &mut [], &mut []],
@@ -174,7 +179,7 @@ impl<'w> Triplet<'w> {
     ) -> Result<f32, Error> {
         let n = self.check(anchor, positive, negative)?;
         check_grads(&grads, anchor.len())?;
-        let scale = mean_scale(reduction, n);
+        let scale = reduction_scale(reduction, n as f32);
         let gs = [grads.anchor, grads.positive, grads.negative];
         let total = self.run::<true>([anchor, positive, negative], gs, &mut [], scale);
         Ok(total * scale)
@@ -226,6 +231,9 @@ impl<'w> Triplet<'w> {
         Ok(n)
     }
 
+    /// Runs the validated call: the losses (sample-weighted) into `out`
+    /// unless it is empty, with `GRAD` the gradients times `grad_scale`;
+    /// returns the sum of the losses.
     fn run<const GRAD: bool>(
         &self,
         inputs: [&[f32]; 3],
@@ -233,23 +241,137 @@ impl<'w> Triplet<'w> {
         out: &mut [f32],
         grad_scale: f32,
     ) -> f32 {
-        let eps = match self.distance {
+        lane::run(TripletBatch::<GRAD> {
+            loss: *self,
+            inputs,
+            grads,
+            out,
+            grad_scale,
+        })
+    }
+}
+
+fn check_grads(g: &TripletGrads<'_>, len: usize) -> Result<(), Error> {
+    check_len("grads.anchor", g.anchor, len)?;
+    check_len("grads.positive", g.positive, len)?;
+    check_len("grads.negative", g.negative, len)
+}
+
+/// A validated triplet call (see [`Kernel`]).
+struct TripletBatch<'a, 'w, const GRAD: bool> {
+    loss: Triplet<'w>,
+    inputs: [&'a [f32]; 3],
+    grads: [&'a mut [f32]; 3],
+    out: &'a mut [f32],
+    grad_scale: f32,
+}
+
+impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
+    type Output = f32;
+
+    fn run<L: Lane>(self) -> f32 {
+        let TripletBatch {
+            loss,
+            inputs,
+            grads,
+            out,
+            grad_scale,
+        } = self;
+        let eps = match loss.distance {
             Distance::Squared => 0.0,
             Distance::Euclidean => 1e-6,
         };
-        let kernel = |x: [&[f32]; 3], g: [&mut [f32]; 3], scale: f32| {
-            triplet_row::<Native, GRAD>(x, g, eps, self.margin, self.distance, scale)
-        };
-        over_rows::<3, GRAD>(
-            self.dim,
+        let n = inputs[0].len() / loss.dim;
+        let mut samples = Samples::new(out);
+        each_row(
+            loss.dim,
+            0..n,
             inputs,
             grads,
-            self.sample_weight,
-            grad_scale,
-            out,
-            kernel,
-        )
+            loss.sample_weight,
+            &mut samples,
+            |row| {
+                let w = row.weight;
+                let scale = w * grad_scale;
+                w * triplet_row::<L, GRAD>(row.x, row.grad, eps, loss.margin, loss.distance, scale)
+            },
+        );
+        samples.total()
     }
+}
+
+/// The triplet differences `u = a - p + ε`, `v = a - n + ε` at `i`.
+#[inline(always)]
+fn triplet_diffs<L: Lane>([a, p, n]: [&[f32]; 3], i: usize, eps: L) -> (L, L) {
+    let a: L = load(a, i, 0.0);
+    let u = a - load(p, i, 0.0) + eps;
+    let v = a - load(n, i, 0.0) + eps;
+    (u, v)
+}
+
+/// One triplet row: its loss, and with `GRAD` its gradients times `scale`.
+#[inline(always)]
+fn triplet_row<L: Lane, const GRAD: bool>(
+    x: [&[f32]; 3],
+    [ga, gp, gn]: [&mut [f32]; 3],
+    eps: f32,
+    margin: f32,
+    distance: Distance,
+    scale: f32,
+) -> f32 {
+    let [a, p, n] = x;
+    let dim = a.len();
+    // Never true after the entry points' checks; saying it lets the
+    // compiler drop the per-lane bounds checks of the other rows.
+    let short = |s: &[f32]| s.len() != dim;
+    if short(p) || short(n) || (GRAD && (short(ga) || short(gp) || short(gn))) {
+        return f32::NAN;
+    }
+    let e = L::splat(eps);
+    let [dp, dn] = dots::<L, 2>(dim, |i| {
+        let (u, v) = triplet_diffs::<L>(x, i, e);
+        [(u, u), (v, v)]
+    });
+    let (gap, coef_p, coef_n) = match distance {
+        Distance::Squared => (dp - dn, 2.0, 2.0),
+        Distance::Euclidean => {
+            let (dp, dn) = (sqrt1::<L>(dp), sqrt1::<L>(dn));
+            (dp - dn, recip_or_zero(dp), recip_or_zero(dn))
+        }
+    };
+    let l = gap + margin;
+    if GRAD {
+        let k = scale * hinge_slope(l);
+        let (alpha, beta) = (L::splat(k * coef_p), L::splat(k * coef_n));
+        // `∂a = α u - β v`, `∂p = -α u`, `∂n = β v`. Up to 8 lanes one
+        // pass writes all three; at 16 lanes a body with several stores is
+        // too big for the compiler to inline (a call per lane: 5-10%
+        // slower at 4096x128), so each gradient gets its own pass over the
+        // (cache-resident) rows.
+        if L::LANES < 16 {
+            for_lanes::<L, 1>(dim, |i, _, _| {
+                let (u, v) = triplet_diffs::<L>(x, i, e);
+                let (gu, gv) = (alpha * u, beta * v);
+                store(gu - gv, ga, i);
+                store(-gu, gp, i);
+                store(gv, gn, i);
+            });
+        } else {
+            for_lanes::<L, 1>(dim, |i, _, _| {
+                let (u, v) = triplet_diffs::<L>(x, i, e);
+                store(alpha * u - beta * v, ga, i);
+            });
+            for_lanes::<L, 1>(dim, |i, _, _| {
+                let u = load::<L>(a, i, 0.0) - load(p, i, 0.0) + e;
+                store(-(alpha * u), gp, i);
+            });
+            for_lanes::<L, 1>(dim, |i, _, _| {
+                let v = load::<L>(a, i, 0.0) - load(n, i, 0.0) + e;
+                store(beta * v, gn, i);
+            });
+        }
+    }
+    hinge(l)
 }
 
 /// Cosine embedding loss over rows of `dim` values with labels `±1`; see
@@ -317,7 +439,7 @@ impl<'w> CosineEmbedding<'w> {
     ) -> Result<f32, Error> {
         let n = self.check(x1, x2, labels)?;
         let total = self.run::<false>([x1, x2], labels, [&mut [], &mut []], &mut [], 1.0);
-        Ok(total * mean_scale(reduction, n))
+        Ok(total * reduction_scale(reduction, n as f32))
     }
 
     /// The reduced loss and its gradients w.r.t. `x1` and `x2`.
@@ -332,7 +454,7 @@ impl<'w> CosineEmbedding<'w> {
         let n = self.check(x1, x2, labels)?;
         check_len("grads.x1", grads.x1, x1.len())?;
         check_len("grads.x2", grads.x2, x1.len())?;
-        let scale = mean_scale(reduction, n);
+        let scale = reduction_scale(reduction, n as f32);
         let total = self.run::<true>([x1, x2], labels, [grads.x1, grads.x2], &mut [], scale);
         Ok(total * scale)
     }
@@ -384,6 +506,9 @@ impl<'w> CosineEmbedding<'w> {
         Ok(n)
     }
 
+    /// Runs the validated call: the losses (sample-weighted) into `out`
+    /// unless it is empty, with `GRAD` the gradients times `grad_scale`;
+    /// returns the sum of the losses.
     fn run<const GRAD: bool>(
         &self,
         inputs: [&[f32]; 2],
@@ -392,79 +517,105 @@ impl<'w> CosineEmbedding<'w> {
         out: &mut [f32],
         grad_scale: f32,
     ) -> f32 {
-        let mut labels = labels.iter();
-        let kernel = |x: [&[f32]; 2], g: [&mut [f32]; 2], scale: f32| {
-            let positive = labels.next().is_some_and(|&y| y == 1.0);
-            cosine_row::<Native, GRAD>(x, g, positive, self.margin, scale)
-        };
-        over_rows::<2, GRAD>(
-            self.dim,
+        lane::run(CosineBatch::<GRAD> {
+            loss: *self,
+            inputs,
+            labels,
+            grads,
+            out,
+            grad_scale,
+        })
+    }
+}
+
+/// A validated cosine-embedding call (see [`Kernel`]).
+struct CosineBatch<'a, 'w, const GRAD: bool> {
+    loss: CosineEmbedding<'w>,
+    inputs: [&'a [f32]; 2],
+    labels: &'a [f32],
+    grads: [&'a mut [f32]; 2],
+    out: &'a mut [f32],
+    grad_scale: f32,
+}
+
+impl<const GRAD: bool> Kernel for CosineBatch<'_, '_, GRAD> {
+    type Output = f32;
+
+    fn run<L: Lane>(self) -> f32 {
+        let CosineBatch {
+            loss,
+            inputs,
+            labels,
+            grads,
+            out,
+            grad_scale,
+        } = self;
+        let n = inputs[0].len() / loss.dim;
+        let mut samples = Samples::new(out);
+        each_row(
+            loss.dim,
+            0..n,
             inputs,
             grads,
-            self.sample_weight,
-            grad_scale,
-            out,
-            kernel,
-        )
+            loss.sample_weight,
+            &mut samples,
+            |row| {
+                let positive = labels.get(row.index).is_some_and(|&y| y == 1.0);
+                let w = row.weight;
+                let scale = w * grad_scale;
+                w * cosine_row::<L, GRAD>(row.x, row.grad, positive, loss.margin, scale)
+            },
+        );
+        samples.total()
     }
 }
 
-/// `1/n` for `Mean`, 1 for `Sum`.
-fn mean_scale(reduction: Reduction, n: usize) -> f32 {
-    match reduction {
-        Reduction::Sum => 1.0,
-        Reduction::Mean => 1.0 / n as f32,
-    }
-}
-
-fn check_grads(g: &TripletGrads<'_>, len: usize) -> Result<(), Error> {
-    check_len("grads.anchor", g.anchor, len)?;
-    check_len("grads.positive", g.positive, len)?;
-    check_len("grads.negative", g.negative, len)
-}
-
-/// The shared batch walk: cuts every input (and, with `GRAD`, every
-/// gradient) into rows of `dim`, runs `kernel` on each with its gradient
-/// scale (`sample weight · grad_scale`), writes the sample-weighted losses
-/// into `out` (when it is not empty) and returns their sum.
-fn over_rows<const K: usize, const GRAD: bool>(
-    dim: usize,
-    inputs: [&[f32]; K],
-    mut grads: [&mut [f32]; K],
-    weight: Option<&[f32]>,
-    grad_scale: f32,
-    out: &mut [f32],
-    mut kernel: impl FnMut([&[f32]; K], [&mut [f32]; K], f32) -> f32,
+/// One cosine-embedding row: its loss, and with `GRAD` its gradients times
+/// `scale`.
+#[inline(always)]
+fn cosine_row<L: Lane, const GRAD: bool>(
+    [x1, x2]: [&[f32]; 2],
+    [g1, g2]: [&mut [f32]; 2],
+    positive: bool,
+    margin: f32,
+    scale: f32,
 ) -> f32 {
-    let n = inputs.first().map_or(0, |x| x.len() / dim);
-    let mut total = Sum::default();
-    let mut slots = out.iter_mut();
-    for i in 0..n {
-        let r = i * dim..(i + 1) * dim;
-        let x = inputs.map(|s| s.get(r.clone()).unwrap_or(&[]));
-        let g = grads
-            .each_mut()
-            .map(|g| g.get_mut(r.clone()).unwrap_or(&mut []));
-        let w = weight.and_then(|w| w.get(i).copied()).unwrap_or(1.0);
-        let v = w * kernel(x, g, w * grad_scale);
-        if let Some(o) = slots.next() {
-            *o = v;
-        }
-        total.add(v);
+    let dim = x1.len();
+    // Never true after the entry points' checks; saying it lets the
+    // compiler drop the per-lane bounds checks of the other rows.
+    if x2.len() != dim || (GRAD && (g1.len() != dim || g2.len() != dim)) {
+        return f32::NAN;
     }
-    total.total()
-}
-
-/// `s[i..]`, empty past the end.
-#[inline(always)]
-fn tail(s: &[f32], i: usize) -> &[f32] {
-    s.get(i..).unwrap_or(&[])
-}
-
-/// `s[i..]`, empty past the end.
-#[inline(always)]
-fn tail_mut(s: &mut [f32], i: usize) -> &mut [f32] {
-    s.get_mut(i..).unwrap_or(&mut [])
+    let [dot, s1, s2] = dots::<L, 3>(dim, |i| {
+        let (a, b): (L, L) = (load(x1, i, 0.0), load(x2, i, 0.0));
+        [(a, b), (a, a), (b, b)]
+    });
+    let q = sqrt1::<L>(s1) * sqrt1::<L>(s2);
+    let big = q > 1e-12;
+    let den = if big { q } else { 1e-12 };
+    let cos = dot / den;
+    let (loss, slope) = if positive {
+        (1.0 - cos, -1.0)
+    } else {
+        let h = cos - margin;
+        (hinge(h), hinge_slope(h))
+    };
+    if GRAD {
+        let k = scale * slope;
+        let inv = L::splat(k / den);
+        let zero = L::splat(0.0);
+        let (c1, c2) = if big {
+            (L::splat(k * cos / s1), L::splat(k * cos / s2))
+        } else {
+            (zero, zero)
+        };
+        for_lanes::<L, 1>(dim, |i, _, _| {
+            let (a, b): (L, L) = (load(x1, i, 0.0), load(x2, i, 0.0));
+            store(b * inv - c1 * a, g1, i);
+            store(a * inv - c2 * b, g2, i);
+        });
+    }
+    loss
 }
 
 /// `max(0, l)` keeping NaN.
@@ -485,7 +636,8 @@ fn hinge_slope(l: f32) -> f32 {
     }
 }
 
-/// `sqrt(x)` of one value through the native lane's square root.
+/// `sqrt(x)` of one value through the square root of the kernel's lane
+/// type `L`.
 ///
 /// `libm::sqrtf` (what `<f32 as Lane>::sqrt` calls) is a legacy-SSE
 /// `sqrtss` in inline assembly; between AVX instructions it pays an
@@ -494,9 +646,9 @@ fn hinge_slope(l: f32) -> f32 {
 /// three quarters of its time on the instructions after the two `sqrtss`.
 /// The vector `sqrt` is correctly rounded, so the result is the same.
 #[inline(always)]
-fn sqrt1(x: f32) -> f32 {
-    let mut a = [0.0f32; 16];
-    Native::splat(x).sqrt().store(&mut a);
+fn sqrt1<L: Lane>(x: f32) -> f32 {
+    let mut a = [0.0f32; MAX_LANES];
+    L::splat(x).sqrt().store(&mut a);
     a.first().copied().unwrap_or(f32::NAN)
 }
 
@@ -506,116 +658,77 @@ fn recip_or_zero(d: f32) -> f32 {
     if d == 0.0 { 0.0 } else { 1.0 / d }
 }
 
-/// The triplet differences `u = a - p + ε`, `v = a - n + ε` at `i`.
-#[inline(always)]
-fn triplet_diffs<L: Lane>([a, p, n]: [&[f32]; 3], i: usize, eps: L) -> (L, L) {
-    let a = L::load_or(tail(a, i), 0.0);
-    let u = a - L::load_or(tail(p, i), 0.0) + eps;
-    let v = a - L::load_or(tail(n, i), 0.0) + eps;
-    (u, v)
-}
+#[cfg(all(test, feature = "test-lanes"))]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::lane::testing::{WIDTHS, runs, with_lanes};
+    use std::{vec, vec::Vec};
 
-/// One triplet row: its loss, and with `GRAD` its gradients times `scale`.
-#[inline(always)]
-fn triplet_row<L: Lane, const GRAD: bool>(
-    x: [&[f32]; 3],
-    [ga, gp, gn]: [&mut [f32]; 3],
-    eps: f32,
-    margin: f32,
-    distance: Distance,
-    scale: f32,
-) -> f32 {
-    let dim = x[0].len();
-    let w = L::LANES;
-    let e = L::splat(eps);
-    let zero = L::splat(0.0);
-    let (mut dp, mut dn) = (zero, zero);
-    let mut i = 0;
-    while i + w <= dim {
-        let (u, v) = triplet_diffs::<L>(x, i, e);
-        dp = u.mul_add(u, dp);
-        dn = v.mul_add(v, dn);
-        i += w;
-    }
-    if i < dim {
-        let keep = L::iota().lt(L::splat((dim - i) as f32));
-        let (u, v) = triplet_diffs::<L>(x, i, e);
-        let (u, v) = (keep.select(u, zero), keep.select(v, zero));
-        dp = u.mul_add(u, dp);
-        dn = v.mul_add(v, dn);
-    }
-    let (dp, dn) = (dp.sum(), dn.sum());
-    let (gap, coef_p, coef_n) = match distance {
-        Distance::Squared => (dp - dn, 2.0, 2.0),
-        Distance::Euclidean => {
-            let (dp, dn) = (sqrt1(dp), sqrt1(dn));
-            (dp - dn, recip_or_zero(dp), recip_or_zero(dn))
-        }
-    };
-    let l = gap + margin;
-    if GRAD {
-        let k = scale * hinge_slope(l);
-        let (alpha, beta) = (L::splat(k * coef_p), L::splat(k * coef_n));
-        let mut i = 0;
-        while i < dim {
-            let (u, v) = triplet_diffs::<L>(x, i, e);
-            let (gu, gv) = (alpha * u, beta * v);
-            (gu - gv).store(tail_mut(ga, i));
-            (-gu).store(tail_mut(gp, i));
-            gv.store(tail_mut(gn, i));
-            i += w;
-        }
-    }
-    hinge(l)
-}
-
-/// One cosine-embedding row: its loss, and with `GRAD` its gradients times
-/// `scale`.
-#[inline(always)]
-fn cosine_row<L: Lane, const GRAD: bool>(
-    [x1, x2]: [&[f32]; 2],
-    [g1, g2]: [&mut [f32]; 2],
-    positive: bool,
-    margin: f32,
-    scale: f32,
-) -> f32 {
-    let w = L::LANES;
-    let zero = L::splat(0.0);
-    let (mut dot, mut s1, mut s2) = (zero, zero, zero);
-    let mut i = 0;
-    while i < x1.len() {
-        let (a, b) = (L::load_or(tail(x1, i), 0.0), L::load_or(tail(x2, i), 0.0));
-        dot = a.mul_add(b, dot);
-        s1 = a.mul_add(a, s1);
-        s2 = b.mul_add(b, s2);
-        i += w;
-    }
-    let (dot, s1, s2) = (dot.sum(), s1.sum(), s2.sum());
-    let q = sqrt1(s1) * sqrt1(s2);
-    let big = q > 1e-12;
-    let den = if big { q } else { 1e-12 };
-    let cos = dot / den;
-    let (loss, slope) = if positive {
-        (1.0 - cos, -1.0)
-    } else {
-        let h = cos - margin;
-        (hinge(h), hinge_slope(h))
-    };
-    if GRAD {
-        let k = scale * slope;
-        let inv = L::splat(k / den);
-        let (c1, c2) = if big {
-            (L::splat(k * cos / s1), L::splat(k * cos / s2))
-        } else {
-            (zero, zero)
+    /// Every output of one call of each loss: the per-sample losses, their
+    /// sum and every gradient, for rows of `dim` values.
+    fn outputs(dim: usize) -> Result<Vec<f32>, Error> {
+        let rows = 5;
+        let mut seed = 0x9e37_79b9_u32 ^ dim as u32;
+        let mut value = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0
         };
-        let mut i = 0;
-        while i < x1.len() {
-            let (a, b) = (L::load_or(tail(x1, i), 0.0), L::load_or(tail(x2, i), 0.0));
-            (b * inv - c1 * a).store(tail_mut(g1, i));
-            (a * inv - c2 * b).store(tail_mut(g2, i));
-            i += w;
+        let len = rows * dim;
+        let [a, p, n] = [(); 3].map(|()| (0..len).map(|_| value()).collect::<Vec<f32>>());
+        let labels: Vec<f32> = (0..rows)
+            .map(|r| if r % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let weight: Vec<f32> = (0..rows).map(|r| 0.5 + r as f32).collect();
+        let mut all = Vec::new();
+        for distance in [Distance::Squared, Distance::Euclidean] {
+            let loss = Triplet::new(dim)?
+                .margin(0.5)?
+                .distance(distance)
+                .sample_weight(&weight);
+            let (mut out, mut g) = (vec![0.0; rows], [(); 3].map(|()| vec![0.0; len]));
+            let [ga, gp, gn] = &mut g;
+            let grads = TripletGrads {
+                anchor: ga,
+                positive: gp,
+                negative: gn,
+            };
+            all.push(loss.per_sample_and_grad(&a, &p, &n, &mut out, grads)?);
+            all.extend(out.iter().chain(g.iter().flatten()));
         }
+        let loss = CosineEmbedding::new(dim)?
+            .margin(-0.2)?
+            .sample_weight(&weight);
+        let (mut out, mut g1, mut g2) = (vec![0.0; rows], vec![0.0; len], vec![0.0; len]);
+        let grads = CosineGrads {
+            x1: &mut g1,
+            x2: &mut g2,
+        };
+        all.push(loss.per_sample_and_grad(&a, &p, &labels, &mut out, grads)?);
+        all.extend(out.iter().chain(&g1).chain(&g2));
+        Ok(all)
     }
-    loss
+
+    /// Both losses agree across the lane widths (summation order aside),
+    /// for dims below, at and around the widths.
+    #[test]
+    fn lane_widths_agree() -> Result<(), Error> {
+        for dim in [1, 3, 16, 17, 64] {
+            let scalar = with_lanes(1, || outputs(dim))?;
+            for width in WIDTHS {
+                let before = runs();
+                let wide = with_lanes(width, || outputs(dim))?;
+                assert_ne!(before, runs(), "dim {dim}: no kernel ran at {width} lanes");
+                assert_eq!(wide.len(), scalar.len());
+                for (k, (w, s)) in wide.iter().zip(&scalar).enumerate() {
+                    let tol = 1e-5 * (1.0 + s.abs()) * dim as f32;
+                    assert!(
+                        (w - s).abs() <= tol,
+                        "dim {dim}, {width} lanes, output {k}: {w} vs {s}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -42,10 +42,21 @@ static void pointwise(void) {
                      lk_pointwise_value_and_grad(&loss, c->pred, c->target, c->len, c->weight, 0, NULL, &value),
                      LK_STATUS_OK);
         check(c->id, "sum", value, c->sum, 1e-5, 1e-6);
+        /* The per-sample rule: the sum output is the sum of the per-sample
+         * values, with or without gradient. */
+        sum = -1.0f;
         check_status(c->id, "per_sample",
                      lk_pointwise_per_sample(&loss, c->pred, c->target, c->len, c->weight, per, NULL, &sum),
                      LK_STATUS_OK);
         for (size_t i = 0; i < n; i++) check(c->id, "per_sample", per[i], c->per_sample[i], 1e-5, 1e-6);
+        check(c->id, "per_sample sum (no grad)", sum, c->sum, 1e-5, 1e-6);
+        sum = -1.0f;
+        check_status(c->id, "per_sample_and_grad",
+                     lk_pointwise_per_sample(&loss, c->pred, c->target, c->len, c->weight, per, grad, &sum),
+                     LK_STATUS_OK);
+        check(c->id, "per_sample sum (grad)", sum, c->sum, 1e-5, 1e-6);
+        /* the gradient of the sum: the mean's times the number of samples */
+        for (size_t i = 0; i < c->len; i++) check(c->id, "grad_sum", grad[i], c->grad_mean[i] * n, 1e-5, 1e-5);
         free(grad);
         free(per);
     }
@@ -101,11 +112,13 @@ static void ctc(void) {
                                            c->label_lengths, 1, ws, ws_len, NULL, &value),
                      LK_STATUS_OK);
         check_maybe_inf(c->id, "mean", value, c->mean, 1e-5, 1e-6);
+        sum = -1.0f;
         check_status(c->id, "per_sample",
                      lk_ctc_per_sample(&c->spec, c->acts, c->input_lengths, c->labels, c->labels_len,
                                        c->label_lengths, ws, ws_len, per, NULL, &sum),
                      LK_STATUS_OK);
         for (size_t i = 0; i < c->spec.n; i++) check_maybe_inf(c->id, "per_sample", per[i], c->per_sample[i], 1e-5, 1e-6);
+        check_maybe_inf(c->id, "per_sample sum (no grad)", sum, c->sum, 1e-5, 1e-6);
         /* a workspace one float short is an error, not a crash */
         check_status(c->id, "small workspace",
                      lk_ctc_value_and_grad(&c->spec, c->acts, c->input_lengths, c->labels, c->labels_len,
@@ -204,6 +217,7 @@ static void embedding(void) {
         }
         check_status(c->id, "per_sample", st, LK_STATUS_OK);
         for (size_t i = 0; i < rows; i++) check(c->id, "per_sample", per[i], c->per_sample[i], 1e-5, 1e-6);
+        check(c->id, "per_sample sum (no grad)", value, c->sum, 1e-5, 1e-6);
         for (int j = 0; j < 3; j++) free(g[j]);
         free(per);
     }
