@@ -105,6 +105,9 @@ mod recursion;
 mod sequence;
 mod workspace;
 
+#[cfg(all(test, feature = "test-lanes"))]
+mod tests;
+
 pub use inputs::{Activations, Blank, Input, Labels, Layout};
 pub use workspace::workspace_len;
 
