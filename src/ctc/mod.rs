@@ -9,7 +9,7 @@
 //! `y_t(k)` (given, or `x_t(k) - lse(x_t)` from logits) and a label
 //! `l = l_1..l_S`, the *extended label* inserts the blank `b` around every
 //! label: `l' = b l_1 b l_2 ... l_S b`, `2S + 1` states. With
-//! `lae(u, v) = ln(e^u + e^v)` ([`log_add_exp`]):
+//! `lae(u, v) = ln(e^u + e^v)` ([`log_add_exp`](crate::math::log_add_exp)):
 //!
 //! ```text
 //! α_0(0) = y_0(b),  α_0(1) = y_0(l_1),  α_0(s) = -∞ otherwise
@@ -49,14 +49,23 @@
 //!
 //! so each state costs one `exp` and one `ln1p`, vectorized along the states
 //! with [`Lane`]; the skip transition is a precomputed mask (the backward
-//! recursion is the mirror image). `α` is stored in full, `β` as one rolling
-//! column updated in place, and the gradient row of step `t` is written
-//! during the `β` sweep (warp-ctc's layout, not PyTorch's two full
-//! matrices). The per-step `log_softmax` is computed once, in the `α` sweep:
-//! its `exp(x - max)` row is parked in the caller's gradient slice and
-//! rescaled in the `β` sweep. A step only computes the states that lie on
-//! some alignment at that step (reachable from the start and able to reach
-//! the end), rounded out to whole lanes.
+//! recursion is the mirror image). The value alone is the forward (`α`)
+//! sweep in two rolling columns. With the gradient, `α` is stored in full,
+//! `β` as one rolling column updated in place, and the gradient row of step
+//! `t` is written during the backward (`β`) sweep (warp-ctc's layout, not
+//! PyTorch's two full matrices). The per-step `log_softmax` is computed
+//! once, in the `α` sweep, with the crate's row primitives (maximum, then
+//! `Σ e^(x - max)`): with the gradient its `e^(x - max)` row is parked in the
+//! caller's gradient slice and rescaled in the `β` sweep. A step only
+//! computes the states that lie on some alignment at that step (reachable
+//! from the start and able to reach the end), rounded out to whole lanes.
+//!
+//! The parts: `inputs` (the argument types and their validation),
+//! `workspace` (the two layouts of the caller's workspace, as named
+//! regions), `recursion` (one `α` step, one `β` step, the window of states
+//! a step computes), `sequence` (one sequence's forward and backward
+//! sweeps); this file holds the builder, the entry points and the batch
+//! loop, which runs through the backend seam (`lane::run`).
 //!
 //! ## Accuracy
 //!
