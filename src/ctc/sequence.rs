@@ -96,23 +96,44 @@ impl Sequence<'_, '_> {
         }
     }
 
-    /// The shift that turns step `step`'s activations into
-    /// log-probabilities, `lse(x)` for logits (0 for log-probabilities), and
-    /// `Σ e^(x - max)`; with `park`, writes `e^(x - max)` into `grad`'s row.
+    /// The maximum of the activation row at `step` (0 for
+    /// log-probabilities, which are not normalised).
+    fn row_max<L: Lane>(&self, step: usize) -> f32 {
+        match self.input {
+            Input::Logits => row::max::<L>(self.x(step)),
+            Input::LogProbs => 0.0,
+        }
+    }
+
+    /// The normaliser of step `step`, whose activation row has maximum
+    /// `max`: the shift that turns the row into log-probabilities, `lse(x)`
+    /// for logits (0 for log-probabilities), `Σ e^(x - max)`, and the
+    /// maximum of the next step's row, read in the same pass. With `park`,
+    /// writes `e^(x - max)` into `grad`'s row.
     #[inline(always)]
-    fn log_normalizer<L: Lane>(&self, step: usize, park: bool, grad: &mut [f32]) -> (f32, f32) {
+    fn log_normalizer<L: Lane>(
+        &self,
+        step: usize,
+        max: f32,
+        park: bool,
+        grad: &mut [f32],
+    ) -> (f32, f32, f32) {
         if self.input != Input::Logits {
-            return (0.0, 1.0);
+            return (0.0, 1.0, 0.0);
         }
         let x = self.x(step);
-        let max = row::max::<L>(x);
-        let (sum, _) = if park {
-            let u = grad.get_mut(self.row(step)).unwrap_or(&mut []);
-            row::exp_sum::<L, (), true>(x, max, u, &[], &mut ())
+        let next = if step + 1 < self.steps {
+            self.x(step + 1)
         } else {
-            row::exp_sum::<L, (), false>(x, max, &mut [], &[], &mut ())
+            &[]
         };
-        (max + ln(sum), sum)
+        let (sum, next_max) = if park {
+            let u = grad.get_mut(self.row(step)).unwrap_or(&mut []);
+            row::exp_sum::<L, (), true>(x, max, u, next, &mut ())
+        } else {
+            row::exp_sum::<L, (), false>(x, max, &mut [], next, &mut ())
+        };
+        (max + ln(sum), sum, next_max)
     }
 }
 
@@ -143,8 +164,15 @@ pub(super) fn forward<L: Lane, C: ForwardColumns>(
     // The stored column of step t is α_t - offset_t; `max` is the maximum
     // of the last stored column, subtracted by the next step.
     let (mut offset, mut max) = (0.0f64, 0.0f32);
+    // Each step's exp pass reads the next step's row maximum.
+    let mut row_max = if seq.steps > 0 {
+        seq.row_max::<L>(0)
+    } else {
+        0.0
+    };
     for step in 0..seq.steps {
-        let (shift, sum) = seq.log_normalizer::<L>(step, C::PARK, grad);
+        let (shift, sum, next_max) = seq.log_normalizer::<L>(step, row_max, C::PARK, grad);
+        row_max = next_max;
         offset += f64::from(max);
         columns.record(step, offset as f32, sum);
         let Step {
