@@ -1,7 +1,7 @@
 //! The one tail rule: a run of `n` values in whole lanes, then one padded,
 //! masked lane. Every row loop of the crate is a [`for_lanes`] body.
 
-use crate::lane::Lane;
+use crate::lane::{Lane, MAX_LANES};
 
 /// `s[i..]`, empty past the end.
 #[inline(always)]
@@ -16,9 +16,25 @@ pub(crate) fn from_mut(s: &mut [f32], i: usize) -> &mut [f32] {
 }
 
 /// The lane of `s` at `i`; lanes past the end of `s` are `pad`.
+///
+/// A short (tail) lane is built by a fixed-length gather, each value `s[j]`
+/// or `pad`, which the compiler turns into one masked load where the target
+/// has them (AVX-512), instead of `load_or`'s variable-length copy into a
+/// stack array that the vector load then has to wait for. Measured on CTC's
+/// 29-class rows at `f32x16` (a 13-wide tail per row), value only: 1.02 ms
+/// with the copy, 0.72 ms with the gather (0.70 ms with the old
+/// overlapping last lane).
 #[inline(always)]
 pub(crate) fn load<L: Lane>(s: &[f32], i: usize, pad: f32) -> L {
-    L::load_or(from(s, i), pad)
+    let s = from(s, i);
+    if s.len() >= L::LANES {
+        return L::load_or(s, pad);
+    }
+    let mut lane = [pad; MAX_LANES];
+    for (j, v) in lane.iter_mut().enumerate().take(L::LANES) {
+        *v = s.get(j).copied().unwrap_or(pad);
+    }
+    L::load_or(&lane, pad)
 }
 
 /// Stores `v` at `i` of `s`, dropping the lanes past its end.
