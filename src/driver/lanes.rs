@@ -18,13 +18,22 @@ pub(crate) fn from_mut(s: &mut [f32], i: usize) -> &mut [f32] {
 /// The lane of `s` at `i`; lanes past the end of `s` are `pad`.
 #[inline(always)]
 pub(crate) fn load<L: Lane>(s: &[f32], i: usize, pad: f32) -> L {
-    L::load_or(from(s, i), pad)
+    // A whole lane is a slice of exactly `LANES` values: one bounds check,
+    // no padding path in the loop body.
+    match s.get(i..i.saturating_add(L::LANES)) {
+        Some(whole) => L::load_or(whole, pad),
+        None => L::load_or(from(s, i), pad),
+    }
 }
 
 /// Stores `v` at `i` of `s`, dropping the lanes past its end.
 #[inline(always)]
 pub(crate) fn store<L: Lane>(v: L, s: &mut [f32], i: usize) {
-    v.store(from_mut(s, i));
+    // As in `load`: a whole lane stores without the partial-store path.
+    match s.get_mut(i..i.saturating_add(L::LANES)) {
+        Some(whole) => v.store(whole),
+        None => v.store(from_mut(s, i)),
+    }
 }
 
 /// `v` where `keep` is set (every lane without a mask), else `other`.

@@ -10,11 +10,15 @@ use crate::math::exp_nonpositive;
 #[inline(always)]
 pub(crate) fn max<L: Lane>(x: &[f32]) -> f32 {
     let mut m = [L::splat(f32::NEG_INFINITY); 4];
-    for_lanes::<L, 4>(x.len(), |i, slot, _| {
-        if let Some(a) = m.get_mut(slot) {
-            *a = a.max(load(x, i, f32::NEG_INFINITY));
-        }
-    });
+    for_lanes::<L, 4>(
+        x.len(),
+        #[inline(always)]
+        |i, slot, _| {
+            if let Some(a) = m.get_mut(slot) {
+                *a = a.max(load(x, i, f32::NEG_INFINITY));
+            }
+        },
+    );
     let [a, b, c, d] = m;
     a.max(b).max(c.max(d)).max_lane()
 }
@@ -55,20 +59,24 @@ pub(crate) fn exp_sum<L: Lane, V: ExpVisit<L>, const STORE: bool>(
     let zero = L::splat(0.0);
     let mut sums = [zero; 2];
     let mut next_max = [L::splat(lo); 2];
-    for_lanes::<L, 2>(x.len(), |i, slot, keep| {
-        let v: L = load(x, i, m);
-        let e = keep_or(keep, exp_nonpositive(v - ml), zero);
-        if STORE {
-            store(e, out, i);
-        }
-        if let Some(s) = sums.get_mut(slot) {
-            *s = *s + e;
-        }
-        extra.visit(i, slot, v, keep);
-        if has_next && let Some(n) = next_max.get_mut(slot) {
-            *n = n.max(load(next, i, lo));
-        }
-    });
+    for_lanes::<L, 2>(
+        x.len(),
+        #[inline(always)]
+        |i, slot, keep| {
+            let v: L = load(x, i, m);
+            let e = keep_or(keep, exp_nonpositive(v - ml), zero);
+            if STORE {
+                store(e, out, i);
+            }
+            if let Some(s) = sums.get_mut(slot) {
+                *s = *s + e;
+            }
+            extra.visit(i, slot, v, keep);
+            if has_next && let Some(n) = next_max.get_mut(slot) {
+                *n = n.max(load(next, i, lo));
+            }
+        },
+    );
     let [s0, s1] = sums;
     let [n0, n1] = next_max;
     ((s0 + s1).sum(), n0.max(n1).max_lane())
@@ -84,11 +92,15 @@ pub(crate) fn scale_sub<L: Lane, const SUBTRACT: bool>(
     w: impl Fn(usize) -> L,
 ) {
     let (a, b) = (L::splat(a), L::splat(b));
-    for_lanes::<L, 1>(g.len(), |i, _, _| {
-        let v = load::<L>(g, i, 0.0) * a;
-        let v = if SUBTRACT { v - b * w(i) } else { v };
-        store(v, g, i);
-    });
+    for_lanes::<L, 1>(
+        g.len(),
+        #[inline(always)]
+        |i, _, _| {
+            let v = load::<L>(g, i, 0.0) * a;
+            let v = if SUBTRACT { v - b * w(i) } else { v };
+            store(v, g, i);
+        },
+    );
 }
 
 /// `g = g · a` over one row.
@@ -101,9 +113,13 @@ pub(crate) fn scale<L: Lane>(g: &mut [f32], a: f32) {
 #[inline(always)]
 pub(crate) fn shift<L: Lane>(x: &[f32], m: f32, l: f32, out: &mut [f32]) {
     let (m, l) = (L::splat(m), L::splat(l));
-    for_lanes::<L, 1>(x.len(), |i, _, _| {
-        store((load::<L>(x, i, 0.0) - m) - l, out, i);
-    });
+    for_lanes::<L, 1>(
+        x.len(),
+        #[inline(always)]
+        |i, _, _| {
+            store((load::<L>(x, i, 0.0) - m) - l, out, i);
+        },
+    );
 }
 
 /// `K` dot products over a run of `n` values: `terms(i)` gives the `K`
@@ -117,10 +133,14 @@ pub(crate) fn dots<L: Lane, const K: usize>(
 ) -> [f32; K] {
     let zero = L::splat(0.0);
     let mut acc = [zero; K];
-    for_lanes::<L, 1>(n, |i, _, keep| {
-        for (s, (a, b)) in acc.iter_mut().zip(terms(i)) {
-            *s = keep_or(keep, a, zero).mul_add(b, *s);
-        }
-    });
+    for_lanes::<L, 1>(
+        n,
+        #[inline(always)]
+        |i, _, keep| {
+            for (s, (a, b)) in acc.iter_mut().zip(terms(i)) {
+                *s = keep_or(keep, a, zero).mul_add(b, *s);
+            }
+        },
+    );
     acc.map(Lane::sum)
 }

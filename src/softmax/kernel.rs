@@ -239,10 +239,14 @@ pub(super) fn row<L: Lane, T: TargetKind, const GRAD: bool>(
         Input::LogProbs => {
             let zero = L::splat(0.0);
             let mut sums = Sums::<L>::zero();
-            for_lanes::<L, 1>(x.len(), |i, _, keep| {
-                let spread = kind.spread(&cols, i).map(|w| keep_or(keep, w, zero));
-                sums.add(load(x, i, 0.0), zero, spread, kind.entropy(&cols, i));
-            });
+            for_lanes::<L, 1>(
+                x.len(),
+                #[inline(always)]
+                |i, _, keep| {
+                    let spread = kind.spread(&cols, i).map(|w| keep_or(keep, w, zero));
+                    sums.add(load(x, i, 0.0), zero, spread, kind.entropy(&cols, i));
+                },
+            );
             let sums = sums.reduce();
             let loss = r.spread.mul_add(sums.d, sums.entropy) - r.hot * label_value();
             (loss, 0.0, 0.0)
@@ -278,8 +282,12 @@ fn gradient<L: Lane, T: TargetKind, const EXP: bool>(
         b: L::splat(f.b),
         hot: L::splat(f.hot),
     };
-    for_lanes::<L, 1>(g.len(), |i, _, _| {
-        let e = if EXP { load(g, i, 0.0) } else { L::splat(0.0) };
-        store(f.at(e, kind.spread(&cols, i)), g, i);
-    });
+    for_lanes::<L, 1>(
+        g.len(),
+        #[inline(always)]
+        |i, _, _| {
+            let e = if EXP { load(g, i, 0.0) } else { L::splat(0.0) };
+            store(f.at(e, kind.spread(&cols, i)), g, i);
+        },
+    );
 }
