@@ -123,3 +123,6 @@ pub enum Input {
     /// Log-probabilities (Gluon's `from_logits=True`): used as given.
     LogProbs,
 }
+
+#[cfg(all(test, feature = "test-lanes"))]
+mod tests;
