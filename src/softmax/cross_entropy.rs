@@ -8,7 +8,7 @@ use crate::driver::{Outputs, Sum, reduction_scale};
 use crate::error::{Domain, Error, check_len, check_param, rows};
 
 /// Softmax cross-entropy over rows of `classes` logits; see the
-/// [module docs](self) for the math, the options and the `Mean` rule.
+/// [module docs](crate::softmax) for the math, the options and the `Mean` rule.
 ///
 /// ```
 /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};

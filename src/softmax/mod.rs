@@ -80,6 +80,20 @@
 //! is one vector `ln` per block. Leftover rows (fewer than `LANES`) take the
 //! row kernel.
 //!
+//! # Where things are
+//!
+//! `cross_entropy.rs` and `kl.rs` hold the two losses' builders and entry
+//! points and validate a call into a plan whose targets are an enum of what
+//! they are (sparse labels, dense targets, KL) (`plan.rs`, which also holds
+//! the kernel entry generic over the lane type and the batch walk). Each
+//! kind of target implements one trait, `targets::TargetKind` (its spread
+//! weights lane by lane, its entropy term, its per-row scalars), so every
+//! kind is its own monomorphised kernel and a new option is one new
+//! implementation. `kernel.rs` holds the row math written once over lanes
+//! (the sums, `combine`, the gradient formula) and the row layout;
+//! `narrow.rs` the transposed layout, running the same math on lanes of
+//! rows; `rows.rs` the row functions.
+//!
 //! ```
 //! use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
 //! use loss_kernels::Reduction;
