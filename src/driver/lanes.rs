@@ -75,8 +75,25 @@ pub(crate) fn for_lanes<L: Lane, const U: usize>(
     }
     let whole = n - n % w;
     while i + U * w <= whole {
-        for slot in 0..U {
-            body(i + slot * w, slot, None);
+        // Spelled out for the usual `U`, so every slot is a constant and
+        // the accumulators stay in registers (a `for slot in 0..U` loop
+        // was left rolled, its accumulators in memory: 10% at 32000).
+        match U {
+            2 => {
+                body(i, 0, None);
+                body(i + w, 1, None);
+            }
+            4 => {
+                body(i, 0, None);
+                body(i + w, 1, None);
+                body(i + 2 * w, 2, None);
+                body(i + 3 * w, 3, None);
+            }
+            _ => {
+                for slot in 0..U {
+                    body(i + slot * w, slot, None);
+                }
+            }
         }
         i += U * w;
     }
