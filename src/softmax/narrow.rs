@@ -119,10 +119,9 @@ fn block_rows<L: Lane, T: TargetKind>(
     sample_weight: Option<&[f32]>,
 ) -> BlockRows<L> {
     let mut label = [-1.0f32; MAX_LANES];
-    if !T::DENSE {
-        for (j, l) in label.iter_mut().take(L::LANES).enumerate() {
-            *l = kind.row(first + j).label as f32;
-        }
+    let labels = kind.labels().get(first..).unwrap_or(&[]);
+    for (l, &y) in label.iter_mut().zip(labels.iter().take(L::LANES)) {
+        *l = y as f32;
     }
     let label = L::load_or(&label, -1.0);
     if sample_weight.is_none()

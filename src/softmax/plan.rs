@@ -7,6 +7,7 @@ use super::Input;
 use super::kernel;
 use super::narrow::{self, Scratch};
 use super::targets::{Dense, Kl, OneHot, Smoothed, Sparse, TargetKind, Unweighted, Weighted};
+use crate::driver::batch::Row;
 use crate::driver::lanes::load;
 use crate::driver::row::{dots, max};
 use crate::driver::{Outputs, Samples, each_row};
@@ -168,30 +169,40 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool>(
     if input == Input::Logits && narrow::transposed(classes, L::LANES) {
         let blocks = rows / L::LANES;
         let mut scratch = Scratch::new();
-        // Each block pushes its `LANES` rows into `samples` itself.
-        let mut per_block = Samples::new(&mut []);
-        each_row(
-            L::LANES * classes,
-            0..blocks,
-            [logits, target],
-            [&mut *grad],
-            None,
-            &mut per_block,
-            |block| {
-                let losses = narrow::block::<L, T, GRAD>(
-                    &kind,
-                    classes,
-                    block,
-                    sample_weight,
-                    grad_scale,
-                    &mut scratch,
-                );
-                for v in losses.iter().take(L::LANES) {
-                    samples.push(*v);
-                }
-                0.0
-            },
-        );
+        // Blocks of `LANES` rows, not rows: `each_row`'s per-row weight,
+        // slot and next row do not apply, and its per-row slicing measured
+        // 2-3% of the whole call at 65536x10 (AVX-512) against this walk.
+        let width = L::LANES * classes;
+        let mut grads = grad.chunks_exact_mut(width);
+        for (index, x) in logits.chunks_exact(width).take(blocks).enumerate() {
+            let block = Row {
+                index,
+                x: [
+                    x,
+                    target
+                        .get(index * width..(index + 1) * width)
+                        .unwrap_or(&[]),
+                ],
+                next: &[],
+                grad: [if GRAD {
+                    grads.next().unwrap_or(&mut [])
+                } else {
+                    &mut []
+                }],
+                weight: 1.0,
+            };
+            let losses = narrow::block::<L, T, GRAD>(
+                &kind,
+                classes,
+                block,
+                sample_weight,
+                grad_scale,
+                &mut scratch,
+            );
+            for v in losses.iter().take(L::LANES) {
+                samples.push(*v);
+            }
+        }
         first = blocks * L::LANES;
     }
     let mut m = match input {

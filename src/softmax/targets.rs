@@ -44,6 +44,11 @@ pub(super) trait TargetKind: Copy {
     const DENSE: bool;
     /// Row `i`'s scalars.
     fn row(&self, i: usize) -> RowTarget;
+    /// The sparse labels, one per row (empty for dense targets).
+    #[inline(always)]
+    fn labels(&self) -> &[u32] {
+        &[]
+    }
     /// The scalars every row shares (only the label differs), when they do.
     fn uniform(&self) -> Option<RowTarget>;
     /// The spread weights `v_k` of the lane at column `k`, or `None` when
@@ -158,6 +163,10 @@ pub(super) struct OneHot<'a>(pub(super) Sparse<'a>);
 impl TargetKind for OneHot<'_> {
     const DENSE: bool = false;
     #[inline(always)]
+    fn labels(&self) -> &[u32] {
+        self.0.labels
+    }
+    #[inline(always)]
     fn row(&self, i: usize) -> RowTarget {
         self.0.row(i)
     }
@@ -187,6 +196,10 @@ pub(super) struct Smoothed<'a, C> {
 
 impl<C: ClassWeights> TargetKind for Smoothed<'_, C> {
     const DENSE: bool = false;
+    #[inline(always)]
+    fn labels(&self) -> &[u32] {
+        self.sparse.labels
+    }
     #[inline(always)]
     fn row(&self, i: usize) -> RowTarget {
         self.sparse.row(i)
