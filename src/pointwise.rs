@@ -136,15 +136,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
-        self.run::<true, false>(
-            pred,
-            target,
-            reduction,
-            Outputs {
-                grad,
-                values: &mut [],
-            },
-        )
+        self.run::<true, false>(pred, target, reduction, Outputs::grad(grad))
     }
 
     /// The per-sample losses (weighted), one per sample, into `out`.
@@ -157,16 +149,8 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
     pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        self.run::<false, true>(
-            pred,
-            target,
-            Reduction::Sum,
-            Outputs {
-                grad: &mut [],
-                values: out,
-            },
-        )
-        .map(|_| ())
+        self.run::<false, true>(pred, target, Reduction::Sum, Outputs::values(out))
+            .map(|_| ())
     }
 
     /// The per-sample losses into `out` and the gradient of their sum into

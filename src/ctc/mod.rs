@@ -248,10 +248,7 @@ impl Ctc {
             labels,
             reduction,
             workspace,
-            Outputs {
-                grad,
-                values: &mut [],
-            },
+            Outputs::grad(grad),
         )
     }
 
@@ -283,10 +280,7 @@ impl Ctc {
             labels,
             Reduction::Sum,
             workspace,
-            Outputs {
-                grad: &mut [],
-                values: out,
-            },
+            Outputs::values(out),
         )
         .map(|_| ())
     }

@@ -40,12 +40,26 @@ pub(crate) struct Outputs<'a> {
     pub(crate) values: &'a mut [f32],
 }
 
-impl Outputs<'static> {
+impl<'a> Outputs<'a> {
     /// Nothing but the return value.
     pub(crate) fn none() -> Self {
         Outputs {
             grad: &mut [],
             values: &mut [],
+        }
+    }
+    /// The gradient only.
+    pub(crate) fn grad(grad: &'a mut [f32]) -> Self {
+        Outputs {
+            grad,
+            values: &mut [],
+        }
+    }
+    /// The per-sample values only.
+    pub(crate) fn values(values: &'a mut [f32]) -> Self {
+        Outputs {
+            grad: &mut [],
+            values,
         }
     }
 }

@@ -154,10 +154,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, logits.len())?;
-        let out = Outputs {
-            grad,
-            values: &mut [],
-        };
+        let out = Outputs::grad(grad);
         Ok(self
             .plan(logits, labels, reduction)?
             .run::<true>(logits, out))
@@ -181,10 +178,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     ) -> Result<(), Error> {
         let plan = self.plan(logits, labels, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        let out = Outputs {
-            grad: &mut [],
-            values: out,
-        };
+        let out = Outputs::values(out);
         plan.run::<false>(logits, out);
         Ok(())
     }

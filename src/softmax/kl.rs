@@ -92,10 +92,7 @@ impl<'w> KlDivergence<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
-        let out = Outputs {
-            grad,
-            values: &mut [],
-        };
+        let out = Outputs::grad(grad);
         Ok(self.plan(pred, target, reduction)?.run::<true>(pred, out))
     }
 
@@ -103,10 +100,7 @@ impl<'w> KlDivergence<'w> {
     pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let plan = self.plan(pred, target, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        let out = Outputs {
-            grad: &mut [],
-            values: out,
-        };
+        let out = Outputs::values(out);
         plan.run::<false>(pred, out);
         Ok(())
     }

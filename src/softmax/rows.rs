@@ -18,15 +18,7 @@ use crate::math::ln;
 /// # Ok::<(), loss_kernels::Error>(())
 /// ```
 pub fn logsumexp(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    let n = rows("logits", "classes", logits.len(), classes)?;
-    check_len("out", out, n)?;
-    lane::run(RowCall {
-        function: RowFunction::LogSumExp,
-        logits,
-        classes,
-        out,
-    });
-    Ok(())
+    run_rows(RowFunction::LogSumExp, logits, classes, out)
 }
 
 /// `log_softmax` of each row of `classes` values into `out` (same length):
@@ -40,15 +32,7 @@ pub fn logsumexp(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), 
 /// # Ok::<(), loss_kernels::Error>(())
 /// ```
 pub fn log_softmax(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    rows("logits", "classes", logits.len(), classes)?;
-    check_len("out", out, logits.len())?;
-    lane::run(RowCall {
-        function: RowFunction::LogSoftmax,
-        logits,
-        classes,
-        out,
-    });
-    Ok(())
+    run_rows(RowFunction::LogSoftmax, logits, classes, out)
 }
 
 /// `softmax` of each row of `classes` values into `out` (same length).
@@ -61,10 +45,25 @@ pub fn log_softmax(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<()
 /// # Ok::<(), loss_kernels::Error>(())
 /// ```
 pub fn softmax(logits: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    rows("logits", "classes", logits.len(), classes)?;
-    check_len("out", out, logits.len())?;
+    run_rows(RowFunction::Softmax, logits, classes, out)
+}
+
+/// Validates a row function's arguments (`out` holds one value per row for
+/// `logsumexp`, else the logits' length) and runs it.
+fn run_rows(
+    function: RowFunction,
+    logits: &[f32],
+    classes: usize,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let n = rows("logits", "classes", logits.len(), classes)?;
+    let expected = match function {
+        RowFunction::LogSumExp => n,
+        RowFunction::LogSoftmax | RowFunction::Softmax => logits.len(),
+    };
+    check_len("out", out, expected)?;
     lane::run(RowCall {
-        function: RowFunction::Softmax,
+        function,
         logits,
         classes,
         out,
