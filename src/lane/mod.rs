@@ -19,13 +19,13 @@
 //!
 //! # The backend seam
 //!
-//! Every family validates its arguments into a plan that implements
-//! [`Kernel`](crate::lane::Kernel) (crate-internal): one method generic over
-//! `L: Lane` that runs the whole call. [`run`](crate::lane::run) is the only
-//! place that picks `L` for a call: [`Native`], or, in a build with the
-//! hidden `test-lanes` feature (the crate's own tests), the width a test
-//! asked for with [`testing::with_lanes`], so one plain `cargo test` runs
-//! every loss at every lane type (`wide` emulates the widths the CPU lacks).
+//! Every family validates its arguments into a plan that implements the
+//! crate-internal `Kernel` trait: one method generic over `L: Lane` that
+//! runs the whole call. The crate-internal `lane::run` is the only place
+//! that picks `L` for a call: [`Native`], or, in a build with the hidden
+//! `test-lanes` feature (the crate's own tests), the width a test asked for
+//! with `testing::with_lanes`, so one plain `cargo test` runs every loss at
+//! every lane type (`wide` emulates the widths the CPU lacks).
 //!
 //! Masks are lane values whose bits are all ones (true) or all zeros (false),
 //! as the comparison methods return them.

@@ -1,0 +1,263 @@
+//! The ten pointwise losses: each sample is `dim` consecutive values of
+//! `pred` and `target`, and its loss is the **mean** over those values of an
+//! element loss `f(p, t)` (MXNet Gluon's mean over non-batch axes).
+//!
+//! With `s = p - t`, `sp(x) = ln(1 + e^x)` (stably `max(x,0) + ln1p(e^-|x|)`)
+//! and `σ(x) = 1 / (1 + e^-x)`:
+//!
+//! | loss | f(p, t) | df/dp |
+//! |---|---|---|
+//! | [`L1`] | `abs(s)` | `sign(s)`, 0 at 0 |
+//! | [`L2`] | `s² / 2` | `s` |
+//! | [`Huber`] (`rho`) | `abs(s) > rho ? abs(s) - rho/2 : s²/(2 rho)` | `abs(s) > rho ? sign(s) : s/rho` |
+//! | [`Hinge`] (`margin`) | `max(0, margin - p t)` | `-t` where positive |
+//! | [`SquaredHinge`] (`margin`) | `max(0, margin - p t)²` | `-2 t max(0, margin - p t)` |
+//! | [`Logistic`] (`labels`) | `sp(p) - p z`, `z = (t+1)/2` (signed) or `t` (binary) | `σ(p) - z` |
+//! | [`SigmoidBce`] (`pos_weight`) | `(1-t) p + (1 + (pw-1) t) sp(-p)` | `(1-t) - (1 + (pw-1) t) σ(-p)` |
+//! | [`Bce`] (`pos_weight`) | `-(pw t ln(p + 1e-12) + (1-t) ln(1 - p + 1e-12))` | `-(pw t/(p + 1e-12) - (1-t)/(1 - p + 1e-12))` |
+//! | [`PoissonNll`] (`log_input`, `full`) | `e^p - t p` or `p - t ln(p + 1e-8)`, `+ t ln t - t + ln(2πt)/2` for `t > 1` with `full` | `e^p - t` or `1 - t/(p + 1e-8)` |
+//! | [`LogCosh`] | `ln cosh s = abs(s) + ln1p(e^-2abs(s)) - ln 2` | `tanh(s)` |
+//!
+//! Every loss is a [`Pointwise`] over its [`ElementLoss`]: the element math
+//! is written once, generic over [`Lane`], and the shared driver walks the
+//! slices, the tail, the weights and the reduction.
+//!
+//! ```
+//! use loss_kernels::{pointwise::Huber, Reduction};
+//! let (pred, target) = ([0.5, 3.0], [0.0, 0.0]);
+//! let mut grad = [0.0; 2];
+//! let loss = Huber::new(1.0)?.value_and_grad(&pred, &target, Reduction::Mean, &mut grad)?;
+//! assert_eq!(loss, (0.125 + 2.5) / 2.0);
+//! assert_eq!(grad, [0.25, 0.5]);
+//! # Ok::<(), loss_kernels::Error>(())
+//! ```
+
+use crate::Reduction;
+use crate::driver::{Outputs, Samples, each_row, reduction_scale, sweep};
+use crate::error::{Error, check_len, rows};
+use crate::lane::{self, Kernel, Lane};
+
+pub use crate::driver::ElementLoss;
+pub use losses::{
+    Bce, Hinge, Huber, L1, L2, Labels, LogCosh, Logistic, PoissonNll, SigmoidBce, SquaredHinge,
+    elements,
+};
+
+mod losses;
+
+/// A pointwise loss: an [`ElementLoss`] with the sample layout (`dim`) and
+/// optional per-sample weights. Build one with the loss's `new` (e.g.
+/// [`Huber::new`]), then call [`value`](Self::value),
+/// [`value_and_grad`](Self::value_and_grad), [`per_sample`](Self::per_sample)
+/// or [`per_sample_and_grad`](Self::per_sample_and_grad).
+///
+/// A batch of `pred.len() / dim` samples; `Sum` adds the per-sample losses,
+/// `Mean` divides that by the number of samples (weights scale the numerator
+/// only, as in Gluon).
+#[derive(Clone, Copy, Debug)]
+pub struct Pointwise<'w, F> {
+    element: F,
+    dim: usize,
+    sample_weight: Option<&'w [f32]>,
+}
+
+impl<F: ElementLoss> Pointwise<'static, F> {
+    /// Wraps an element loss with `dim = 1` and no weights.
+    pub const fn from_element(element: F) -> Self {
+        Pointwise {
+            element,
+            dim: 1,
+            sample_weight: None,
+        }
+    }
+}
+
+impl<'w, F: ElementLoss> Pointwise<'w, F> {
+    /// Sets the number of values per sample (checked at the call: 0 or a
+    /// length it does not divide is an `Err`).
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L1, Reduction};
+    /// // two samples of three values: per-sample losses 1 and 2
+    /// let pred = [1.0, 1.0, 1.0, 2.0, 2.0, 2.0];
+    /// let v = L1::new().dim(3).value(&pred, &[0.0; 6], Reduction::Mean)?;
+    /// assert_eq!(v, 1.5);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[must_use]
+    pub fn dim(self, dim: usize) -> Self {
+        Pointwise { dim, ..self }
+    }
+
+    /// Sets per-sample weights (one per sample, checked at the call).
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L2, Reduction};
+    /// let mut per = [0.0; 2];
+    /// L2::new().sample_weight(&[1.0, 2.0]).per_sample(&[1.0, 1.0], &[2.0, 2.0], &mut per)?;
+    /// assert_eq!(per, [0.5, 1.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[must_use]
+    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> Pointwise<'v, F> {
+        Pointwise {
+            element: self.element,
+            dim: self.dim,
+            sample_weight: Some(weight),
+        }
+    }
+
+    /// The element loss this wraps.
+    pub fn element(&self) -> &F {
+        &self.element
+    }
+
+    /// The reduced loss.
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L2, Reduction};
+    /// assert_eq!(L2::new().value(&[1.0, 1.0], &[2.0, 2.0], Reduction::Mean)?, 0.5);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
+        self.run::<false, false>(pred, target, reduction, Outputs::none())
+    }
+
+    /// The reduced loss and, in the same pass, its gradient w.r.t. `pred`
+    /// written into `grad` (same length as `pred`).
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L2, Reduction};
+    /// let mut grad = [0.0; 2];
+    /// let v = L2::new().value_and_grad(&[1.0, 1.0], &[2.0, 2.0], Reduction::Sum, &mut grad)?;
+    /// assert_eq!((v, grad), (1.0, [-1.0, -1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        self.run::<true, false>(pred, target, reduction, Outputs::grad(grad))
+    }
+
+    /// The per-sample losses (weighted), one per sample, into `out`.
+    ///
+    /// ```
+    /// use loss_kernels::pointwise::L1;
+    /// let mut out = [0.0; 2];
+    /// L1::new().per_sample(&[1.0, -3.0], &[0.0, 0.0], &mut out)?;
+    /// assert_eq!(out, [1.0, 3.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        self.run::<false, true>(pred, target, Reduction::Sum, Outputs::values(out))
+            .map(|_| ())
+    }
+
+    /// The per-sample losses into `out` and the gradient of their sum into
+    /// `grad`, in one pass; returns the sum.
+    ///
+    /// ```
+    /// use loss_kernels::pointwise::L1;
+    /// let (mut out, mut grad) = ([0.0; 2], [0.0; 2]);
+    /// let sum = L1::new().per_sample_and_grad(&[1.0, -3.0], &[0.0, 0.0], &mut out, &mut grad)?;
+    /// assert_eq!((sum, out, grad), (4.0, [1.0, 3.0], [1.0, -1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        out: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        self.run::<true, true>(pred, target, Reduction::Sum, Outputs { grad, values: out })
+    }
+
+    /// Validates once, then runs the driver over the whole batch.
+    fn run<const GRAD: bool, const VALUES: bool>(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        out: Outputs<'_>,
+    ) -> Result<f32, Error> {
+        let n = rows("pred", "dim", pred.len(), self.dim)?;
+        check_len("target", target, pred.len())?;
+        if let Some(w) = self.sample_weight {
+            check_len("sample_weight", w, n)?;
+        }
+        if VALUES {
+            check_len("out", out.values, n)?;
+        }
+        let scale = reduction_scale(reduction, n as f32) / self.dim as f32;
+        Ok(lane::run(Batch::<F, GRAD, VALUES> {
+            loss: self,
+            pred,
+            target,
+            scale,
+            out,
+        }))
+    }
+}
+
+/// A validated pointwise call (see [`Kernel`]).
+struct Batch<'a, 'w, F, const GRAD: bool, const VALUES: bool> {
+    loss: &'a Pointwise<'w, F>,
+    pred: &'a [f32],
+    target: &'a [f32],
+    /// `1 / dim` for `Sum`, `1 / (dim n)` for `Mean`.
+    scale: f32,
+    out: Outputs<'a>,
+}
+
+impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
+    for Batch<'_, '_, F, GRAD, VALUES>
+{
+    type Output = f32;
+
+    /// One flat sweep when the layout allows, else one sweep per sample.
+    fn run<L: Lane>(self) -> f32 {
+        let Batch {
+            loss,
+            pred,
+            target,
+            scale,
+            out,
+        } = self;
+        let element = &loss.element;
+        if loss.dim == 1 || (loss.sample_weight.is_none() && !VALUES) {
+            // Per-element weights are per-sample weights when dim = 1, and
+            // without weights the per-sample means sum to Σ f / dim.
+            let weight = if loss.dim == 1 {
+                loss.sample_weight
+            } else {
+                None
+            };
+            return sweep::<L, F, GRAD, VALUES>(
+                element, pred, target, weight, scale, out.grad, out.values,
+            );
+        }
+        let mut samples = Samples::new(out.values);
+        let n = pred.len() / loss.dim;
+        each_row(
+            loss.dim,
+            0..n,
+            [pred, target],
+            [out.grad],
+            loss.sample_weight,
+            &mut samples,
+            |row| {
+                let [p, t] = row.x;
+                let [g] = row.grad;
+                sweep::<L, F, GRAD, false>(element, p, t, None, scale * row.weight, g, &mut [])
+            },
+        );
+        samples.total()
+    }
+}
