@@ -18,11 +18,15 @@ use common::dynamic::{AnyPointwise, boxed};
 use common::lanes::{Family, each_lane, each_lane_ok};
 use common::rng::Rng;
 use common::tolerance::close;
-use loss_kernels::lane::{Lane, Native};
+use loss_kernels::lane::testing::WIDTHS;
 use loss_kernels::pointwise::{self, Labels};
 use loss_kernels::{Error, Reduction};
 use loss_kernels_reference::pointwise::{self as reference, Pointwise as Loss};
 use quickcheck::{QuickCheck, TestResult};
+
+/// The widest lane width the tests run (16): sweeps sized for it reach every
+/// tail of every width.
+const WIDEST: usize = WIDTHS[WIDTHS.len() - 1];
 
 /// Every loss with a few parameter choices.
 fn all_losses() -> Vec<Loss> {
@@ -195,13 +199,12 @@ fn check_batch(
 }
 
 /// Every length `1..=3*LANES+1` (in samples of `dim`) at every offset
-/// `0..LANES`, for every loss, with and without weights (`LANES` the build's
-/// native width, so the cases are the same in every build), at every lane
-/// width: with `dim = LANES + 1` the lengths reach every tail of the wider
-/// lanes too.
+/// `0..LANES`, for every loss, with and without weights, at every lane
+/// width, with `LANES` the widest lane (16): every tail of every width, the
+/// same cases in every build.
 #[test]
 fn every_length_and_offset_matches_reference() {
-    let lanes = Native::LANES;
+    let lanes = WIDEST;
     each_lane(Family::Pointwise, |width| {
         let mut rng = Rng::new(7);
         for loss in all_losses() {
@@ -228,8 +231,8 @@ fn random_batches_match_reference() {
         let losses = all_losses();
         let loss = losses[rng.below(losses.len())];
         let dim = 1 + rng.below(40);
-        let n = 1 + rng.below(3 * Native::LANES + 2);
-        let offset = rng.below(Native::LANES.max(2));
+        let n = 1 + rng.below(3 * WIDEST + 2);
+        let offset = rng.below(WIDEST);
         let weighted = rng.next() & 1 == 1;
         let checked = each_lane_ok(Family::Pointwise, |_| {
             // The same batch at every width.

@@ -306,12 +306,14 @@ impl ElementLoss for elements::SigmoidBce {
         if self.pos_weight == 1.0 {
             return (q.softplus() - p * t, q.sigmoid() - t);
         }
-        let one = L::splat(1.0);
-        let neg = one - t;
-        let pos = t.mul_add(L::splat(self.pos_weight - 1.0), one);
+        // (1-t) p + (1 + (pw-1) t) sp(-p) = (1-t) sp(p) + pw t sp(-p): two
+        // non-negative terms, where the first form cancels for p << 0 (the
+        // loss ~ e^p is the difference of p and sp(-p) ~ -p).
+        let neg = L::splat(1.0) - t;
+        let pos = L::splat(self.pos_weight) * t;
         (
-            neg.mul_add(p, pos * q.softplus_neg()),
-            neg - pos * q.sigmoid_neg(),
+            neg.mul_add(q.softplus(), pos * q.softplus_neg()),
+            neg.mul_add(q.sigmoid(), -(pos * q.sigmoid_neg())),
         )
     }
 }

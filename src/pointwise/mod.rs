@@ -13,7 +13,7 @@
 //! | [`Hinge`] (`margin`) | `max(0, margin - p t)` | `-t` where positive |
 //! | [`SquaredHinge`] (`margin`) | `max(0, margin - p t)²` | `-2 t max(0, margin - p t)` |
 //! | [`Logistic`] (`labels`) | `sp(p) - p z`, `z = (t+1)/2` (signed) or `t` (binary) | `σ(p) - z` |
-//! | [`SigmoidBce`] (`pos_weight`) | `(1-t) p + (1 + (pw-1) t) sp(-p)` | `(1-t) - (1 + (pw-1) t) σ(-p)` |
+//! | [`SigmoidBce`] (`pos_weight`) | `(1-t) p + (1 + (pw-1) t) sp(-p)`, computed as `(1-t) sp(p) + pw t sp(-p)` | `(1-t) σ(p) - pw t σ(-p)` |
 //! | [`Bce`] (`pos_weight`) | `-(pw t ln(p + 1e-12) + (1-t) ln(1 - p + 1e-12))` | `-(pw t/(p + 1e-12) - (1-t)/(1 - p + 1e-12))` |
 //! | [`PoissonNll`] (`log_input`, `full`) | `e^p - t p` or `p - t ln(p + 1e-8)`, `+ t ln t - t + ln(2πt)/2` for `t > 1` with `full` | `e^p - t` or `1 - t/(p + 1e-8)` |
 //! | [`LogCosh`] | `ln cosh s = abs(s) + ln1p(e^-2abs(s)) - ln 2` | `tanh(s)` |
