@@ -63,6 +63,9 @@ printf '| loss family | .text bytes |\n|---|---|\n'
     awk -v text="$text" '
     $3 ~ /^[tT]$/ {
         name = $0; sub(/^[^ ]+ +[^ ]+ +[^ ]+ +/, "", name)
+        # Trait-impl symbols keep their legacy mangling (`_$LT$a..b$GT$`):
+        # spell them as paths so they are attributed too.
+        gsub(/\$LT\$/, "<", name); gsub(/\$GT\$/, ">", name); gsub(/\.\./, "::", name)
         size = $2 + 0; fam = ""
         if (match(name, /loss_kernels_firmware::kernels::[a-z_]+/)) {
             fam = substr(name, RSTART + 32, RLENGTH - 32)
