@@ -12,8 +12,8 @@
 //! `T=150 N=32 C=29 S=40` and `T=500 N=8 C=80 S=100`.
 //!
 //! ```text
-//! cargo bench --bench ctc -- --warm-up-time 1 --measurement-time 2
-//! RUSTFLAGS="-C target-cpu=native" cargo bench --bench ctc --target-dir target/native \
+//! cargo bench -p loss-kernels-benches --bench ctc -- --warm-up-time 1 --measurement-time 2
+//! RUSTFLAGS="-C target-cpu=native" cargo bench -p loss-kernels-benches --bench ctc --target-dir target/native \
 //!     -- --warm-up-time 1 --measurement-time 2
 //! python3 tools/bench_ratios.py target/criterion ctc/   # criterion writes to ./target/criterion
 //! ```

@@ -9,7 +9,7 @@
 //! gradients) at 4096x128, beside a plain scalar implementation and a
 //! memory roof (a loop that only reads the inputs and writes the gradients).
 //!
-//! Run: `cargo bench --bench embedding -- --warm-up-time 1 --measurement-time 2`;
+//! Run: `cargo bench -p loss-kernels-benches --bench embedding -- --warm-up-time 1 --measurement-time 2`;
 //! ratios: `python3 tools/bench_ratios.py target/criterion embedding/`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -10,7 +10,7 @@
 //! separate value and gradient passes) and (b) a memory roof: a kernel that
 //! only reads `pred` and `target` and writes `grad`.
 //!
-//! `cargo bench --bench pointwise`; ratios: `python3 tools/bench_ratios.py`.
+//! `cargo bench -p loss-kernels-benches --bench pointwise`; ratios: `python3 tools/bench_ratios.py`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use loss_kernels::Reduction;

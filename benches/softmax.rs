@@ -9,7 +9,7 @@
 //! the crate's `exp`, each beside a plain scalar implementation (three
 //! passes over the row, `libm`).
 //!
-//! Run: `cargo bench --bench softmax -- --warm-up-time 1 --measurement-time 2`
+//! Run: `cargo bench -p loss-kernels-benches --bench softmax -- --warm-up-time 1 --measurement-time 2`
 //! (add `RUSTFLAGS="-C target-cpu=native"` for the host's widest lanes);
 //! ratios: `python3 tools/bench_ratios.py target/criterion softmax/`.
 

@@ -7,12 +7,12 @@ after / before.
 usage: python3 tools/bench_compare.py BASE_REV [--rounds N] [--filter REGEX]
                                       [--benches a,b] [--rustflags FLAGS]
 
-The base revision is checked out with `git worktree` under
-target/bench-compare/base (reused if present). Each tree builds into its own
+The base revision is checked out with `git worktree` in the system's
+temporary directory, outside this workspace (reused if present). Each tree builds into its own
 target directory; criterion's output goes to target/bench-compare/criterion.
 Run it on an idle machine: nothing else should run meanwhile.
 """
-import argparse, json, os, statistics, subprocess, sys
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile
 
 parser = argparse.ArgumentParser()
 parser.add_argument("base")
@@ -24,9 +24,10 @@ args = parser.parse_args()
 
 repo = subprocess.check_output(["git", "rev-parse", "--show-toplevel"], text=True).strip()
 work = os.path.join(repo, "target", "bench-compare")
-base_tree = os.path.join(work, "base")
+base_tree = os.path.join(tempfile.gettempdir(), "loss-kernels-bench-base")
 crit = os.path.join(work, "criterion")
 os.makedirs(work, exist_ok=True)
+shutil.rmtree(crit, ignore_errors=True)  # results of this run only
 if not os.path.isdir(base_tree):
     subprocess.check_call(["git", "worktree", "add", "--detach", base_tree, args.base], cwd=repo)
 else:
@@ -41,7 +42,11 @@ if args.rustflags is not None:
 def run(tag, tree, r):
     target = os.path.join(work, f"target-{tag}")
     for bench in args.benches.split(","):
-        cmd = ["cargo", "bench", "--bench", bench, "--target-dir", target, "--",
+        # The benches are their own package (benches/Cargo.toml) since the
+        # test-lanes feature moved out of their build; older trees have them
+        # in the root package.
+        package = ["-p", "loss-kernels-benches"] if os.path.exists(os.path.join(tree, "benches", "Cargo.toml")) else []
+        cmd = ["cargo", "bench", *package, "--bench", bench, "--target-dir", target, "--",
                "--save-baseline", f"{tag}{r}", "--noplot", args.filter]
         subprocess.check_call(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL)
 
