@@ -9,36 +9,57 @@
 //! the input range the losses feed it, for every lane type, and enforces the
 //! bound written in the function's doc.
 
-use loss_kernels::lane::Lane;
+mod common;
+
+use loss_kernels::lane::testing::{self, MathFn};
+use loss_kernels::lane::{self, Lane, Level, Native};
 use loss_kernels::math;
 
-/// Worst error of `f` (lane-wise) against `reference` over `xs`, as
-/// (relative error in units of `f32::EPSILON`, absolute error).
-fn worst<L: Lane>(
+/// Worst error of `eval` (which writes `f(x)` for each `x`) against
+/// `reference` over `xs`, as (relative error in units of `f32::EPSILON`,
+/// absolute error, the input of the worst relative error).
+fn worst(
     xs: &[f32],
-    f: impl Fn(L) -> L,
+    eval: &dyn Fn(&[f32], &mut [f32]),
     reference: impl Fn(f64) -> f64,
 ) -> (f64, f64, f32) {
     let (mut rel, mut abs, mut at) = (0.0f64, 0.0f64, 0.0f32);
-    let mut out = vec![0.0f32; L::LANES];
-    for chunk in xs.chunks(L::LANES) {
-        f(L::load_or(chunk, chunk[0])).store(&mut out);
-        for (&x, &y) in chunk.iter().zip(&out) {
-            let want = reference(x as f64);
-            let err = (y as f64 - want).abs();
-            let r = if want == 0.0 {
-                if err == 0.0 { 0.0 } else { f64::INFINITY }
-            } else {
-                err / want.abs()
-            };
-            let r = r / f32::EPSILON as f64;
-            if r > rel {
-                (rel, at) = (r, x);
-            }
-            abs = abs.max(err);
+    let mut out = vec![0.0f32; xs.len()];
+    eval(xs, &mut out);
+    for (&x, &y) in xs.iter().zip(&out) {
+        let want = reference(x as f64);
+        let err = (y as f64 - want).abs();
+        let r = if want == 0.0 {
+            if err == 0.0 { 0.0 } else { f64::INFINITY }
+        } else {
+            err / want.abs()
+        };
+        let r = r / f32::EPSILON as f64;
+        if r > rel {
+            (rel, at) = (r, x);
         }
+        abs = abs.max(err);
     }
     (rel, abs, at)
+}
+
+/// `f` at lane type `L`, lane by lane (the last lane padded with its first
+/// value).
+fn at_lanes<L: Lane>(f: MathFn, xs: &[f32], out: &mut [f32]) {
+    for (x, o) in xs.chunks(L::LANES).zip(out.chunks_mut(L::LANES)) {
+        let v = L::load_or(x, x[0]);
+        let y = match f {
+            MathFn::ExpNonpositive => math::exp_nonpositive(v),
+            MathFn::Exp => math::exp(v),
+            MathFn::Ln => math::ln(v),
+            MathFn::Ln1p => math::ln_1p(v),
+            MathFn::Softplus => math::softplus(v),
+            MathFn::Sigmoid => math::sigmoid(v),
+            MathFn::Tanh => math::tanh(v),
+            MathFn::LogAddExp0 => math::log_add_exp(L::splat(0.0), v),
+        };
+        y.store(o);
+    }
 }
 
 /// `n` points spread evenly over `[lo, hi]`, plus a geometric sweep of tiny
@@ -78,7 +99,11 @@ fn sigmoid64(x: f64) -> f64 {
 }
 
 /// Runs every documented bound for lane type `L`.
-fn check_all<L: Lane>(name: &str) {
+/// Computes `f` of each input into the output.
+type Eval = dyn Fn(MathFn, &[f32], &mut [f32]);
+
+/// Checks every function's bound with `eval(f, xs, out)` computing `f`.
+fn check_all(name: &str, eval: &Eval) {
     let n = 200_000;
     let mut failures = Vec::new();
     let mut report = |what: &str, (rel, abs, at): (f64, f64, f32), max_rel: f64, max_abs: f64| {
@@ -89,57 +114,85 @@ fn check_all<L: Lane>(name: &str) {
     };
     report(
         "exp_nonpositive[-87.3,0]",
-        worst::<L>(&sweep(-87.3, 0.0, n), math::exp_nonpositive, f64::exp),
+        worst(
+            &sweep(-87.3, 0.0, n),
+            &|x, o| eval(MathFn::ExpNonpositive, x, o),
+            f64::exp,
+        ),
         2.0,
         0.0,
     );
     report(
         "exp[-87.3,88.7]",
-        worst::<L>(&sweep(-87.3, 88.7, n), math::exp, f64::exp),
+        worst(
+            &sweep(-87.3, 88.7, n),
+            &|x, o| eval(MathFn::Exp, x, o),
+            f64::exp,
+        ),
         2.0,
         0.0,
     );
     report(
         "ln[1e-30,1e30]",
-        worst::<L>(&log_sweep(1e-30, 1e30, n), math::ln, f64::ln),
+        worst(
+            &log_sweep(1e-30, 1e30, n),
+            &|x, o| eval(MathFn::Ln, x, o),
+            f64::ln,
+        ),
         2.0,
         0.0,
     );
     report(
         "ln[0.5,2]",
-        worst::<L>(&sweep(0.5, 2.0, n), math::ln, f64::ln),
+        worst(&sweep(0.5, 2.0, n), &|x, o| eval(MathFn::Ln, x, o), f64::ln),
         2.0,
         0.0,
     );
     report(
         "ln_1p[0,1]",
-        worst::<L>(&sweep(0.0, 1.0, n), math::ln_1p, f64::ln_1p),
+        worst(
+            &sweep(0.0, 1.0, n),
+            &|x, o| eval(MathFn::Ln1p, x, o),
+            f64::ln_1p,
+        ),
         2.0,
         0.0,
     );
     report(
         "ln_1p[1e-6,1e6]",
-        worst::<L>(&log_sweep(1e-6, 1e6, n), math::ln_1p, f64::ln_1p),
+        worst(
+            &log_sweep(1e-6, 1e6, n),
+            &|x, o| eval(MathFn::Ln1p, x, o),
+            f64::ln_1p,
+        ),
         3.0,
         0.0,
     );
     report(
         "softplus[-80,80]",
-        worst::<L>(&sweep(-80.0, 80.0, n), math::softplus, softplus64),
+        worst(
+            &sweep(-80.0, 80.0, n),
+            &|x, o| eval(MathFn::Softplus, x, o),
+            softplus64,
+        ),
         3.0,
         1e-38,
     );
     report(
         "sigmoid[-80,80]",
-        worst::<L>(&sweep(-80.0, 80.0, n), math::sigmoid, sigmoid64),
+        worst(
+            &sweep(-80.0, 80.0, n),
+            &|x, o| eval(MathFn::Sigmoid, x, o),
+            sigmoid64,
+        ),
         3.0,
         0.0,
     );
     report(
         "log_add_exp(0,x)[-80,0]",
-        worst::<L>(
+        worst(
             &sweep(-80.0, 0.0, n),
-            |x| math::log_add_exp(L::splat(0.0), x),
+            &|x, o| eval(MathFn::LogAddExp0, x, o),
             softplus64,
         ),
         2.0,
@@ -147,7 +200,11 @@ fn check_all<L: Lane>(name: &str) {
     );
     report(
         "tanh[-20,20] (abs)",
-        worst::<L>(&sweep(-20.0, 20.0, n), math::tanh, f64::tanh),
+        worst(
+            &sweep(-20.0, 20.0, n),
+            &|x, o| eval(MathFn::Tanh, x, o),
+            f64::tanh,
+        ),
         0.0,
         1.2e-7,
     );
@@ -158,61 +215,81 @@ fn check_all<L: Lane>(name: &str) {
     );
 }
 
+/// Every level this CPU runs (scalar, the portable level, AVX2 and AVX-512
+/// where present), through the same dispatch as the losses.
 #[test]
-fn scalar_bounds() {
-    check_all::<f32>("f32");
+fn every_level_bounds() {
+    let levels = common::lanes::levels();
+    assert!(
+        levels.contains(&Level::Scalar) && levels.len() >= 2,
+        "{levels:?}"
+    );
+    for level in levels {
+        common::lanes::with_level(level, || {
+            check_all(level.name(), &|f, x, o| testing::map(f, x, o));
+        });
+    }
 }
 
+/// The build's `Native` lane type (for code of one's own over `math`).
 #[test]
-fn f32x4_bounds() {
-    check_all::<wide::f32x4>("f32x4");
+fn native_bounds() {
+    check_all(lane::NATIVE_NAME, &at_lanes::<Native>);
 }
 
+/// The `wide` types a user can pick whatever the build.
 #[test]
-fn f32x8_bounds() {
-    check_all::<wide::f32x8>("f32x8");
-}
-
-#[test]
-fn f32x16_bounds() {
-    check_all::<wide::f32x16>("f32x16");
+fn wide_bounds() {
+    check_all("f32x8", &at_lanes::<wide::f32x8>);
+    check_all("f32x16", &at_lanes::<wide::f32x16>);
 }
 
 /// Special values: every function maps NaN to NaN, and the documented
 /// limits hold.
 #[test]
 fn special_values() {
-    use loss_kernels::lane::Native;
-    let one = |f: fn(Native) -> Native, x: f32| {
+    for level in common::lanes::levels() {
+        common::lanes::with_level(level, || special_values_at(level));
+    }
+}
+
+/// [`special_values`] at one level (a whole lane of `x`, lane 0 checked).
+fn special_values_at(level: Level) {
+    let one = |f: MathFn, x: f32| {
         let mut o = [0.0f32; 16];
-        f(Native::splat(x)).store(&mut o);
+        testing::map(f, &[x; 16], &mut o);
+        assert!(
+            o.iter().all(|v| v.to_bits() == o[0].to_bits()),
+            "{level}: {f:?}({x})"
+        );
         o[0]
     };
     for f in [
-        math::exp,
-        math::exp_nonpositive,
-        math::ln,
-        math::ln_1p,
-        math::softplus,
-        math::sigmoid,
-        math::tanh,
+        MathFn::Exp,
+        MathFn::ExpNonpositive,
+        MathFn::Ln,
+        MathFn::Ln1p,
+        MathFn::Softplus,
+        MathFn::Sigmoid,
+        MathFn::Tanh,
+        MathFn::LogAddExp0,
     ] {
-        assert!(one(f, f32::NAN).is_nan());
+        assert!(one(f, f32::NAN).is_nan(), "{level}: {f:?}(NaN)");
     }
-    assert_eq!(one(math::exp, 100.0), f32::INFINITY);
-    assert_eq!(one(math::exp, f32::INFINITY), f32::INFINITY);
-    assert_eq!(one(math::exp, f32::NEG_INFINITY), 0.0);
-    assert_eq!(one(math::exp_nonpositive, f32::NEG_INFINITY), 0.0);
-    assert_eq!(one(math::exp_nonpositive, -1e4), 0.0);
-    assert_eq!(one(math::ln, 0.0), f32::NEG_INFINITY);
-    assert_eq!(one(math::ln, f32::INFINITY), f32::INFINITY);
-    assert!(one(math::ln, -1.0).is_nan());
+    assert_eq!(one(MathFn::Exp, 100.0), f32::INFINITY);
+    assert_eq!(one(MathFn::Exp, f32::INFINITY), f32::INFINITY);
+    assert_eq!(one(MathFn::Exp, f32::NEG_INFINITY), 0.0);
+    assert_eq!(one(MathFn::ExpNonpositive, f32::NEG_INFINITY), 0.0);
+    assert_eq!(one(MathFn::ExpNonpositive, -1e4), 0.0);
+    assert_eq!(one(MathFn::Ln, 0.0), f32::NEG_INFINITY);
+    assert_eq!(one(MathFn::Ln, f32::INFINITY), f32::INFINITY);
+    assert!(one(MathFn::Ln, -1.0).is_nan());
     let sub = 1e-40f32;
-    assert!(((one(math::ln, sub) as f64 - (sub as f64).ln()) / (sub as f64).ln()).abs() < 1e-6);
-    assert_eq!(one(math::sigmoid, 1e4), 1.0);
-    assert_eq!(one(math::sigmoid, -1e4), 0.0);
-    assert_eq!(one(math::softplus, 1e4), 1e4);
-    assert_eq!(one(math::softplus, -1e4), 0.0);
-    assert_eq!(one(math::tanh, 1e4), 1.0);
-    assert_eq!(one(math::tanh, -1e4), -1.0);
+    assert!(((one(MathFn::Ln, sub) as f64 - (sub as f64).ln()) / (sub as f64).ln()).abs() < 1e-6);
+    assert_eq!(one(MathFn::Sigmoid, 1e4), 1.0);
+    assert_eq!(one(MathFn::Sigmoid, -1e4), 0.0);
+    assert_eq!(one(MathFn::Softplus, 1e4), 1e4);
+    assert_eq!(one(MathFn::Softplus, -1e4), 0.0);
+    assert_eq!(one(MathFn::Tanh, 1e4), 1.0);
+    assert_eq!(one(MathFn::Tanh, -1e4), -1.0);
 }

@@ -18,15 +18,15 @@ use common::dynamic::{AnyPointwise, boxed};
 use common::lanes::{Family, each_lane, each_lane_ok};
 use common::rng::Rng;
 use common::tolerance::close;
-use loss_kernels::lane::testing::WIDTHS;
+use loss_kernels::lane::Level;
 use loss_kernels::pointwise::{self, Labels};
 use loss_kernels::{Error, Reduction};
 use loss_kernels_reference::pointwise::{self as reference, Pointwise as Loss};
 use quickcheck::{QuickCheck, TestResult};
 
-/// The widest lane width the tests run (16): sweeps sized for it reach every
-/// tail of every width.
-const WIDEST: usize = WIDTHS[WIDTHS.len() - 1];
+/// The widest lane width of any level (16, AVX-512): sweeps sized for it
+/// reach every tail of every level.
+const WIDEST: usize = Level::Avx512.lanes();
 
 /// Every loss with a few parameter choices.
 fn all_losses() -> Vec<Loss> {

@@ -1,4 +1,4 @@
-//! Value and gradient agree across the lane widths (1, 4, 8, 16) for both
+//! Value and gradient agree across the levels this CPU runs (scalar, SSE2, AVX2, AVX-512 on x86-64) for both
 //! layouts, both input kinds and a tail of every kind along the classes
 //! (`C = 3`: shorter than a lane; `C = 29`: whole lanes and a tail;
 //! `C = 80`: whole lanes only), with and without `zero_infinity`, with a feasible sequence whose label has
@@ -7,7 +7,9 @@
 use super::{Activations, Ctc, Input, Labels, workspace_len};
 use crate::Reduction;
 use crate::error::Error;
-use crate::lane::testing::{WIDTHS, runs, with_lanes};
+use crate::lane::Level;
+use crate::lane::testing::levels;
+use crate::lane::testing::local::{runs, with_level};
 
 const T: usize = 12;
 const N: usize = 3;
@@ -19,7 +21,7 @@ const LABEL_LENGTHS: [u32; N] = [7, 3, 0];
 const INPUT_LENGTHS: [u32; N] = [12, 2, 9];
 const WORKSPACE: usize = workspace_len(T, 7);
 
-/// What one width computes: per-sample values, the mean and its gradient,
+/// What one level computes: per-sample values, the mean and its gradient,
 /// the mean of `value` alone.
 struct Got {
     per_sample: [f32; N],
@@ -28,7 +30,7 @@ struct Got {
     grad: [f32; T * N * MAX_C],
 }
 
-fn run(acts: &Activations<'_>, ctc: Ctc, width: usize) -> Result<Got, Error> {
+fn run(acts: &Activations<'_>, ctc: Ctc, level: Level) -> Result<Got, Error> {
     let labels = Labels::Concatenated {
         labels: &LABELS,
         lengths: &LABEL_LENGTHS,
@@ -41,17 +43,16 @@ fn run(acts: &Activations<'_>, ctc: Ctc, width: usize) -> Result<Got, Error> {
         grad: [0.0; T * N * MAX_C],
     };
     let size = acts.data.len();
-    let slot = WIDTHS.iter().position(|&w| w == width).unwrap_or(0);
-    let before = runs().get(slot).copied();
-    let got = with_lanes(width, || {
+    let before = runs(level);
+    let got = with_level(level, || {
         ctc.per_sample(acts, &labels, &mut ws, &mut got.per_sample)?;
         let grad = got.grad.get_mut(..size).unwrap_or(&mut []);
         got.mean = ctc.value_and_grad(acts, &labels, Reduction::Mean, &mut ws, grad)?;
         got.value = ctc.value(acts, &labels, Reduction::Mean, &mut ws)?;
         Ok(got)
     });
-    // The calls went through the seam at this width.
-    assert_eq!(runs().get(slot).copied(), before.map(|r| r + 3));
+    // The calls went through the seam at this level.
+    assert_eq!(runs(level), before + 3);
     got
 }
 
@@ -80,7 +81,7 @@ fn every_lane_width_agrees() -> Result<(), Error> {
                 (Input::Logits, true),
             ] {
                 let ctc = Ctc::new(0).input(input).zero_infinity(zero_infinity);
-                let want = run(&acts, ctc, 1)?;
+                let want = run(&acts, ctc, Level::Scalar)?;
                 let [feasible, infeasible, empty] = want.per_sample;
                 assert!(feasible.is_finite() && empty.is_finite(), "C = {c}");
                 let infinite = if zero_infinity { 0.0 } else { f32::INFINITY };
@@ -88,9 +89,9 @@ fn every_lane_width_agrees() -> Result<(), Error> {
                     (infeasible, want.mean.is_finite()),
                     (infinite, zero_infinity)
                 );
-                for &width in WIDTHS.iter().skip(1) {
-                    let got = run(&acts, ctc, width)?;
-                    let case = (c, acts.layout, input, zero_infinity, width);
+                for level in levels().skip(1) {
+                    let got = run(&acts, ctc, level)?;
+                    let case = (c, acts.layout, input, zero_infinity, level);
                     for (a, b) in got.per_sample.iter().zip(&want.per_sample) {
                         assert!(close(*a, *b), "{case:?}: {a} vs {b}");
                     }

@@ -92,26 +92,40 @@ pub(crate) fn scale_sub<L: Lane, const SUBTRACT: bool>(
     w: impl Fn(usize) -> L,
 ) {
     let (a, b) = (L::splat(a), L::splat(b));
-    for_lanes::<L, 1>(g.len(), |i, _, _| {
-        let v = load::<L>(g, i, 0.0) * a;
-        let v = if SUBTRACT { v - b * w(i) } else { v };
-        store(v, g, i);
-    });
+    for_lanes::<L, 1>(
+        g.len(),
+        #[inline(always)]
+        |i, _, _| {
+            let v = load::<L>(g, i, 0.0) * a;
+            let v = if SUBTRACT { v - b * w(i) } else { v };
+            store(v, g, i);
+        },
+    );
 }
 
 /// `g = g · a` over one row.
 #[inline(always)]
 pub(crate) fn scale<L: Lane>(g: &mut [f32], a: f32) {
-    scale_sub::<L, false>(g, a, 0.0, |_| L::splat(0.0));
+    scale_sub::<L, false>(
+        g,
+        a,
+        0.0,
+        #[inline(always)]
+        |_| L::splat(0.0),
+    );
 }
 
 /// `out = (x - m) - l` over one row (`log_softmax` with `l = ln Σ e^(x-m)`).
 #[inline(always)]
 pub(crate) fn shift<L: Lane>(x: &[f32], m: f32, l: f32, out: &mut [f32]) {
     let (m, l) = (L::splat(m), L::splat(l));
-    for_lanes::<L, 1>(x.len(), |i, _, _| {
-        store((load::<L>(x, i, 0.0) - m) - l, out, i);
-    });
+    for_lanes::<L, 1>(
+        x.len(),
+        #[inline(always)]
+        |i, _, _| {
+            store((load::<L>(x, i, 0.0) - m) - l, out, i);
+        },
+    );
 }
 
 /// `K` dot products over a run of `n` values: `terms(i)` gives the `K`
@@ -125,10 +139,14 @@ pub(crate) fn dots<L: Lane, const K: usize>(
 ) -> [f32; K] {
     let zero = L::splat(0.0);
     let mut acc = [zero; K];
-    for_lanes::<L, 1>(n, |i, _, keep| {
-        for (s, (a, b)) in acc.iter_mut().zip(terms(i)) {
-            *s = keep_or(keep, a, zero).mul_add(b, *s);
-        }
-    });
+    for_lanes::<L, 1>(
+        n,
+        #[inline(always)]
+        |i, _, keep| {
+            for (s, (a, b)) in acc.iter_mut().zip(terms(i)) {
+                *s = keep_or(keep, a, zero).mul_add(b, *s);
+            }
+        },
+    );
     acc.map(Lane::sum)
 }

@@ -65,6 +65,39 @@ pub(crate) fn sweep<L: Lane, K: ElementLoss, const GRAD: bool, const VALUES: boo
     }
 }
 
+/// One lane of [`sweep_lanes`]: the scaled value of the elements of
+/// `[pred, target, weight]`, their scaled gradient into `g` and values into
+/// `v` (as the flags ask).
+#[inline(always)]
+fn sweep_step<
+    L: Lane,
+    K: ElementLoss,
+    const GRAD: bool,
+    const VALUES: bool,
+    const WEIGHTED: bool,
+>(
+    kernel: &K,
+    scale: L,
+    [p, t, wt]: [&[f32]; 3],
+    g: &mut [f32],
+    v: &mut [f32],
+) -> L {
+    let s = if WEIGHTED {
+        scale * L::load_or(wt, 0.0)
+    } else {
+        scale
+    };
+    let (value, derivative) = kernel.eval(L::load_or(p, K::PAD), L::load_or(t, K::PAD));
+    let value = value * s;
+    if GRAD {
+        (derivative * s).store(g);
+    }
+    if VALUES {
+        value.store(v);
+    }
+    value
+}
+
 /// [`sweep`] with the weighting fixed at compile time.
 #[inline(always)]
 fn sweep_lanes<
@@ -97,22 +130,6 @@ fn sweep_lanes<
     let mut weight_lanes = weight.chunks_exact(w);
     let mut grad_lanes = grad.chunks_exact_mut(w);
     let mut value_lanes = values.chunks_exact_mut(w);
-    let step = |p: &[f32], t: &[f32], wt: &[f32], g: &mut [f32], v: &mut [f32]| -> L {
-        let s = if WEIGHTED {
-            scale * L::load_or(wt, 0.0)
-        } else {
-            scale
-        };
-        let (value, derivative) = kernel.eval(L::load_or(p, K::PAD), L::load_or(t, K::PAD));
-        let value = value * s;
-        if GRAD {
-            (derivative * s).store(g);
-        }
-        if VALUES {
-            value.store(v);
-        }
-        value
-    };
     let zero = L::splat(0.0);
     let mut acc = [zero; 4];
     for (p, t) in pred_lanes.by_ref().zip(target_lanes.by_ref()) {
@@ -132,17 +149,22 @@ fn sweep_lanes<
             &mut []
         };
         let [a0, a1, a2, a3] = acc;
-        acc = [a1, a2, a3, a0 + step(p, t, wt, g, v)];
+        acc = [
+            a1,
+            a2,
+            a3,
+            a0 + sweep_step::<L, K, GRAD, VALUES, WEIGHTED>(kernel, scale, [p, t, wt], g, v),
+        ];
     }
     let [a0, a1, a2, a3] = acc;
     let mut total = (a0 + a1) + (a2 + a3);
     let rest = pred_lanes.remainder();
     if !rest.is_empty() {
         let keep = L::iota().lt(L::splat(rest.len() as f32));
-        let v = step(
-            rest,
-            target_lanes.remainder(),
-            weight_lanes.remainder(),
+        let v = sweep_step::<L, K, GRAD, VALUES, WEIGHTED>(
+            kernel,
+            scale,
+            [rest, target_lanes.remainder(), weight_lanes.remainder()],
             grad_lanes.into_remainder(),
             value_lanes.into_remainder(),
         );

@@ -184,6 +184,7 @@ struct CosineBatch<'a, 'w, const GRAD: bool> {
 impl<const GRAD: bool> Kernel for CosineBatch<'_, '_, GRAD> {
     type Output = f32;
 
+    #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let CosineBatch {
             loss,
@@ -202,6 +203,7 @@ impl<const GRAD: bool> Kernel for CosineBatch<'_, '_, GRAD> {
             grads,
             loss.sample_weight,
             &mut samples,
+            #[inline(always)]
             |row| {
                 let positive = labels.get(row.index).is_some_and(|&y| y == 1.0);
                 let w = row.weight;
@@ -229,10 +231,14 @@ fn cosine_row<L: Lane, const GRAD: bool>(
     if x2.len() != dim || (GRAD && (g1.len() != dim || g2.len() != dim)) {
         return f32::NAN;
     }
-    let [dot, s1, s2] = dots::<L, 3>(dim, |i| {
-        let (a, b): (L, L) = (load(x1, i, 0.0), load(x2, i, 0.0));
-        [(a, b), (a, a), (b, b)]
-    });
+    let [dot, s1, s2] = dots::<L, 3>(
+        dim,
+        #[inline(always)]
+        |i| {
+            let (a, b): (L, L) = (load(x1, i, 0.0), load(x2, i, 0.0));
+            [(a, b), (a, a), (b, b)]
+        },
+    );
     let q = sqrt1::<L>(s1) * sqrt1::<L>(s2);
     let big = q > 1e-12;
     let den = if big { q } else { 1e-12 };
@@ -252,11 +258,15 @@ fn cosine_row<L: Lane, const GRAD: bool>(
         } else {
             (zero, zero)
         };
-        for_lanes::<L, 1>(dim, |i, _, _| {
-            let (a, b): (L, L) = (load(x1, i, 0.0), load(x2, i, 0.0));
-            store(b * inv - c1 * a, g1, i);
-            store(a * inv - c2 * b, g2, i);
-        });
+        for_lanes::<L, 1>(
+            dim,
+            #[inline(always)]
+            |i, _, _| {
+                let (a, b): (L, L) = (load(x1, i, 0.0), load(x2, i, 0.0));
+                store(b * inv - c1 * a, g1, i);
+                store(a * inv - c2 * b, g2, i);
+            },
+        );
     }
     loss
 }

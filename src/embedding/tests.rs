@@ -1,9 +1,11 @@
-//! The embedding losses agree at every lane width.
+//! The embedding losses agree at every level.
 
 extern crate std;
 use super::*;
 use crate::error::Error;
-use crate::lane::testing::{WIDTHS, runs, with_lanes};
+use crate::lane::Level;
+use crate::lane::testing::levels;
+use crate::lane::testing::local::{runs, with_level};
 use std::{vec, vec::Vec};
 
 /// Every output of one call of each loss: the per-sample losses, their
@@ -55,17 +57,17 @@ fn outputs(dim: usize) -> Result<Vec<f32>, Error> {
 #[test]
 fn lane_widths_agree() -> Result<(), Error> {
     for dim in [1, 3, 16, 17, 64] {
-        let scalar = with_lanes(1, || outputs(dim))?;
-        for width in WIDTHS {
-            let before = runs();
-            let wide = with_lanes(width, || outputs(dim))?;
-            assert_ne!(before, runs(), "dim {dim}: no kernel ran at {width} lanes");
+        let scalar = with_level(Level::Scalar, || outputs(dim))?;
+        for level in levels() {
+            let before = runs(level);
+            let wide = with_level(level, || outputs(dim))?;
+            assert_ne!(before, runs(level), "dim {dim}: no kernel ran at {level}");
             assert_eq!(wide.len(), scalar.len());
             for (k, (w, s)) in wide.iter().zip(&scalar).enumerate() {
                 let tol = 1e-5 * (1.0 + s.abs()) * dim as f32;
                 assert!(
                     (w - s).abs() <= tol,
-                    "dim {dim}, {width} lanes, output {k}: {w} vs {s}"
+                    "dim {dim}, {level}, output {k}: {w} vs {s}"
                 );
             }
         }

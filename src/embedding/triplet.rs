@@ -208,6 +208,7 @@ struct TripletBatch<'a, 'w, const GRAD: bool> {
 impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
     type Output = f32;
 
+    #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let TripletBatch {
             loss,
@@ -229,6 +230,7 @@ impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
             grads,
             loss.sample_weight,
             &mut samples,
+            #[inline(always)]
             |row| {
                 let w = row.weight;
                 let scale = w * grad_scale;
@@ -267,10 +269,14 @@ fn triplet_row<L: Lane, const GRAD: bool>(
         return f32::NAN;
     }
     let e = L::splat(eps);
-    let [dp, dn] = dots::<L, 2>(dim, |i| {
-        let (u, v) = triplet_diffs::<L>(x, i, e);
-        [(u, u), (v, v)]
-    });
+    let [dp, dn] = dots::<L, 2>(
+        dim,
+        #[inline(always)]
+        |i| {
+            let (u, v) = triplet_diffs::<L>(x, i, e);
+            [(u, u), (v, v)]
+        },
+    );
     let (gap, coef_p, coef_n) = match distance {
         Distance::Squared => (dp - dn, 2.0, 2.0),
         Distance::Euclidean => {
@@ -290,26 +296,42 @@ fn triplet_row<L: Lane, const GRAD: bool>(
         // 802 us at 4 lanes (SSE2); forcing the one-pass body inline did
         // not help, nor did one shared closure for the three passes.
         if L::LANES < 16 {
-            for_lanes::<L, 1>(dim, |i, _, _| {
-                let (u, v) = triplet_diffs::<L>(x, i, e);
-                let (gu, gv) = (alpha * u, beta * v);
-                store(gu - gv, ga, i);
-                store(-gu, gp, i);
-                store(gv, gn, i);
-            });
+            for_lanes::<L, 1>(
+                dim,
+                #[inline(always)]
+                |i, _, _| {
+                    let (u, v) = triplet_diffs::<L>(x, i, e);
+                    let (gu, gv) = (alpha * u, beta * v);
+                    store(gu - gv, ga, i);
+                    store(-gu, gp, i);
+                    store(gv, gn, i);
+                },
+            );
         } else {
-            for_lanes::<L, 1>(dim, |i, _, _| {
-                let (u, v) = triplet_diffs::<L>(x, i, e);
-                store(alpha * u - beta * v, ga, i);
-            });
-            for_lanes::<L, 1>(dim, |i, _, _| {
-                let u = load::<L>(a, i, 0.0) - load(p, i, 0.0) + e;
-                store(-(alpha * u), gp, i);
-            });
-            for_lanes::<L, 1>(dim, |i, _, _| {
-                let v = load::<L>(a, i, 0.0) - load(n, i, 0.0) + e;
-                store(beta * v, gn, i);
-            });
+            for_lanes::<L, 1>(
+                dim,
+                #[inline(always)]
+                |i, _, _| {
+                    let (u, v) = triplet_diffs::<L>(x, i, e);
+                    store(alpha * u - beta * v, ga, i);
+                },
+            );
+            for_lanes::<L, 1>(
+                dim,
+                #[inline(always)]
+                |i, _, _| {
+                    let u = load::<L>(a, i, 0.0) - load(p, i, 0.0) + e;
+                    store(-(alpha * u), gp, i);
+                },
+            );
+            for_lanes::<L, 1>(
+                dim,
+                #[inline(always)]
+                |i, _, _| {
+                    let v = load::<L>(a, i, 0.0) - load(n, i, 0.0) + e;
+                    store(beta * v, gn, i);
+                },
+            );
         }
     }
     hinge(l)

@@ -1,37 +1,59 @@
-//! The lane abstraction: one small trait every loss is written against.
+//! The lane abstraction: one small trait every loss is written against, and
+//! the choice of lane type for each call.
 //!
 //! A *lane* type holds `LANES` `f32` values and supports the handful of
 //! operations the losses and [`crate::math`] need. It is implemented by plain
-//! `f32` (one lane, `libm`-free arithmetic) and by the `wide` vector types.
-//! [`Native`] is the widest type the build targets, chosen **once**, here, at
-//! compile time from the enabled target features:
+//! `f32` (one lane), by the `wide` vector types (the portable backend: SSE2,
+//! NEON, wasm `simd128`) and, on x86-64, by the crate's own AVX2 and
+//! AVX-512 types over `core::arch` (module `x86`, private).
 //!
-//! | target features                    | `Native`       |
-//! |------------------------------------|----------------|
-//! | feature `force-scalar`             | `f32`          |
-//! | `avx512f`                          | `wide::f32x16` |
-//! | `avx` (AVX/AVX2) or aarch64 `neon` | `wide::f32x8`  |
-//! | `sse2` or wasm `simd128`           | `wide::f32x4`  |
-//! | anything else                      | `f32`          |
+//! # Levels and dispatch
 //!
-//! `wide` does not dispatch at run time: the width is fixed by `RUSTFLAGS`
-//! (`-C target-cpu=...` or `-C target-feature=...`), see the README.
+//! Each loss call runs at one [`Level`]. On x86-64 the best level the CPU
+//! supports is detected once, at run time, without `std` (see
+//! [`supported`]); a `target-cpu` build that already has the features skips
+//! the detection. [`set_max_level`] caps it, [`level`] reports it:
+//!
+//! | level     | lanes | lane type           | chosen                          |
+//! |-----------|------:|---------------------|---------------------------------|
+//! | `Scalar`  | 1     | `f32`               | `force-scalar`, no SIMD target  |
+//! | `Sse2`    | 4     | `wide::f32x4`       | x86-64 without AVX2             |
+//! | `Neon`    | 8     | `wide::f32x8`       | aarch64                         |
+//! | `Simd128` | 4     | `wide::f32x4`       | wasm32 with `simd128`           |
+//! | `Avx2`    | 8     | AVX2 + FMA          | x86-64, detected                |
+//! | `Avx512`  | 16    | AVX-512F            | x86-64, detected                |
+//!
+//! [`Native`] is the widest `wide` type the build's *compile-time* features
+//! allow, for code of your own over [`crate::math`]; the losses do not use
+//! it.
 //!
 //! # The backend seam
 //!
 //! Every family validates its arguments into a plan that implements the
 //! crate-internal `Kernel` trait: one method generic over `L: Lane` that
 //! runs the whole call. The crate-internal `lane::run` is the only place
-//! that picks `L` for a call: [`Native`], or, in a build with the hidden
-//! `test-lanes` feature (the crate's own tests), the width a test asked for
-//! with `testing::with_lanes`, so one plain `cargo test` runs every loss at
-//! every lane type (`wide` emulates the widths the CPU lacks).
+//! that picks `L` for a call, from the level; in a build with the hidden
+//! `test-lanes` feature (the crate's own tests) a test can pick the level of
+//! each call on its thread (`testing::install`), so one plain `cargo test`
+//! runs every loss at every level the CPU has.
 //!
 //! Masks are lane values whose bits are all ones (true) or all zeros (false),
 //! as the comparison methods return them.
 
+#[allow(unsafe_code)]
+mod dispatch;
 #[cfg(feature = "test-lanes")]
 pub mod testing;
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "sse2",
+    not(feature = "force-scalar")
+))]
+#[allow(unsafe_code)]
+mod x86;
+
+pub use dispatch::{Level, level, levels, set_max_level, supported};
+pub(crate) use dispatch::{MAX_LANES, run};
 
 use core::fmt::Debug;
 use core::ops::{Add, Div, Mul, Neg, Sub};
@@ -363,12 +385,7 @@ cfg_if::cfg_if! {
     }
 }
 
-/// The widest lane type of any build (`f32x16`): stack arrays that hold one
-/// value per lane are this long.
-pub(crate) const MAX_LANES: usize = 16;
-const _: () = assert!(MAX_LANES.is_multiple_of(<Native as Lane>::LANES));
-
-/// Name of the [`Native`] lane type, for reports and benchmarks.
+/// Name of the [`Native`] lane type.
 pub const NATIVE_NAME: &str = match <Native as Lane>::LANES {
     1 => "f32 (scalar)",
     4 => "f32x4",
@@ -379,20 +396,13 @@ pub const NATIVE_NAME: &str = match <Native as Lane>::LANES {
 /// A validated call, ready to run at any lane width: the one seam between
 /// the families and the lane types. `run` is generic, so a family's whole
 /// kernel is monomorphised per lane type from this one entry.
+///
+/// Implementations mark `run`, and every generic function it reaches down to
+/// the lane methods, `#[inline(always)]`: the dispatched levels compile the
+/// whole call inside one `#[target_feature]` function (see `x86`).
 pub(crate) trait Kernel {
     /// What the call returns.
     type Output;
     /// Runs the call with lanes of type `L`.
     fn run<L: Lane>(self) -> Self::Output;
-}
-
-/// Runs `kernel` at the lane type of this build ([`Native`]); the only
-/// function that names a lane type for a call.
-#[inline(always)]
-pub(crate) fn run<K: Kernel>(kernel: K) -> K::Output {
-    #[cfg(feature = "test-lanes")]
-    if let Some(width) = testing::requested() {
-        return testing::run_at(width, kernel);
-    }
-    kernel.run::<Native>()
 }

@@ -1,77 +1,118 @@
 //! Test support (hidden feature `test-lanes`, enabled for the crate's own
-//! tests, benches and examples through its dev-dependency on itself): run a
-//! call at a chosen lane width instead of [`Native`](super::Native).
+//! tests through its dev-dependency on itself): run a call at a chosen
+//! [`Level`] instead of the detected one, and evaluate the [`math`]
+//! functions at any level.
 //!
-//! The request is per thread, so tests running in parallel do not see each
-//! other's choice. This module needs `std` (a thread-local); it is never
-//! part of a normal build.
+//! No `std` here: the tests keep their per-thread choice themselves and
+//! [`install`] a function that returns it; the dispatcher runs a call at the
+//! returned level only if the CPU supports it (one of [`levels`]).
+//!
+//! [`math`]: crate::math
 
-extern crate std;
+pub use super::dispatch::levels;
+pub use super::dispatch::test_hook::{Hook, install};
+use super::{Kernel, Lane};
+use crate::math;
 
-use super::Kernel;
-use core::cell::Cell;
-
-/// The lane widths every loss test runs at: `f32`, `f32x4`, `f32x8`,
-/// `f32x16`.
-pub const WIDTHS: [usize; 4] = [1, 4, 8, 16];
-
-std::thread_local! {
-    static REQUESTED: Cell<Option<usize>> = const { Cell::new(None) };
-    static RAN: Cell<[u64; 4]> = const { Cell::new([0; 4]) };
+/// A [`math`](crate::math) function, to evaluate at a level with [`map`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MathFn {
+    /// [`math::exp_nonpositive`].
+    ExpNonpositive,
+    /// [`math::exp`].
+    Exp,
+    /// [`math::ln`].
+    Ln,
+    /// [`math::ln_1p`].
+    Ln1p,
+    /// [`math::softplus`].
+    Softplus,
+    /// [`math::sigmoid`].
+    Sigmoid,
+    /// [`math::tanh`].
+    Tanh,
+    /// `x ↦ math::log_add_exp(0, x)`.
+    LogAddExp0,
 }
 
-/// The width the current thread asked for, if any.
-pub(crate) fn requested() -> Option<usize> {
-    REQUESTED.with(Cell::get)
+/// Writes `f(x)` for every `x` of `xs` into `out` (the shorter length), at
+/// the level the installed hook picks (so the test chooses it as for a
+/// loss call), lane by lane, padding the last lane with its first value.
+pub fn map(f: MathFn, xs: &[f32], out: &mut [f32]) {
+    super::dispatch::run(Map { f, xs, out });
 }
 
-/// Runs `kernel` at `width` lanes (one of [`WIDTHS`]; anything else runs
-/// scalar) and counts the run.
-pub(crate) fn run_at<K: Kernel>(width: usize, kernel: K) -> K::Output {
-    let slot = WIDTHS.iter().position(|&w| w == width).unwrap_or(0);
-    RAN.with(|r| {
-        let mut counts = r.get();
-        if let Some(c) = counts.get_mut(slot) {
-            *c += 1;
+/// A [`map`] call.
+struct Map<'a> {
+    f: MathFn,
+    xs: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl Kernel for Map<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<L: Lane>(self) {
+        for (x, o) in self.xs.chunks(L::LANES).zip(self.out.chunks_mut(L::LANES)) {
+            let v = L::load_or(x, x.first().copied().unwrap_or(0.0));
+            let y = match self.f {
+                MathFn::ExpNonpositive => math::exp_nonpositive(v),
+                MathFn::Exp => math::exp(v),
+                MathFn::Ln => math::ln(v),
+                MathFn::Ln1p => math::ln_1p(v),
+                MathFn::Softplus => math::softplus(v),
+                MathFn::Sigmoid => math::sigmoid(v),
+                MathFn::Tanh => math::tanh(v),
+                MathFn::LogAddExp0 => math::log_add_exp(L::splat(0.0), v),
+            };
+            y.store(o);
         }
-        r.set(counts);
-    });
-    match width {
-        4 => kernel.run::<wide::f32x4>(),
-        8 => kernel.run::<wide::f32x8>(),
-        16 => kernel.run::<wide::f32x16>(),
-        _ => kernel.run::<f32>(),
     }
 }
 
-/// Runs `f` with every loss call on this thread at `width` lanes, then
-/// restores the previous choice.
-pub fn with_lanes<R>(width: usize, f: impl FnOnce() -> R) -> R {
-    let before = REQUESTED.with(|r| r.replace(Some(width)));
-    let out = f();
-    REQUESTED.with(|r| r.set(before));
-    out
-}
+/// The crate's own unit tests: a per-thread level request (`std` is there
+/// under `cfg(test)`).
+#[cfg(test)]
+pub(crate) mod local {
+    extern crate std;
+    use crate::lane::Level;
+    use core::cell::Cell;
 
-/// How many kernel runs this thread has made at each of [`WIDTHS`].
-pub fn runs() -> [u64; 4] {
-    RAN.with(Cell::get)
-}
+    std::thread_local! {
+        static WANTED: Cell<Option<Level>> = const { Cell::new(None) };
+        static RAN: Cell<[u64; 6]> = const { Cell::new([0; 6]) };
+    }
 
-/// Runs `f(width)` once at each of [`WIDTHS`] and checks that every width
-/// ran at least one kernel (so a test cannot silently bypass the seam).
-///
-/// # Panics
-/// If `f` made no loss call at some width.
-pub fn for_each_lane(mut f: impl FnMut(usize)) {
-    for (slot, &width) in WIDTHS.iter().enumerate() {
-        let before = runs();
-        with_lanes(width, || f(width));
-        let after = runs();
-        let ran = after.get(slot).copied().unwrap_or(0) > before.get(slot).copied().unwrap_or(0);
-        #[allow(clippy::panic)]
-        if !ran {
-            panic!("no loss call ran at {width} lanes");
-        }
+    /// The hook: this thread's request (counted), or the default level.
+    fn choose(level: Level) -> Level {
+        let Some(wanted) = WANTED.with(Cell::get) else {
+            return level;
+        };
+        RAN.with(|r| {
+            let mut counts = r.get();
+            if let Some(c) = counts.get_mut(wanted as usize) {
+                *c += 1;
+            }
+            r.set(counts);
+        });
+        wanted
+    }
+    static HOOK: super::Hook = choose;
+
+    /// Runs `f` with every loss call on this thread at `level`.
+    pub(crate) fn with_level<R>(level: Level, f: impl FnOnce() -> R) -> R {
+        super::install(&HOOK);
+        let before = WANTED.with(|w| w.replace(Some(level)));
+        let out = f();
+        WANTED.with(|w| w.set(before));
+        out
+    }
+
+    /// How many calls this thread has run at `level` through [`with_level`].
+    pub(crate) fn runs(level: Level) -> u64 {
+        RAN.with(Cell::get)
+            .get(level as usize)
+            .copied()
+            .unwrap_or(0)
     }
 }

@@ -222,6 +222,7 @@ impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
     type Output = f32;
 
     /// One flat sweep when the layout allows, else one sweep per sample.
+    #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let Batch {
             loss,
@@ -252,6 +253,7 @@ impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
             [out.grad],
             loss.sample_weight,
             &mut samples,
+            #[inline(always)]
             |row| {
                 let [p, t] = row.x;
                 let [g] = row.grad;

@@ -166,10 +166,10 @@ impl<L: Lane, T: TargetKind> ExpVisit<L> for RowSums<'_, '_, L, T> {
     #[inline(always)]
     fn visit(&mut self, i: usize, slot: usize, x: L, keep: Option<L>) {
         let zero = L::splat(0.0);
-        let spread = self
-            .kind
-            .spread(&self.cols, i)
-            .map(|w| keep_or(keep, w, zero));
+        let spread = self.kind.spread(&self.cols, i).map(
+            #[inline(always)]
+            |w| keep_or(keep, w, zero),
+        );
         let entropy = self.kind.entropy(&self.cols, i);
         if let Some(s) = self.sums.get_mut(slot) {
             s.add(x, self.m, spread, entropy);
@@ -243,7 +243,10 @@ pub(super) fn row<L: Lane, T: TargetKind, const GRAD: bool>(
                 x.len(),
                 #[inline(always)]
                 |i, _, keep| {
-                    let spread = kind.spread(&cols, i).map(|w| keep_or(keep, w, zero));
+                    let spread = kind.spread(&cols, i).map(
+                        #[inline(always)]
+                        |w| keep_or(keep, w, zero),
+                    );
                     sums.add(load(x, i, 0.0), zero, spread, kind.entropy(&cols, i));
                 },
             );

@@ -21,7 +21,9 @@ const MAX_TRANSPOSED: usize = 32;
 /// 10; at 16 lanes the row kernel catches up at 48 classes and wins at 64
 /// (whole lanes, no tail). See `notes/rows.md`.
 pub(super) const fn transposed(classes: usize, lanes: usize) -> bool {
-    lanes > 1 && lanes <= MAX_LANES && classes <= MAX_TRANSPOSED
+    // (`MAX_LANES` is 1 in a scalar build: never transposed there.)
+    let wide = lanes.saturating_sub(1) > 0;
+    wide && lanes <= MAX_LANES && classes <= MAX_TRANSPOSED
 }
 
 /// The stack buffer of one transposed block: `MAX_TRANSPOSED` columns of

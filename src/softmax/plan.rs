@@ -82,6 +82,7 @@ impl<const GRAD: bool> Kernel for Call<'_, GRAD> {
     type Output = f32;
 
     /// Picks the kernel of the targets' kind, runs every row and reduces.
+    #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let Call { plan, logits, out } = self;
         let total = match plan.targets {
@@ -220,6 +221,7 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool>(
         [grad],
         sample_weight,
         &mut samples,
+        #[inline(always)]
         |row| {
             let (loss, next_max) = kernel::row::<L, T, GRAD>(&kind, input, grad_scale, row, m);
             m = next_max;

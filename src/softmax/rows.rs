@@ -93,6 +93,7 @@ struct RowCall<'a> {
 impl Kernel for RowCall<'_> {
     type Output = ();
 
+    #[inline(always)]
     fn run<L: Lane>(self) {
         let RowCall {
             function,
@@ -102,19 +103,40 @@ impl Kernel for RowCall<'_> {
         } = self;
         match function {
             RowFunction::LogSumExp => {
-                each_row_sum::<L, false>(logits, classes, out, &mut [], |_, _, m, s| m + ln(s));
+                each_row_sum::<L, false>(
+                    logits,
+                    classes,
+                    out,
+                    &mut [],
+                    #[inline(always)]
+                    |_, _, m, s| m + ln(s),
+                );
             }
             RowFunction::LogSoftmax => {
-                each_row_sum::<L, false>(logits, classes, &mut [], out, |x, o, m, s| {
-                    shift::<L>(x, m, ln(s), o);
-                    0.0
-                });
+                each_row_sum::<L, false>(
+                    logits,
+                    classes,
+                    &mut [],
+                    out,
+                    #[inline(always)]
+                    |x, o, m, s| {
+                        shift::<L>(x, m, ln(s), o);
+                        0.0
+                    },
+                );
             }
             RowFunction::Softmax => {
-                each_row_sum::<L, true>(logits, classes, &mut [], out, |_, o, _, s| {
-                    scale::<L>(o, 1.0 / s);
-                    0.0
-                });
+                each_row_sum::<L, true>(
+                    logits,
+                    classes,
+                    &mut [],
+                    out,
+                    #[inline(always)]
+                    |_, o, _, s| {
+                        scale::<L>(o, 1.0 / s);
+                        0.0
+                    },
+                );
             }
         }
     }
@@ -143,6 +165,7 @@ fn each_row_sum<L: Lane, const STORE: bool>(
         [rows_out],
         None,
         &mut samples,
+        #[inline(always)]
         |row| {
             let ([x], [o]) = (row.x, row.grad);
             let (s, next_max) = exp_sum::<L, (), STORE>(x, m, o, row.next, &mut ());

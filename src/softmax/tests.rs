@@ -1,4 +1,4 @@
-//! Every option at every lane width agrees with the scalar lane (the row
+//! Every option at every level agrees with the scalar lane (the row
 //! layout, the transposed layout and their leftover rows all run).
 
 #![allow(clippy::unwrap_used)] // test code: a call that fails fails the test
@@ -7,7 +7,8 @@ extern crate std;
 
 use super::{Input, KlDivergence, Labels, SoftmaxCrossEntropy};
 use crate::Reduction;
-use crate::lane::testing::with_lanes;
+use crate::lane::Level;
+use crate::lane::testing::{levels, local::with_level};
 use std::vec::Vec;
 
 /// Rows per batch: two or more transposed blocks and leftover rows at
@@ -141,14 +142,14 @@ fn every_width_agrees_with_scalar() {
             },
         ];
         for (c, config) in configs.iter().enumerate() {
-            let scalar = with_lanes(1, config);
-            for width in [4, 8, 16] {
-                let (v, per, g) = with_lanes(width, config);
+            let scalar = with_level(Level::Scalar, config);
+            for level in levels().skip(1) {
+                let (v, per, g) = with_level(level, config);
                 assert!(
                     close(&[v], &[scalar.0], 1e-5)
                         && close(&per, &scalar.1, 1e-5)
                         && close(&g, &scalar.2, 1e-5),
-                    "classes {classes}, config {c}, width {width}: {v} vs {}",
+                    "classes {classes}, config {c}, level {level}: {v} vs {}",
                     scalar.0
                 );
             }
