@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every target the crate claims:
 #  1. builds the library (release) for thumbv7em-none-eabihf (Cortex-M4F/M7F),
-#     thumbv6m-none-eabi (Cortex-M0), riscv32imac-unknown-none-elf and
+#     thumbv6m-none-eabi (Cortex-M0), riscv32imac-unknown-none-elf,
+#     x86_64-unknown-none (soft-float: the scalar level only, no dispatch) and
 #     wasm32-unknown-unknown with +simd128 (wide's f32x4 on simd128);
 #  2. runs the whole test suite (every integration test, unit test and
 #     doctest) for aarch64-unknown-linux-gnu (NEON lanes) under qemu-aarch64.
@@ -17,7 +18,7 @@ step() { echo "targets.sh: $*"; }
 # runs) must not leak into cross builds.
 unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 
-NO_STD_TARGETS="thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf"
+NO_STD_TARGETS="thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf x86_64-unknown-none"
 AARCH64=aarch64-unknown-linux-gnu
 installed=$(rustup target list --installed)
 for t in $NO_STD_TARGETS wasm32-unknown-unknown $AARCH64; do

@@ -18,7 +18,7 @@
 //! python3 tools/bench_ratios.py target/criterion ctc/   # criterion writes to ./target/criterion
 //! ```
 //!
-//! The lane width is the build's (`loss_kernels::lane::NATIVE_NAME`); the
+//! The crate runs at the detected level (`loss_kernels::lane::level()`); the
 //! reference is the same float64 code in every build.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};

@@ -156,7 +156,12 @@ fn bench_loss<F: ElementLoss>(
     let probabilities = matches!(plain, Plain::Bce);
     let labels = matches!(plain, Plain::Hinge | Plain::SquaredHinge | Plain::Logistic);
     let mut group = c.benchmark_group(format!("pointwise/{name}"));
-    for (label, n) in [("1Ki", 1 << 10), ("64Ki", 1 << 16), ("1Mi", 1 << 20)] {
+    for (label, n) in [
+        ("1Ki", 1 << 10),
+        ("16Ki", 1 << 14),
+        ("64Ki", 1 << 16),
+        ("1Mi", 1 << 20),
+    ] {
         let (pred, target) = inputs(n, probabilities, labels);
         let mut grad = vec![0.0f32; n];
         group.throughput(Throughput::Elements(n as u64));

@@ -76,7 +76,8 @@ fn scalar_log_softmax(logits: &[f32], classes: usize, out: &mut [f32]) {
     }
 }
 
-/// One pass of the crate's `exp_nonpositive` over a slice.
+/// One pass of the crate's `exp_nonpositive` over a slice, at `Native` (the
+/// compile-time features: a reference row for native builds).
 fn exp_pass(x: &[f32], out: &mut [f32]) {
     let w = <Native as Lane>::LANES;
     for (xs, os) in x.chunks_exact(w).zip(out.chunks_exact_mut(w)) {

@@ -1,6 +1,6 @@
 #![no_std]
 //! Neural-network losses and their gradients for any place a training step
-//! runs: `no_std`, no allocator, SIMD through [`wide`], every loss's value
+//! runs: `no_std`, no allocator, SIMD chosen at run time, every loss's value
 //! and gradient in one fused pass.
 //!
 //! A training step of a logistic-regression model `p = w·x` (the gradient of
@@ -32,9 +32,9 @@
 //!
 //! Data is `f32` in flat row-major slices; outputs go into caller slices.
 //! Every entry point validates its arguments and returns [`Error`] naming the
-//! one at fault; nothing panics or allocates. The lane width is fixed at
-//! compile time ([`lane::Native`]); [`math`] holds the vector functions with
-//! their measured error bounds. See `ARCHITECTURE.md` for how a slice flows
+//! one at fault; nothing panics or allocates. On x86-64 the SIMD level
+//! (SSE2, AVX2 + FMA, AVX-512) is detected at run time, once ([`lane::level`]);
+//! [`math`] holds the vector functions with their measured error bounds. See `ARCHITECTURE.md` for how a slice flows
 //! into lanes and back, and the project's `SPEC.md` for the formulas.
 
 #[cfg(feature = "capi")]

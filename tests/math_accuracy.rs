@@ -13,7 +13,6 @@ mod common;
 
 use loss_kernels::lane::testing::{self, MathFn};
 use loss_kernels::lane::{self, Lane, Level, Native};
-use loss_kernels::math;
 
 /// Worst error of `eval` (which writes `f(x)` for each `x`) against
 /// `reference` over `xs`, as (relative error in units of `f32::EPSILON`,
@@ -48,16 +47,7 @@ fn worst(
 fn at_lanes<L: Lane>(f: MathFn, xs: &[f32], out: &mut [f32]) {
     for (x, o) in xs.chunks(L::LANES).zip(out.chunks_mut(L::LANES)) {
         let v = L::load_or(x, x[0]);
-        let y = match f {
-            MathFn::ExpNonpositive => math::exp_nonpositive(v),
-            MathFn::Exp => math::exp(v),
-            MathFn::Ln => math::ln(v),
-            MathFn::Ln1p => math::ln_1p(v),
-            MathFn::Softplus => math::softplus(v),
-            MathFn::Sigmoid => math::sigmoid(v),
-            MathFn::Tanh => math::tanh(v),
-            MathFn::LogAddExp0 => math::log_add_exp(L::splat(0.0), v),
-        };
+        let y = f.eval(v);
         y.store(o);
     }
 }

@@ -6,6 +6,11 @@ after / before.
 
 usage: python3 tools/bench_compare.py BASE_REV [--rounds N] [--filter REGEX]
                                       [--benches a,b] [--rustflags FLAGS]
+                                      [--before-rustflags FLAGS]
+
+BASE_REV "." compares the work tree with itself, for two builds: for
+example `. --before-rustflags "-C target-cpu=native"` puts the native build
+("before") beside the default build ("after").
 
 The base revision is checked out with `git worktree` in the system's
 temporary directory, outside this workspace (reused if present). Each tree builds into its own
@@ -19,7 +24,8 @@ parser.add_argument("base")
 parser.add_argument("--rounds", type=int, default=2)
 parser.add_argument("--filter", default="loss-kernels|value only")
 parser.add_argument("--benches", default="pointwise,softmax,embedding,ctc")
-parser.add_argument("--rustflags", default=None)
+parser.add_argument("--rustflags", default=None, help="RUSTFLAGS of both builds")
+parser.add_argument("--before-rustflags", default=None, help="RUSTFLAGS of the before build only")
 args = parser.parse_args()
 
 repo = subprocess.check_output(["git", "rev-parse", "--show-toplevel"], text=True).strip()
@@ -28,7 +34,9 @@ base_tree = os.path.join(tempfile.gettempdir(), "loss-kernels-bench-base")
 crit = os.path.join(work, "criterion")
 os.makedirs(work, exist_ok=True)
 shutil.rmtree(crit, ignore_errors=True)  # results of this run only
-if not os.path.isdir(base_tree):
+if args.base == ".":
+    base_tree = repo
+elif not os.path.isdir(base_tree):
     subprocess.check_call(["git", "worktree", "add", "--detach", base_tree, args.base], cwd=repo)
 else:
     subprocess.check_call(["git", "checkout", "-q", "--detach", args.base], cwd=base_tree)
@@ -37,6 +45,9 @@ trees = {"before": base_tree, "after": repo}
 env = dict(os.environ, CRITERION_HOME=crit)
 if args.rustflags is not None:
     env["RUSTFLAGS"] = args.rustflags
+envs = {"before": dict(env), "after": env}
+if args.before_rustflags is not None:
+    envs["before"]["RUSTFLAGS"] = args.before_rustflags
 
 
 def run(tag, tree, r):
@@ -48,7 +59,7 @@ def run(tag, tree, r):
         package = ["-p", "loss-kernels-benches"] if os.path.exists(os.path.join(tree, "benches", "Cargo.toml")) else []
         cmd = ["cargo", "bench", *package, "--bench", bench, "--target-dir", target, "--",
                "--save-baseline", f"{tag}{r}", "--noplot", args.filter]
-        subprocess.check_call(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL)
+        subprocess.check_call(cmd, cwd=tree, env=envs[tag], stdout=subprocess.DEVNULL)
 
 
 for r in range(args.rounds):

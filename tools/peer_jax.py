@@ -24,13 +24,20 @@ def bench(name, f, *args, reps=30):
     print(f"{name:40s} {best * 1e3:8.3f} ms (best of {reps})")
 
 rng = np.random.default_rng(0)
-n = 1 << 20
-p = jnp.asarray(rng.standard_normal(n, dtype=np.float32))
-t = jnp.asarray(rng.random(n, dtype=np.float32))
-l2 = jax.jit(jax.value_and_grad(lambda p, t: jnp.mean(0.5 * (p - t) ** 2)))
-bench("pointwise L2 1Mi", l2, p, t)
-bce = jax.jit(jax.value_and_grad(lambda p, t: jnp.mean(optax.sigmoid_binary_cross_entropy(p, t))))
-bench("pointwise sigmoid BCE 1Mi", bce, p, t)
+pointwise = {
+    "L2": lambda p, t: jnp.mean(0.5 * (p - t) ** 2),
+    "Huber": lambda p, t: jnp.mean(optax.huber_loss(p, t, delta=1.0)),
+    "hinge": lambda p, t: jnp.mean(jnp.maximum(0.0, 1.0 - p * t)),
+    "sigmoid BCE": lambda p, t: jnp.mean(optax.sigmoid_binary_cross_entropy(p, t)),
+}
+for label, n in [("16Ki", 1 << 14), ("1Mi", 1 << 20)]:
+    p = jnp.asarray(rng.standard_normal(n, dtype=np.float32))
+    t = jnp.asarray(rng.random(n, dtype=np.float32))
+    for name, f in pointwise.items():
+        bench(f"pointwise {name} {label}", jax.jit(jax.value_and_grad(f)), p, t)
+
+x = jnp.asarray(rng.standard_normal((4096, 1000), dtype=np.float32))
+bench("log_softmax 4096x1000 (forward)", jax.jit(jax.nn.log_softmax), x)
 
 for rows, classes in [(4096, 1000), (65536, 10), (256, 32000)]:
     x = jnp.asarray(rng.standard_normal((rows, classes), dtype=np.float32))

@@ -12,13 +12,13 @@
 
 mod plot;
 
-use loss_kernels::lane::NATIVE_NAME;
+use loss_kernels::lane;
 use loss_kernels::pointwise::{self, Labels};
 use loss_kernels::{Error, Reduction};
 use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Error> {
-    println!("loss-kernels tour (lanes: {NATIVE_NAME})\n");
+    println!("loss-kernels tour (SIMD level: {})\n", lane::level());
     basic_usage()?;
     linear_layer_step()?;
     loss_table()?;

@@ -35,6 +35,23 @@ pub enum MathFn {
     LogAddExp0,
 }
 
+impl MathFn {
+    /// The function at lane type `L`.
+    #[inline(always)]
+    pub fn eval<L: Lane>(self, v: L) -> L {
+        match self {
+            MathFn::ExpNonpositive => math::exp_nonpositive(v),
+            MathFn::Exp => math::exp(v),
+            MathFn::Ln => math::ln(v),
+            MathFn::Ln1p => math::ln_1p(v),
+            MathFn::Softplus => math::softplus(v),
+            MathFn::Sigmoid => math::sigmoid(v),
+            MathFn::Tanh => math::tanh(v),
+            MathFn::LogAddExp0 => math::log_add_exp(L::splat(0.0), v),
+        }
+    }
+}
+
 /// Writes `f(x)` for every `x` of `xs` into `out` (the shorter length), at
 /// the level the installed hook picks (so the test chooses it as for a
 /// loss call), lane by lane, padding the last lane with its first value.
@@ -55,16 +72,7 @@ impl Kernel for Map<'_> {
     fn run<L: Lane>(self) {
         for (x, o) in self.xs.chunks(L::LANES).zip(self.out.chunks_mut(L::LANES)) {
             let v = L::load_or(x, x.first().copied().unwrap_or(0.0));
-            let y = match self.f {
-                MathFn::ExpNonpositive => math::exp_nonpositive(v),
-                MathFn::Exp => math::exp(v),
-                MathFn::Ln => math::ln(v),
-                MathFn::Ln1p => math::ln_1p(v),
-                MathFn::Softplus => math::softplus(v),
-                MathFn::Sigmoid => math::sigmoid(v),
-                MathFn::Tanh => math::tanh(v),
-                MathFn::LogAddExp0 => math::log_add_exp(L::splat(0.0), v),
-            };
+            let y = self.f.eval(v);
             y.store(o);
         }
     }
