@@ -49,7 +49,7 @@ pub mod math;
 pub mod pointwise;
 pub mod softmax;
 
-pub use error::Error;
+pub use error::{Bound, Error};
 
 /// How per-sample losses are combined into one value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

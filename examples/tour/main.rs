@@ -286,7 +286,7 @@ fn shown(path: &Path) -> String {
 /// "CTC Loss": a 4-step sequence over {blank, a, b} scored against "ab",
 /// then a batch with an infeasible label, with and without `zero_infinity`.
 fn ctc_example() -> Result<(), Error> {
-    use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    use loss_kernels::ctc::{self, Activations, Ctc, Dims, Labels};
     println!("\n== CTC ==");
     // T = 4 steps, N = 1 sequence, C = 3 classes (0 = blank, 1 = 'a', 2 = 'b').
     let logits = [
@@ -295,7 +295,15 @@ fn ctc_example() -> Result<(), Error> {
         1.0, 0.2, 1.5, //
         2.0, 0.1, 1.0,
     ];
-    let acts = Activations::time_major(&logits, 4, 1, 3, &[4]);
+    let acts = Activations::time_major(
+        &logits,
+        Dims {
+            steps: 4,
+            batch: 1,
+            classes: 3,
+        },
+        &[4],
+    );
     let labels = Labels::Padded {
         labels: &[1, 2],
         max_len: 2,
@@ -322,7 +330,15 @@ fn ctc_example() -> Result<(), Error> {
     // Two sequences, of 3 and 2 steps: "ab" fits, "aa" needs a blank between
     // the repeats (3 steps) and is infeasible in 2.
     let logits = [0.0f32; 3 * 2 * 3];
-    let acts = Activations::time_major(&logits, 3, 2, 3, &[3, 2]);
+    let acts = Activations::time_major(
+        &logits,
+        Dims {
+            steps: 3,
+            batch: 2,
+            classes: 3,
+        },
+        &[3, 2],
+    );
     let labels = Labels::Padded {
         labels: &[1, 2, 1, 1],
         max_len: 2,
