@@ -8,7 +8,7 @@
 //! CTC against a brute-force oracle (every alignment of tiny cases), a plain
 //! float64 log-space reference (`loss_kernels_reference::ctc`), central
 //! finite differences of that reference, random shapes through quickcheck,
-//! the edge cases of SPEC.md and every malformed input; every loss test at
+//! the documented edge cases and every malformed input; every loss test at
 //! every lane width.
 
 mod common;

@@ -5,8 +5,8 @@
     clippy::indexing_slicing,
     missing_docs
 )]
-//! A walk through the losses, following the MXNet Gluon loss tutorial
-//! (`shared/seed/loss-functions-tutorial.md`), done with loss-kernels.
+//! A walk through the losses, following MXNet Gluon's tutorial on loss
+//! functions, done with loss-kernels.
 //!
 //! `cargo run --release --example tour`
 
