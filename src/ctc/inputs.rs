@@ -47,6 +47,14 @@ pub enum Blank {
 /// let dims = Dims { steps: 150, batch: 32, classes: 29 };
 /// assert_eq!(dims.len(), 150 * 32 * 29);
 /// ```
+///
+/// Sizes in a bare order, whichever, do not compile:
+///
+/// ```compile_fail
+/// use loss_kernels::ctc::Activations;
+/// let data = [0.0; 4 * 2 * 3];
+/// let acts = Activations::batch_major(&data, 4, 2, 3, &[4, 2]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dims {
     /// The number of steps `T` (the padded time axis).
