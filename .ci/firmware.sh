@@ -19,7 +19,7 @@ if ! command -v qemu-system-arm >/dev/null; then
     step "apt-get install qemu-system-arm"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q qemu-system-arm
+    apt-get install -y -q --no-install-recommends --no-remove qemu-system-arm
 fi
 TOOLS="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
 

@@ -7,7 +7,9 @@
 #  2. runs the whole test suite (every integration test, unit test and
 #     doctest) for aarch64-unknown-linux-gnu (NEON lanes) under qemu-aarch64.
 # Installs what it needs (rustup targets; apt gcc-aarch64-linux-gnu,
-# libc6-dev-arm64-cross, qemu-user). Uses its own target dirs under
+# libc6-dev-arm64-cross, qemu-user: only what is missing, without recommended
+# packages, and --no-remove, so apt aborts rather than remove a package the
+# machine already has; apt never downgrades unasked). Uses its own target dirs under
 # target/cross and target/aarch64, so host builds are not invalidated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +37,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     step "apt-get install ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q "${need_apt[@]}"
+    apt-get install -y -q --no-install-recommends --no-remove "${need_apt[@]}"
 fi
 
 for t in $NO_STD_TARGETS; do

@@ -23,7 +23,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use loss_kernels::Reduction;
-use loss_kernels::ctc::{Activations, Ctc, Labels, workspace_len};
+use loss_kernels::ctc::{Activations, Ctc, Dims, Labels, workspace_len};
 use loss_kernels_reference::ctc::Batch;
 use std::hint::black_box;
 
@@ -73,7 +73,15 @@ fn bench(c: &mut Criterion) {
             max_len: s,
             lengths: &lengths,
         };
-        let acts = Activations::time_major(&b.data, t, n, classes, &b.input_lengths);
+        let acts = Activations::time_major(
+            &b.data,
+            Dims {
+                steps: t,
+                batch: n,
+                classes,
+            },
+            &b.input_lengths,
+        );
         let mut ws = vec![0.0f32; workspace_len(t, s)];
         let mut grad = vec![0.0f32; b.data.len()];
         let ctc = Ctc::new(0);

@@ -21,7 +21,7 @@
 //! `x86-64-v3` build.
 
 use loss_kernels::Reduction;
-use loss_kernels::ctc::{Activations, Ctc, Labels, workspace_len};
+use loss_kernels::ctc::{Activations, Ctc, Dims, Labels, workspace_len};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -58,7 +58,15 @@ fn main() {
             max_len: s,
             lengths: &lengths,
         };
-        let acts = Activations::time_major(&data, t, n, c, &input_lengths);
+        let acts = Activations::time_major(
+            &data,
+            Dims {
+                steps: t,
+                batch: n,
+                classes: c,
+            },
+            &input_lengths,
+        );
         let mut ws = vec![0.0; workspace_len(t, s)];
         let mut grad = vec![0.0; data.len()];
         let ctc = Ctc::new(0);

@@ -44,12 +44,13 @@ pub enum Error {
     OutOfRange {
         /// The argument at fault.
         argument: &'static str,
-        /// Position of the offending value in its slice (0 for a scalar).
-        index: usize,
+        /// Position of the offending value in its slice; `None` for a scalar
+        /// (the CTC blank).
+        index: Option<usize>,
         /// The value found.
         value: usize,
-        /// The exclusive upper bound the value must stay under.
-        limit: usize,
+        /// The bound the value broke, with its size.
+        bound: Bound,
     },
     /// A scalar parameter is outside its domain (`rho <= 0`, NaN margin, ...).
     InvalidParameter {
@@ -58,7 +59,8 @@ pub enum Error {
         /// What the parameter must be.
         expected: &'static str,
     },
-    /// A caller-provided workspace is too small.
+    /// A caller-provided workspace is too small (CTC's; size it with
+    /// [`ctc::workspace_len`](crate::ctc::workspace_len)).
     WorkspaceTooSmall {
         /// The argument at fault.
         argument: &'static str,
@@ -96,10 +98,16 @@ impl fmt::Display for Error {
             Error::EmptyBatch { argument } => write!(f, "`{argument}` holds no sample"),
             Error::OutOfRange {
                 argument,
-                index,
+                index: Some(index),
                 value,
-                limit,
-            } => write!(f, "`{argument}[{index}]` is {value}, must be below {limit}"),
+                bound,
+            } => write!(f, "`{argument}[{index}]` is {value}, must be {bound}"),
+            Error::OutOfRange {
+                argument,
+                index: None,
+                value,
+                bound,
+            } => write!(f, "`{argument}` is {value}, must be {bound}"),
             Error::InvalidParameter { argument, expected } => {
                 write!(f, "`{argument}` must be {expected}")
             }
@@ -109,7 +117,8 @@ impl fmt::Display for Error {
                 found,
             } => write!(
                 f,
-                "`{argument}` holds {found} values, the call needs {expected}"
+                "`{argument}` holds {found} values, the call needs {expected} \
+                 (`ctc::workspace_len`)"
             ),
             Error::BlankInLabel { argument, index } => {
                 write!(f, "`{argument}[{index}]` is the blank class")
@@ -119,6 +128,47 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+/// The range an index-like value must lie in ([`Error::OutOfRange`]), with
+/// the size that sets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Bound {
+    /// A class index (a label, the CTC blank): below the number of classes.
+    Classes(usize),
+    /// A CTC input length: at most the number of steps
+    /// ([`Dims::steps`](crate::ctc::Dims::steps)).
+    Steps(usize),
+    /// A padded CTC label length: at most the row length
+    /// ([`Labels::Padded`](crate::ctc::Labels::Padded)'s `max_len`).
+    MaxLen(usize),
+}
+
+impl Bound {
+    /// Whether `value` lies in the range.
+    ///
+    /// ```
+    /// use loss_kernels::Bound;
+    /// assert!(Bound::Classes(10).allows(9) && !Bound::Classes(10).allows(10));
+    /// assert!(Bound::Steps(4).allows(4) && !Bound::Steps(4).allows(5));
+    /// ```
+    pub const fn allows(self, value: usize) -> bool {
+        match self {
+            Bound::Classes(classes) => value < classes,
+            Bound::Steps(max) | Bound::MaxLen(max) => value <= max,
+        }
+    }
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Bound::Classes(classes) => write!(f, "below {classes}, the number of classes"),
+            Bound::Steps(steps) => write!(f, "at most {steps}, the number of steps"),
+            Bound::MaxLen(max_len) => write!(f, "at most {max_len}, the padded length `max_len`"),
+        }
+    }
+}
 
 /// Checks that `slice` has length `expected`.
 pub(crate) fn check_len<T>(

@@ -33,9 +33,13 @@
 //! Data is `f32` in flat row-major slices; outputs go into caller slices.
 //! Every entry point validates its arguments and returns [`Error`] naming the
 //! one at fault; nothing panics or allocates. On x86-64 the SIMD level
-//! (SSE2, AVX2 + FMA, AVX-512) is detected at run time, once ([`lane::level`]);
-//! [`math`] holds the vector functions with their measured error bounds. See `ARCHITECTURE.md` for how a slice flows
-//! into lanes and back, and the project's `SPEC.md` for the formulas.
+//! (SSE2, AVX2 + FMA, AVX-512) is detected at run time, once
+//! ([`lane::level`]); [`math`] holds the vector functions with their
+//! measured error bounds. Each module's documentation gives the formulas,
+//! their stable forms, the `Mean` denominators and the measured accuracy;
+//! [`ARCHITECTURE.md`] tells how a slice flows into lanes and back.
+//!
+//! [`ARCHITECTURE.md`]: https://github.com/loss-kernels/loss-kernels/blob/main/ARCHITECTURE.md
 
 #[cfg(feature = "capi")]
 #[allow(unsafe_code)]
@@ -49,7 +53,12 @@ pub mod math;
 pub mod pointwise;
 pub mod softmax;
 
-pub use error::Error;
+pub use error::{Bound, Error};
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
 
 /// How per-sample losses are combined into one value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -554,7 +554,7 @@ fn check_embedding(case: &Value, errors: &mut Vec<String>) {
 /// A CTC case through every entry point: per-sample losses, both reductions
 /// and their gradients (`grad_mean` where the case has it).
 fn check_ctc(case: &Value, errors: &mut Vec<String>) {
-    use loss_kernels::ctc::{Activations, Ctc, Input, Labels, Layout, workspace_len};
+    use loss_kernels::ctc::{Activations, Ctc, Dims, Input, Labels, Layout, workspace_len};
     let id = case["id"].as_str().expect("id");
     let uint = |k: &str| case[k].as_u64().expect(k) as usize;
     let (t, n, c, s) = (uint("T"), uint("N"), uint("C"), uint("max_label_len"));
@@ -576,9 +576,11 @@ fn check_ctc(case: &Value, errors: &mut Vec<String>) {
     let acts = Activations {
         data: &acts,
         layout,
-        t,
-        n,
-        c,
+        dims: Dims {
+            steps: t,
+            batch: n,
+            classes: c,
+        },
         input_lengths: &input_lengths,
     };
     let labels = Labels::Padded {

@@ -8,7 +8,7 @@
 //! CTC against a brute-force oracle (every alignment of tiny cases), a plain
 //! float64 log-space reference (`loss_kernels_reference::ctc`), central
 //! finite differences of that reference, random shapes through quickcheck,
-//! the edge cases of SPEC.md and every malformed input; every loss test at
+//! the documented edge cases and every malformed input; every loss test at
 //! every lane width.
 
 mod common;
@@ -16,8 +16,8 @@ mod common;
 use common::lanes::{Family, each_lane, each_lane_test};
 use common::rng::Rng;
 use common::tolerance::close;
-use loss_kernels::ctc::{Activations, Ctc, Input, Labels, Layout, workspace_len};
-use loss_kernels::{Error, Reduction};
+use loss_kernels::ctc::{Activations, Ctc, Dims, Input, Labels, Layout, workspace_len};
+use loss_kernels::{Bound, Error, Reduction};
 use loss_kernels_reference::ctc::{self as ctc_reference, Batch, Expect, brute_force, sequence};
 use quickcheck::{QuickCheck, TestResult};
 
@@ -130,9 +130,11 @@ fn run(b: &Batch, padded: bool) -> Got {
         } else {
             Layout::TimeMajor
         },
-        t: b.t,
-        n: b.n,
-        c: b.c,
+        dims: Dims {
+            steps: b.t,
+            batch: b.n,
+            classes: b.c,
+        },
         input_lengths: &b.input_lengths,
     };
     let lengths: Vec<u32> = b.labels.iter().map(|l| l.len() as u32).collect();
@@ -730,7 +732,15 @@ fn blank_last_and_any_blank() {
             let got = run(&b, case % 2 == 0);
             check(&b, &got, &b.expect()).unwrap();
             // Ctc::blank_last agrees with Ctc::new(C - 1) bit for bit.
-            let acts = Activations::time_major(&b.data, b.t, b.n, b.c, &b.input_lengths);
+            let acts = Activations::time_major(
+                &b.data,
+                Dims {
+                    steps: b.t,
+                    batch: b.n,
+                    classes: b.c,
+                },
+                &b.input_lengths,
+            );
             let flat = b.labels.concat();
             let lengths: Vec<u32> = b.labels.iter().map(|l| l.len() as u32).collect();
             let labels = Labels::Concatenated {
@@ -750,7 +760,15 @@ fn blank_last_and_any_blank() {
 fn workspace_len_is_exactly_enough() {
     each_lane(Family::Ctc, |_lanes| {
         let data = [0.0f32; 5 * 2 * 4];
-        let acts = Activations::time_major(&data, 5, 2, 4, &[5, 3]);
+        let acts = Activations::time_major(
+            &data,
+            Dims {
+                steps: 5,
+                batch: 2,
+                classes: 4,
+            },
+            &[5, 3],
+        );
         let labels = Labels::Padded {
             labels: &[1, 2, 3, 1, 9, 9],
             max_len: 3,
@@ -777,7 +795,15 @@ fn workspace_len_is_exactly_enough() {
             max_len: 3,
             lengths: &[1, 1],
         };
-        let acts = Activations::time_major(&data, 5, 2, 4, &[2, 3]);
+        let acts = Activations::time_major(
+            &data,
+            Dims {
+                steps: 5,
+                batch: 2,
+                classes: 4,
+            },
+            &[2, 3],
+        );
         let mut ws = vec![0.0; workspace_len(3, 1)];
         ctc.value(&acts, &short, Reduction::Mean, &mut ws).unwrap();
         assert_eq!(workspace_len(usize::MAX, 7), usize::MAX);
@@ -787,7 +813,15 @@ fn workspace_len_is_exactly_enough() {
 #[test]
 fn malformed_inputs_are_errors() {
     let data = [0.0f32; 4 * 2 * 3];
-    let ok_acts = Activations::time_major(&data, 4, 2, 3, &[4, 2]);
+    let ok_acts = Activations::time_major(
+        &data,
+        Dims {
+            steps: 4,
+            batch: 2,
+            classes: 3,
+        },
+        &[4, 2],
+    );
     let ok_labels = Labels::Padded {
         labels: &[1, 2, 1, 0],
         max_len: 2,
@@ -804,14 +838,23 @@ fn malformed_inputs_are_errors() {
 
     let bad = |a: Activations| call(ctc, &a, &ok_labels, &mut vec![0.0; 1000]);
     assert_eq!(
-        bad(Activations { c: 0, ..ok_acts }),
+        bad(Activations {
+            dims: Dims {
+                classes: 0,
+                ..ok_acts.dims
+            },
+            ..ok_acts
+        }),
         Err(Error::ZeroSize {
-            argument: "activations.c"
+            argument: "dims.classes"
         })
     );
     assert_eq!(
         bad(Activations {
-            n: 0,
+            dims: Dims {
+                batch: 0,
+                ..ok_acts.dims
+            },
             input_lengths: &[],
             ..ok_acts
         }),
@@ -832,7 +875,10 @@ fn malformed_inputs_are_errors() {
     );
     assert_eq!(
         bad(Activations {
-            t: usize::MAX,
+            dims: Dims {
+                steps: usize::MAX,
+                ..ok_acts.dims
+            },
             ..ok_acts
         }),
         Err(Error::LengthMismatch {
@@ -859,27 +905,27 @@ fn malformed_inputs_are_errors() {
         }),
         Err(Error::OutOfRange {
             argument: "input_lengths",
-            index: 1,
+            index: Some(1),
             value: 5,
-            limit: 5
+            bound: Bound::Steps(4)
         })
     );
     assert_eq!(
         call(Ctc::new(3), &ok_acts, &ok_labels, &mut ws),
         Err(Error::OutOfRange {
             argument: "blank",
-            index: 0,
+            index: None,
             value: 3,
-            limit: 3
+            bound: Bound::Classes(3)
         })
     );
     assert_eq!(
         call(Ctc::new(u32::MAX), &ok_acts, &ok_labels, &mut ws),
         Err(Error::OutOfRange {
             argument: "blank",
-            index: 0,
+            index: None,
             value: u32::MAX as usize,
-            limit: 3
+            bound: Bound::Classes(3)
         })
     );
 
@@ -915,7 +961,7 @@ fn malformed_inputs_are_errors() {
             lengths: &[2]
         }),
         Err(Error::LengthMismatch {
-            argument: "label_lengths",
+            argument: "labels.lengths",
             expected: 2,
             found: 1
         })
@@ -927,10 +973,10 @@ fn malformed_inputs_are_errors() {
             lengths: &[2, 3]
         }),
         Err(Error::OutOfRange {
-            argument: "label_lengths",
-            index: 1,
+            argument: "labels.lengths",
+            index: Some(1),
             value: 3,
-            limit: 3
+            bound: Bound::MaxLen(2)
         })
     );
     assert_eq!(
@@ -941,9 +987,9 @@ fn malformed_inputs_are_errors() {
         }),
         Err(Error::OutOfRange {
             argument: "labels",
-            index: 1,
+            index: Some(1),
             value: 3,
-            limit: 3
+            bound: Bound::Classes(3)
         })
     );
     assert_eq!(
@@ -1021,6 +1067,77 @@ fn malformed_inputs_are_errors() {
     );
 }
 
+/// The messages of the argument errors name the argument as the caller
+/// spells it and the bound with what sets it (the sizes of
+/// `malformed_inputs_are_errors`: T = 4, N = 2, C = 3, max_len = 2).
+#[test]
+fn error_messages_name_the_argument_and_the_bound() {
+    let data = [0.0f32; 4 * 2 * 3];
+    let dims = Dims {
+        steps: 4,
+        batch: 2,
+        classes: 3,
+    };
+    let labels = Labels::Padded {
+        labels: &[1, 2, 1, 0],
+        max_len: 2,
+        lengths: &[2, 1],
+    };
+    let mut ws = vec![0.0; 1000];
+    let message = |ctc: Ctc, acts: &Activations, labels: &Labels, ws: &mut [f32]| match ctc.value(
+        acts,
+        labels,
+        Reduction::Sum,
+        ws,
+    ) {
+        Err(e) => e.to_string(),
+        Ok(v) => format!("Ok({v})"),
+    };
+    let ctc = Ctc::new(0);
+    let acts = Activations::time_major(&data, dims, &[5, 2]);
+    assert_eq!(
+        message(ctc, &acts, &labels, &mut ws),
+        "`input_lengths[0]` is 5, must be at most 4, the number of steps"
+    );
+    let acts = Activations::batch_major(&data, dims, &[4, 2]);
+    let long = Labels::Padded {
+        labels: &[1, 2, 1, 0],
+        max_len: 2,
+        lengths: &[3, 1],
+    };
+    assert_eq!(
+        message(ctc, &acts, &long, &mut ws),
+        "`labels.lengths[0]` is 3, must be at most 2, the padded length `max_len`"
+    );
+    assert_eq!(
+        message(Ctc::new(3), &acts, &labels, &mut ws),
+        "`blank` is 3, must be below 3, the number of classes"
+    );
+    let class_3 = Labels::Padded {
+        labels: &[1, 3, 1, 0],
+        max_len: 2,
+        lengths: &[2, 1],
+    };
+    assert_eq!(
+        message(ctc, &acts, &class_3, &mut ws),
+        "`labels[1]` is 3, must be below 3, the number of classes"
+    );
+    assert_eq!(workspace_len(4, 2), 584);
+    assert_eq!(
+        message(ctc, &acts, &labels, &mut ws[..10]),
+        "`workspace` holds 10 values, the call needs 584 (`ctc::workspace_len`)"
+    );
+    // Sizes given in the other order by habit, (t, n, c) for a batch-major
+    // batch, cannot compile any more; the named sizes are the same for both
+    // layouts, so the same `dims` describes either.
+    let time_major = Activations::time_major(&data, dims, &[4, 2]);
+    assert_eq!(time_major.dims, acts.dims);
+    assert!(
+        ctc.value(&time_major, &labels, Reduction::Sum, &mut ws)
+            .is_ok()
+    );
+}
+
 /// Arbitrary (mostly malformed) arguments: every entry point returns, never
 /// panics; an `Ok` call wrote finite-or-infinite losses, never touched
 /// memory beyond its slices (checked by Rust), and a too-small workspace or
@@ -1052,9 +1169,11 @@ fn no_panic_on_arbitrary_arguments(seed: u64) -> TestResult {
         } else {
             Layout::BatchMajor
         },
-        t,
-        n,
-        c,
+        dims: Dims {
+            steps: t,
+            batch: n,
+            classes: c,
+        },
         input_lengths: &input_lengths,
     };
     let labels = if rng.coin(0.5) {

@@ -220,7 +220,7 @@ fn custom_element_and_math_never_allocate() {
 /// Every entry point of CTC, success and error paths.
 #[test]
 fn ctc_never_allocates() {
-    use loss_kernels::ctc::{self, Activations, Ctc, Input, Labels};
+    use loss_kernels::ctc::{self, Activations, Ctc, Dims, Input, Labels};
     const T: usize = 6;
     const N: usize = 2;
     const C: usize = 4;
@@ -257,8 +257,24 @@ fn ctc_never_allocates() {
             },
         ];
         let layouts = [
-            Activations::time_major(&acts, T, N, C, &input_lengths),
-            Activations::batch_major(&acts, N, T, C, &input_lengths),
+            Activations::time_major(
+                &acts,
+                Dims {
+                    steps: T,
+                    batch: N,
+                    classes: C,
+                },
+                &input_lengths,
+            ),
+            Activations::batch_major(
+                &acts,
+                Dims {
+                    steps: T,
+                    batch: N,
+                    classes: C,
+                },
+                &input_lengths,
+            ),
         ];
         for loss in [
             Ctc::new(0),
@@ -289,31 +305,71 @@ fn ctc_never_allocates() {
                 .map(|_| 0.0),
         );
         record(ctc0.value(
-            &Activations::time_major(&acts[..40], T, N, C, &input_lengths),
+            &Activations::time_major(
+                &acts[..40],
+                Dims {
+                    steps: T,
+                    batch: N,
+                    classes: C,
+                },
+                &input_lengths,
+            ),
             &l,
             Reduction::Sum,
             &mut workspace,
         ));
         record(ctc0.value(
-            &Activations::time_major(&acts, T, N, C, &too_long),
+            &Activations::time_major(
+                &acts,
+                Dims {
+                    steps: T,
+                    batch: N,
+                    classes: C,
+                },
+                &too_long,
+            ),
             &l,
             Reduction::Sum,
             &mut workspace,
         ));
         record(ctc0.value(
-            &Activations::time_major(&acts, T, N, C, &input_lengths[..1]),
+            &Activations::time_major(
+                &acts,
+                Dims {
+                    steps: T,
+                    batch: N,
+                    classes: C,
+                },
+                &input_lengths[..1],
+            ),
             &l,
             Reduction::Sum,
             &mut workspace,
         ));
         record(ctc0.value(
-            &Activations::time_major(&[], 0, 0, C, &[]),
+            &Activations::time_major(
+                &[],
+                Dims {
+                    steps: 0,
+                    batch: 0,
+                    classes: C,
+                },
+                &[],
+            ),
             &l,
             Reduction::Sum,
             &mut workspace,
         ));
         record(ctc0.value(
-            &Activations::time_major(&acts, T * N * C, 1, 0, &[1]),
+            &Activations::time_major(
+                &acts,
+                Dims {
+                    steps: T * N * C,
+                    batch: 1,
+                    classes: 0,
+                },
+                &[1],
+            ),
             &l,
             Reduction::Sum,
             &mut workspace,

@@ -818,6 +818,21 @@ fn is_err<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
     assert!(r.is_err(), "{what}: expected an error, got {r:?}");
 }
 
+/// A sparse label past the classes names its position and says the bound is
+/// the number of classes (exact text).
+#[test]
+fn label_error_names_the_number_of_classes() {
+    let x = [0.0f32; 2 * 10];
+    let ce = SoftmaxCrossEntropy::new(10).unwrap();
+    let err = ce
+        .value(&x, Labels::Sparse(&[3, 10]), Reduction::Mean)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`labels[1]` is 10, must be below 10, the number of classes"
+    );
+}
+
 #[test]
 fn malformed_inputs_are_errors() {
     let x = [0.0f32; 6];

@@ -5,8 +5,8 @@
     clippy::indexing_slicing,
     missing_docs
 )]
-//! A walk through the losses, following the MXNet Gluon loss tutorial
-//! (`shared/seed/loss-functions-tutorial.md`), done with loss-kernels.
+//! A walk through the losses, following MXNet Gluon's tutorial on loss
+//! functions, done with loss-kernels.
 //!
 //! `cargo run --release --example tour`
 
@@ -217,12 +217,17 @@ type Curve<'a> = &'a dyn Fn(&[f32], &[f32], &mut [f32], &mut [f32]) -> Result<f3
 
 /// "Loss functions": the tutorial's plots of each regression loss against
 /// label 0 and each classification loss against label 1, prediction
-/// -5..5, with the gradient beside the loss. Written as SVG under docs/plots.
+/// -5..5 (Poisson NLL: -3..2, where e^p does not flatten its shape), with
+/// the derivative on its own axis. Written as SVG under docs/plots.
 fn plots() -> Result<(), Error> {
-    println!("\n== Plots (prediction -5..5) ==");
+    println!("\n== Plots (prediction -5..5; Poisson NLL -3..2) ==");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/plots");
     std::fs::create_dir_all(&dir).expect("create docs/plots");
-    let x: Vec<f32> = (0..=100).map(|i| -5.0 + 0.1 * i as f32).collect();
+    let sweep = |from: f32, to: f32| -> Vec<f32> {
+        (0..=100)
+            .map(|i| from + (to - from) * i as f32 / 100.0)
+            .collect()
+    };
     let curves: [(&str, &str, f32, Curve); 9] = [
         ("l1", "L1Loss (label 0)", 0.0, &|p, t, o, g| {
             pointwise::L1::new().per_sample_and_grad(p, t, o, g)
@@ -265,6 +270,13 @@ fn plots() -> Result<(), Error> {
         ),
     ];
     for (file, title, label, curve) in curves {
+        // e^p dominates log-input Poisson NLL past p = 2: e^5 = 148 would
+        // flatten the minimum at p = ln t = 0 into the axis.
+        let x = if file == "poisson_nll" {
+            sweep(-3.0, 2.0)
+        } else {
+            sweep(-5.0, 5.0)
+        };
         let target = vec![label; x.len()];
         let (mut loss, mut grad) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
         curve(&x, &target, &mut loss, &mut grad)?;
@@ -286,7 +298,7 @@ fn shown(path: &Path) -> String {
 /// "CTC Loss": a 4-step sequence over {blank, a, b} scored against "ab",
 /// then a batch with an infeasible label, with and without `zero_infinity`.
 fn ctc_example() -> Result<(), Error> {
-    use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    use loss_kernels::ctc::{self, Activations, Ctc, Dims, Labels};
     println!("\n== CTC ==");
     // T = 4 steps, N = 1 sequence, C = 3 classes (0 = blank, 1 = 'a', 2 = 'b').
     let logits = [
@@ -295,7 +307,15 @@ fn ctc_example() -> Result<(), Error> {
         1.0, 0.2, 1.5, //
         2.0, 0.1, 1.0,
     ];
-    let acts = Activations::time_major(&logits, 4, 1, 3, &[4]);
+    let acts = Activations::time_major(
+        &logits,
+        Dims {
+            steps: 4,
+            batch: 1,
+            classes: 3,
+        },
+        &[4],
+    );
     let labels = Labels::Padded {
         labels: &[1, 2],
         max_len: 2,
@@ -322,7 +342,15 @@ fn ctc_example() -> Result<(), Error> {
     // Two sequences, of 3 and 2 steps: "ab" fits, "aa" needs a blank between
     // the repeats (3 steps) and is infeasible in 2.
     let logits = [0.0f32; 3 * 2 * 3];
-    let acts = Activations::time_major(&logits, 3, 2, 3, &[3, 2]);
+    let acts = Activations::time_major(
+        &logits,
+        Dims {
+            steps: 3,
+            batch: 2,
+            classes: 3,
+        },
+        &[3, 2],
+    );
     let labels = Labels::Padded {
         labels: &[1, 2, 1, 1],
         max_len: 2,

@@ -25,7 +25,7 @@ use loss_kernels_reference::ctc::{Sequence, ctc};
 use fuzz_support::input::{Input as Bytes, adjust};
 use libfuzzer_sys::fuzz_target;
 use loss_kernels::Reduction;
-use loss_kernels::ctc::{self, Activations, Ctc, Input, Labels};
+use loss_kernels::ctc::{self, Activations, Ctc, Dims, Input, Labels};
 
 fuzz_target!(|data: &[u8]| {
     let mut b = Bytes::new(data);
@@ -101,9 +101,9 @@ fuzz_target!(|data: &[u8]| {
         })
         .zero_infinity(zero_inf);
     let activations = if batch_major {
-        Activations::batch_major(&acts, n, t, c, &input_lengths)
+        Activations::batch_major(&acts, Dims { steps: t, batch: n, classes: c }, &input_lengths)
     } else {
-        Activations::time_major(&acts, t, n, c, &input_lengths)
+        Activations::time_major(&acts, Dims { steps: t, batch: n, classes: c }, &input_lengths)
     };
     let label_arg = if concatenated {
         Labels::Concatenated {
@@ -159,12 +159,12 @@ fuzz_target!(|data: &[u8]| {
         });
     let faults = |grad: bool, out: bool| {
         let mut f = Faults::new();
-        f.flag("activations.c", c == 0)
+        f.flag("dims.classes", c == 0)
             .flag("activations", c > 0 && !shape_ok)
             .flag("blank", !blank_ok)
             .flag("input_lengths", !lens_ok)
             .flag(
-                "label_lengths",
+                "labels.lengths",
                 !label_lens_ok || (!concatenated && label_lengths.iter().any(|&l| l as usize > s)),
             )
             .flag("labels", label_lens_ok && !labels_values_ok)

@@ -6,7 +6,7 @@ use super::{
     status,
 };
 use crate::Reduction;
-use crate::ctc::{Activations, Ctc, Input, Labels};
+use crate::ctc::{Activations, Ctc, Dims, Input, Labels};
 use crate::error::Error;
 
 /// A CTC loss and the shape of its batch, as C passes it.
@@ -76,9 +76,14 @@ impl<'a> Args<'a> {
             let input_lengths = input(input_lengths, spec.n)?;
             let lengths = input(label_lengths, spec.n)?;
             let labels = input(labels, labels_len)?;
+            let dims = Dims {
+                steps: spec.t,
+                batch: spec.n,
+                classes: spec.c,
+            };
             let acts = match spec.batch_major {
-                0 => Activations::time_major(data, spec.t, spec.n, spec.c, input_lengths),
-                1 => Activations::batch_major(data, spec.n, spec.t, spec.c, input_lengths),
+                0 => Activations::time_major(data, dims, input_lengths),
+                1 => Activations::batch_major(data, dims, input_lengths),
                 _ => return Err(super::BAD_ENUM),
             };
             let labels = match spec.max_label_len {
@@ -210,7 +215,7 @@ pub unsafe extern "C" fn lk_ctc_per_sample(
                 workspace_len,
                 grad,
             )?;
-            let out = output(out, args.acts.n).ok_or(NULL)?;
+            let out = output(out, args.acts.dims.batch).ok_or(NULL)?;
             let sum = dispatch(args, Call::PerSample(out), grad)?;
             put(out_sum, sum);
             Ok(())

@@ -5,7 +5,7 @@
 //! input lengths, label layout, label values) and stops at the first fault,
 //! so a call with several faults always reports the same one.
 
-use crate::error::{Error, check_len};
+use crate::error::{Bound, Error, check_len};
 
 /// How the activations are laid out in their slice.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,66 +38,88 @@ pub enum Blank {
     Last,
 }
 
-/// The activations of a batch: `data` in `layout`, with `t` steps, `n`
-/// sequences and `c` classes, and each sequence's input length.
+/// The three sizes of a batch of activations, by name, so that neither
+/// layout can take them in the wrong order.
 ///
 /// ```
-/// use loss_kernels::ctc::{Activations, Layout};
+/// use loss_kernels::ctc::Dims;
+/// // T = 150 steps, N = 32 sequences, C = 29 classes
+/// let dims = Dims { steps: 150, batch: 32, classes: 29 };
+/// assert_eq!(dims.len(), 150 * 32 * 29);
+/// ```
+///
+/// Sizes in a bare order, whichever, do not compile:
+///
+/// ```compile_fail
+/// use loss_kernels::ctc::Activations;
+/// let data = [0.0; 4 * 2 * 3];
+/// let acts = Activations::batch_major(&data, 4, 2, 3, &[4, 2]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    /// The number of steps `T` (the padded time axis).
+    pub steps: usize,
+    /// The number of sequences `N`.
+    pub batch: usize,
+    /// The number of classes `C`, blank included.
+    pub classes: usize,
+}
+
+impl Dims {
+    /// `T × N × C`, the number of activations (saturating: a saturated
+    /// size is one no slice holds).
+    pub const fn len(&self) -> usize {
+        self.steps
+            .saturating_mul(self.batch)
+            .saturating_mul(self.classes)
+    }
+
+    /// Whether a batch of these sizes holds no activation.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The activations of a batch: `data` in `layout`, with the sizes `dims`,
+/// and each sequence's input length.
+///
+/// ```
+/// use loss_kernels::ctc::{Activations, Dims, Layout};
 /// let data = [0.0; 2 * 3 * 4];
-/// let a = Activations::batch_major(&data, 2, 3, 4, &[3, 2]);
-/// assert_eq!((a.layout, a.t, a.n, a.c), (Layout::BatchMajor, 3, 2, 4));
+/// let dims = Dims { steps: 3, batch: 2, classes: 4 };
+/// let a = Activations::batch_major(&data, dims, &[3, 2]);
+/// assert_eq!((a.layout, a.dims.steps, a.dims.batch), (Layout::BatchMajor, 3, 2));
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Activations<'a> {
-    /// `t * n * c` values in `layout`.
+    /// `steps × batch × classes` values in `layout`.
     pub data: &'a [f32],
     /// The order of the three axes in `data`.
     pub layout: Layout,
-    /// The number of steps `T` (the padded time axis).
-    pub t: usize,
-    /// The number of sequences `N`.
-    pub n: usize,
-    /// The number of classes `C`, blank included.
-    pub c: usize,
-    /// `n` input lengths, each `<= t`: steps from a sequence's length on are
-    /// ignored.
+    /// The number of steps, sequences and classes.
+    pub dims: Dims,
+    /// `dims.batch` input lengths, each `<= dims.steps`: steps from a
+    /// sequence's length on are ignored.
     pub input_lengths: &'a [u32],
 }
 
 impl<'a> Activations<'a> {
-    /// Time-major activations (`T × N × C`).
-    pub const fn time_major(
-        data: &'a [f32],
-        t: usize,
-        n: usize,
-        c: usize,
-        input_lengths: &'a [u32],
-    ) -> Self {
+    /// Time-major activations (`T × N × C`: PyTorch, warp-ctc).
+    pub const fn time_major(data: &'a [f32], dims: Dims, input_lengths: &'a [u32]) -> Self {
         Activations {
             data,
             layout: Layout::TimeMajor,
-            t,
-            n,
-            c,
+            dims,
             input_lengths,
         }
     }
 
-    /// Batch-major activations (`N × T × C`); note the argument order
-    /// follows the layout.
-    pub const fn batch_major(
-        data: &'a [f32],
-        n: usize,
-        t: usize,
-        c: usize,
-        input_lengths: &'a [u32],
-    ) -> Self {
+    /// Batch-major activations (`N × T × C`: Gluon's `NTC`, optax).
+    pub const fn batch_major(data: &'a [f32], dims: Dims, input_lengths: &'a [u32]) -> Self {
         Activations {
             data,
             layout: Layout::BatchMajor,
-            t,
-            n,
-            c,
+            dims,
             input_lengths,
         }
     }
@@ -106,11 +128,16 @@ impl<'a> Activations<'a> {
     /// (and in a gradient of the same layout).
     #[inline(always)]
     pub(super) fn row(&self, i: usize, step: usize) -> core::ops::Range<usize> {
+        let Dims {
+            steps,
+            batch,
+            classes,
+        } = self.dims;
         let start = match self.layout {
-            Layout::TimeMajor => (step * self.n + i) * self.c,
-            Layout::BatchMajor => (i * self.t + step) * self.c,
+            Layout::TimeMajor => (step * batch + i) * classes,
+            Layout::BatchMajor => (i * steps + step) * classes,
         };
-        start..start + self.c
+        start..start + classes
     }
 
     /// The longest input length of the batch.
@@ -194,57 +221,59 @@ pub(super) fn validate(
     labels: &Labels<'_>,
 ) -> Result<usize, Error> {
     check_activations(acts)?;
-    let blank = blank_index(blank, acts.c)?;
+    let classes = acts.dims.classes;
+    let blank = blank_index(blank, classes)?;
     check_input_lengths(acts)?;
-    check_label_layout(labels, acts.n)?;
-    check_label_values(labels, acts.c, blank)?;
+    check_label_layout(labels, acts.dims.batch)?;
+    check_label_values(labels, classes, blank)?;
     Ok(blank)
 }
 
-/// `c >= 1`, `n >= 1` and `data` holds `t × n × c` values.
+/// `classes >= 1`, `batch >= 1` and `data` holds `steps × batch × classes`
+/// values.
 fn check_activations(acts: &Activations<'_>) -> Result<(), Error> {
-    if acts.c == 0 {
+    if acts.dims.classes == 0 {
         return Err(Error::ZeroSize {
-            argument: "activations.c",
+            argument: "dims.classes",
         });
     }
-    if acts.n == 0 {
+    if acts.dims.batch == 0 {
         return Err(Error::EmptyBatch {
             argument: "activations",
         });
     }
-    let size = acts
-        .t
-        .checked_mul(acts.n)
-        .and_then(|v| v.checked_mul(acts.c));
-    check_len("activations", acts.data, size.unwrap_or(usize::MAX))
+    check_len("activations", acts.data, acts.dims.len())
 }
 
-/// The blank's class index, which must be `< c`.
-fn blank_index(blank: Blank, c: usize) -> Result<usize, Error> {
+/// The blank's class index, which must be `< classes`.
+fn blank_index(blank: Blank, classes: usize) -> Result<usize, Error> {
     match blank {
-        Blank::Index(b) if (b as usize) < c => Ok(b as usize),
+        Blank::Index(b) if (b as usize) < classes => Ok(b as usize),
         Blank::Index(b) => Err(Error::OutOfRange {
             argument: "blank",
-            index: 0,
+            index: None,
             value: b as usize,
-            limit: c,
+            bound: Bound::Classes(classes),
         }),
-        Blank::Last => Ok(c - 1),
+        Blank::Last => Ok(classes - 1),
     }
 }
 
-/// One input length per sequence, each `<= t`.
+/// One input length per sequence, each `<= steps`.
 fn check_input_lengths(acts: &Activations<'_>) -> Result<(), Error> {
-    check_len("input_lengths", acts.input_lengths, acts.n)?;
-    at_most("input_lengths", acts.input_lengths, acts.t)
+    check_len("input_lengths", acts.input_lengths, acts.dims.batch)?;
+    within(
+        "input_lengths",
+        acts.input_lengths,
+        Bound::Steps(acts.dims.steps),
+    )
 }
 
 /// One label length per sequence, and `labels` holds exactly the values
 /// the lengths (padded: the row length) imply.
 fn check_label_layout(labels: &Labels<'_>, n: usize) -> Result<(), Error> {
     let lengths = labels.lengths();
-    check_len("label_lengths", lengths, n)?;
+    check_len("labels.lengths", lengths, n)?;
     match *labels {
         Labels::Padded {
             labels: values,
@@ -253,7 +282,7 @@ fn check_label_layout(labels: &Labels<'_>, n: usize) -> Result<(), Error> {
         } => {
             let size = n.checked_mul(max_len);
             check_len("labels", values, size.unwrap_or(usize::MAX))?;
-            at_most("label_lengths", lengths, max_len)
+            within("labels.lengths", lengths, Bound::MaxLen(max_len))
         }
         Labels::Concatenated { labels: values, .. } => {
             let total = lengths
@@ -264,18 +293,19 @@ fn check_label_layout(labels: &Labels<'_>, n: usize) -> Result<(), Error> {
     }
 }
 
-/// Every label (within its sequence's length) is a class `< c` and not the
-/// blank.
-fn check_label_values(labels: &Labels<'_>, c: usize, blank: usize) -> Result<(), Error> {
+/// Every label (within its sequence's length) is a class `< classes` and
+/// not the blank.
+fn check_label_values(labels: &Labels<'_>, classes: usize, blank: usize) -> Result<(), Error> {
+    let bound = Bound::Classes(classes);
     for (start, seq) in labels.sequences() {
         for (k, &label) in seq.iter().enumerate() {
             let index = start + k;
-            if label as usize >= c {
+            if !bound.allows(label as usize) {
                 return Err(Error::OutOfRange {
                     argument: "labels",
-                    index,
+                    index: Some(index),
                     value: label as usize,
-                    limit: c,
+                    bound,
                 });
             }
             if label as usize == blank {
@@ -289,18 +319,18 @@ fn check_label_values(labels: &Labels<'_>, c: usize, blank: usize) -> Result<(),
     Ok(())
 }
 
-/// Every length in `lengths` is `<= limit`.
-fn at_most(argument: &'static str, lengths: &[u32], limit: usize) -> Result<(), Error> {
+/// Every length in `lengths` lies within `bound`.
+fn within(argument: &'static str, lengths: &[u32], bound: Bound) -> Result<(), Error> {
     match lengths
         .iter()
         .enumerate()
-        .find(|&(_, &len)| len as usize > limit)
+        .find(|&(_, &len)| !bound.allows(len as usize))
     {
         Some((index, &len)) => Err(Error::OutOfRange {
             argument,
-            index,
+            index: Some(index),
             value: len as usize,
-            limit: limit.saturating_add(1),
+            bound,
         }),
         None => Ok(()),
     }

@@ -94,11 +94,11 @@
 //! ## Example
 //!
 //! ```
-//! use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+//! use loss_kernels::ctc::{self, Activations, Ctc, Dims, Labels};
 //! use loss_kernels::Reduction;
 //! // T = 2 steps, N = 1 sequence, C = 3 classes (blank 0), label [1].
 //! let logits = [0.0, 1.0, 0.0, 0.0, 1.0, 0.0];
-//! let acts = Activations::time_major(&logits, 2, 1, 3, &[2]);
+//! let acts = Activations::time_major(&logits, Dims { steps: 2, batch: 1, classes: 3 }, &[2]);
 //! let labels = Labels::Padded { labels: &[1], max_len: 1, lengths: &[1] };
 //! let mut workspace = vec![0.0; ctc::workspace_len(2, 1)];
 //! let mut grad = [0.0; 6];
@@ -117,7 +117,7 @@ mod workspace;
 #[cfg(all(test, feature = "test-lanes"))]
 mod tests;
 
-pub use inputs::{Activations, Blank, Input, Labels, Layout};
+pub use inputs::{Activations, Blank, Dims, Input, Labels, Layout};
 pub use workspace::workspace_len;
 
 use crate::Reduction;
@@ -196,12 +196,12 @@ impl Ctc {
     /// The reduced loss.
     ///
     /// ```
-    /// use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Dims, Labels};
     /// use loss_kernels::Reduction;
     /// // uniform log-probabilities over 2 classes, 3 steps, empty label:
     /// // the only alignment is all blanks, -ln p = 3 ln 2
     /// let lp = [-core::f32::consts::LN_2; 6];
-    /// let acts = Activations::time_major(&lp, 3, 1, 2, &[3]);
+    /// let acts = Activations::time_major(&lp, Dims { steps: 3, batch: 1, classes: 2 }, &[3]);
     /// let labels = Labels::Concatenated { labels: &[], lengths: &[0] };
     /// let mut ws = vec![0.0; ctc::workspace_len(3, 0)];
     /// let ctc = Ctc::new(0).input(ctc::Input::LogProbs);
@@ -224,10 +224,10 @@ impl Ctc {
     /// `activations.data`; every value is written).
     ///
     /// ```
-    /// use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Dims, Labels};
     /// use loss_kernels::Reduction;
     /// let logits = [0.5, -1.0, 2.0, 0.0, 0.3, 0.1];
-    /// let acts = Activations::batch_major(&logits, 1, 2, 3, &[2]);
+    /// let acts = Activations::batch_major(&logits, Dims { steps: 2, batch: 1, classes: 3 }, &[2]);
     /// let labels = Labels::Padded { labels: &[2], max_len: 1, lengths: &[1] };
     /// let (mut ws, mut grad) = (vec![0.0; ctc::workspace_len(2, 1)], [0.0; 6]);
     /// Ctc::new(0).value_and_grad(&acts, &labels, Reduction::Mean, &mut ws, &mut grad)?;
@@ -255,10 +255,10 @@ impl Ctc {
     /// The per-sequence losses, one per sequence, into `out`.
     ///
     /// ```
-    /// use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Dims, Labels};
     /// let logits = [0.0; 2 * 1 * 3];
     /// // label [1, 1] needs 3 steps (a blank between the repeats): infeasible
-    /// let acts = Activations::time_major(&logits, 2, 1, 3, &[2]);
+    /// let acts = Activations::time_major(&logits, Dims { steps: 2, batch: 1, classes: 3 }, &[2]);
     /// let labels = Labels::Padded { labels: &[1, 1], max_len: 2, lengths: &[2] };
     /// let mut ws = vec![0.0; ctc::workspace_len(2, 2)];
     /// let mut out = [0.0];
@@ -289,9 +289,9 @@ impl Ctc {
     /// `grad`, in one pass; returns the sum.
     ///
     /// ```
-    /// use loss_kernels::ctc::{self, Activations, Ctc, Labels};
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Dims, Labels};
     /// let logits = [0.0; 3 * 2 * 3];
-    /// let acts = Activations::time_major(&logits, 3, 2, 3, &[3, 2]);
+    /// let acts = Activations::time_major(&logits, Dims { steps: 3, batch: 2, classes: 3 }, &[3, 2]);
     /// let labels = Labels::Concatenated { labels: &[1, 2, 2], lengths: &[2, 1] };
     /// let (mut ws, mut out, mut grad) = (vec![0.0; ctc::workspace_len(3, 2)], [0.0; 2], [0.0; 18]);
     /// let sum = Ctc::new(0).per_sample_and_grad(&acts, &labels, &mut ws, &mut out, &mut grad)?;
@@ -332,7 +332,7 @@ impl Ctc {
             check_len("grad", out.grad, acts.data.len())?;
         }
         if VALUES {
-            check_len("out", out.values, acts.n)?;
+            check_len("out", out.values, acts.dims.batch)?;
         }
         workspace::check(workspace, acts.max_input_len(), labels.max_len())?;
         Ok(lane::run(Batch::<P> {
@@ -390,7 +390,7 @@ impl<P: Program> Kernel for Batch<'_, P> {
                 input: ctc.input,
             };
             // PyTorch's mean: over sequences of loss / max(label length, 1).
-            let denominator = acts.n as f32 * label.len().max(1) as f32;
+            let denominator = acts.dims.batch as f32 * label.len().max(1) as f32;
             let scale = reduction_scale(reduction, denominator);
             let mut loss = if seq.feasible() {
                 -P::log_likelihood::<L>(&seq, workspace, grad, scale)
@@ -401,7 +401,7 @@ impl<P: Program> Kernel for Batch<'_, P> {
                 // Steps past the input length, and every step of an infinite
                 // loss, get 0 gradient.
                 let from = if loss == f32::INFINITY { 0 } else { seq.steps };
-                for step in from..acts.t {
+                for step in from..acts.dims.steps {
                     if let Some(row) = grad.get_mut(seq.row(step)) {
                         row.fill(0.0);
                     }

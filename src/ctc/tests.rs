@@ -4,7 +4,7 @@
 //! `C = 80`: whole lanes only), with and without `zero_infinity`, with a feasible sequence whose label has
 //! repeats, an infeasible one and an empty label.
 
-use super::{Activations, Ctc, Input, Labels, workspace_len};
+use super::{Activations, Ctc, Dims, Input, Labels, workspace_len};
 use crate::Reduction;
 use crate::error::Error;
 use crate::lane::Level;
@@ -71,8 +71,24 @@ fn every_lane_width_agrees() -> Result<(), Error> {
     for c in [3, 29, 80] {
         let data = data.get(..T * N * c).unwrap_or(&[]);
         let layouts = [
-            Activations::time_major(data, T, N, c, &INPUT_LENGTHS),
-            Activations::batch_major(data, N, T, c, &INPUT_LENGTHS),
+            Activations::time_major(
+                data,
+                Dims {
+                    steps: T,
+                    batch: N,
+                    classes: c,
+                },
+                &INPUT_LENGTHS,
+            ),
+            Activations::batch_major(
+                data,
+                Dims {
+                    steps: T,
+                    batch: N,
+                    classes: c,
+                },
+                &INPUT_LENGTHS,
+            ),
         ];
         for acts in layouts {
             for (input, zero_infinity) in [

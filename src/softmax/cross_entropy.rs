@@ -5,7 +5,7 @@ use super::plan::{Plan, Targets};
 use super::{Input, Labels};
 use crate::Reduction;
 use crate::driver::{Outputs, Sum, reduction_scale};
-use crate::error::{Domain, Error, check_len, check_param, rows};
+use crate::error::{Bound, Domain, Error, check_len, check_param, rows};
 
 /// Softmax cross-entropy over rows of `classes` logits; see the
 /// [module docs](crate::softmax) for the math, the options and the `Mean` rule.
@@ -235,9 +235,9 @@ impl<'w> SoftmaxCrossEntropy<'w> {
                     if k >= classes {
                         return Err(Error::OutOfRange {
                             argument: "labels",
-                            index,
+                            index: Some(index),
                             value: k,
-                            limit: classes,
+                            bound: Bound::Classes(classes),
                         });
                     }
                     den.add(

@@ -60,7 +60,7 @@
 //! An online max (one pass that rescales the running sum whenever the max
 //! grows) is not used: for the gradient it needs a second `exp` per logit,
 //! and for the value alone it measured slower than two passes over an
-//! L1-resident row (see `notes/rows.md`).
+//! L1-resident row (see [`docs/notes/rows.md`](https://github.com/loss-kernels/loss-kernels/blob/main/docs/notes/rows.md)).
 //!
 //! # Accuracy (measured against float64, every lane width)
 //!

@@ -19,7 +19,7 @@ const MAX_TRANSPOSED: usize = 32;
 /// lanes: up to 32 classes. Measured (value + gradient, rows/s): at 8 lanes
 /// it is 3-4x faster than the row kernel for 20 and 31 classes and 6x for
 /// 10; at 16 lanes the row kernel catches up at 48 classes and wins at 64
-/// (whole lanes, no tail). See `notes/rows.md`.
+/// (whole lanes, no tail). See `docs/notes/rows.md`.
 pub(super) const fn transposed(classes: usize, lanes: usize) -> bool {
     // (`MAX_LANES` is 1 in a scalar build: never transposed there.)
     let wide = lanes.saturating_sub(1) > 0;

@@ -106,7 +106,7 @@ mod kernels {
 
     /// CTC family.
     pub mod ctc {
-        use loss_kernels::ctc::{Activations, Ctc, Labels};
+        use loss_kernels::ctc::{Activations, Ctc, Dims, Labels};
         use loss_kernels::{Error, Reduction};
 
         /// CTC of one time-major sequence of `t` steps of `c` logits (blank
@@ -121,7 +121,7 @@ mod kernels {
             grad: &mut [f32],
         ) -> Result<f32, Error> {
             let lengths = [t as u32];
-            let acts = Activations::time_major(logits, t, 1, c, &lengths);
+            let acts = Activations::time_major(logits, Dims { steps: t, batch: 1, classes: c }, &lengths);
             let label_lengths = [label.len() as u32];
             let labels = Labels::Concatenated {
                 labels: label,
