@@ -30,7 +30,7 @@ for line in sys.stdin:
 "$OBJDUMP" -d -C --no-show-raw-insn "$BIN" > target/no_alloc.asm
 # Kernels entered at each level (the dispatch entries), as a sanity check
 # that the disassembly holds what we look for.
-entries=$(grep -cE '^[0-9a-f]+ <loss_kernels::lane::x86::run_avx(2|512)<' target/no_alloc.asm || true)
+entries=$(grep -cE '^[0-9a-f]+ <loss_kernels::lane::x86::run_avx(2|512)(<|::h)' target/no_alloc.asm || true)
 outlined=$(awk '/^[0-9a-f]+ <.*>:$/ { fn = $0 }
     /call.*core_arch::x86(_64)?::(avx|avx2|fma|avx512[a-z]*)::/ { print fn }' target/no_alloc.asm |
     sed 's/::h[0-9a-f]*>:$//; s/^[0-9a-f]* <//' | sort | uniq -c)
