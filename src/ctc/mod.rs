@@ -365,6 +365,7 @@ struct Batch<'a, P> {
 impl<P: Program> Kernel for Batch<'_, P> {
     type Output = f32;
 
+    #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let Batch {
             ctc,

@@ -98,6 +98,7 @@ impl Sequence<'_, '_> {
 
     /// The maximum of the activation row at `step` (0 for
     /// log-probabilities, which are not normalised).
+    #[inline(always)]
     fn row_max<L: Lane>(&self, step: usize) -> f32 {
         match self.input {
             Input::Logits => row::max::<L>(self.x(step)),
@@ -146,6 +147,7 @@ impl Sequence<'_, '_> {
 /// subtracts the previous column's maximum, so stored values stay near 0
 /// and their rounding error does not grow with the step; the offsets are
 /// summed in `f64`.
+#[inline(always)]
 pub(super) fn forward<L: Lane, C: ForwardColumns>(
     seq: &Sequence<'_, '_>,
     columns: &mut C,
@@ -202,6 +204,7 @@ pub(super) fn forward<L: Lane, C: ForwardColumns>(
 /// `grad` for the steps below its input length (the caller zeroes the
 /// rest). The `β` column is kept relative to its own running offset; each
 /// step's posteriors are normalised to sum to 1.
+#[inline(always)]
 pub(super) fn backward<L: Lane>(
     seq: &Sequence<'_, '_>,
     columns: &mut GradColumns<'_>,

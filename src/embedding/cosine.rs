@@ -4,7 +4,7 @@ use super::{hinge, hinge_slope, sqrt1};
 use crate::Reduction;
 use crate::driver::lanes::{for_lanes, load, store};
 use crate::driver::row::dots;
-use crate::driver::{Samples, each_row, reduction_scale};
+use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, rows};
 use crate::lane::{self, Kernel, Lane};
 
@@ -184,6 +184,7 @@ struct CosineBatch<'a, 'w, const GRAD: bool> {
 impl<const GRAD: bool> Kernel for CosineBatch<'_, '_, GRAD> {
     type Output = f32;
 
+    #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let CosineBatch {
             loss,
@@ -193,7 +194,7 @@ impl<const GRAD: bool> Kernel for CosineBatch<'_, '_, GRAD> {
             out,
             grad_scale,
         } = self;
-        let n = inputs[0].len() / loss.dim;
+        let n = rows_in(inputs[0].len(), loss.dim);
         let mut samples = Samples::new(out);
         each_row(
             loss.dim,

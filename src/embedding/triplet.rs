@@ -4,7 +4,7 @@ use super::{hinge, hinge_slope, recip_or_zero, sqrt1};
 use crate::Reduction;
 use crate::driver::lanes::{for_lanes, load, store};
 use crate::driver::row::dots;
-use crate::driver::{Samples, each_row, reduction_scale};
+use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, rows};
 use crate::lane::{self, Kernel, Lane};
 
@@ -208,6 +208,7 @@ struct TripletBatch<'a, 'w, const GRAD: bool> {
 impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
     type Output = f32;
 
+    #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let TripletBatch {
             loss,
@@ -220,7 +221,7 @@ impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
             Distance::Squared => 0.0,
             Distance::Euclidean => 1e-6,
         };
-        let n = inputs[0].len() / loss.dim;
+        let n = rows_in(inputs[0].len(), loss.dim);
         let mut samples = Samples::new(out);
         each_row(
             loss.dim,

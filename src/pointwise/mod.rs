@@ -33,7 +33,7 @@
 //! ```
 
 use crate::Reduction;
-use crate::driver::{Outputs, Samples, each_row, reduction_scale, sweep};
+use crate::driver::{Outputs, Samples, each_row, reduction_scale, rows_in, sweep};
 use crate::error::{Error, check_len, rows};
 use crate::lane::{self, Kernel, Lane};
 
@@ -222,6 +222,7 @@ impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
     type Output = f32;
 
     /// One flat sweep when the layout allows, else one sweep per sample.
+    #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let Batch {
             loss,
@@ -244,7 +245,7 @@ impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
             );
         }
         let mut samples = Samples::new(out.values);
-        let n = pred.len() / loss.dim;
+        let n = rows_in(pred.len(), loss.dim);
         each_row(
             loss.dim,
             0..n,

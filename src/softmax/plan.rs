@@ -82,6 +82,7 @@ impl<const GRAD: bool> Kernel for Call<'_, GRAD> {
     type Output = f32;
 
     /// Picks the kernel of the targets' kind, runs every row and reduces.
+    #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let Call { plan, logits, out } = self;
         let total = match plan.targets {
@@ -172,7 +173,9 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool>(
         // Blocks of `LANES` rows, not rows: `each_row`'s per-row weight,
         // slot and next row do not apply, and its per-row slicing measured
         // 2-3% of the whole call at 65536x10 (AVX-512) against this walk.
-        let width = L::LANES * classes;
+        // `max(1)`: validation rules out 0 classes, and without it
+        // `chunks_exact`'s assertion keeps a panic path linked.
+        let width = L::LANES * classes.max(1);
         let mut grads = grad.chunks_exact_mut(width);
         for (index, x) in logits.chunks_exact(width).take(blocks).enumerate() {
             let block = Row {
