@@ -53,6 +53,23 @@ if grep -q '^ctc' "$log"; then
     grep -q '^ctc ok$' "$log" || fail "the CTC run did not report ok"
 fi
 
+# CTC workspace at the firmware's shape (T = 12, S = 4): the value-only
+# layout must stay within a quarter of the 1368 floats a 16-lane padding
+# needs, and so must the value-and-gradient layout when the build pads for
+# scalar lanes (as a Cortex-M build does once the lane width is
+# build-dependent).
+read -r ws_grad ws_value ws_lanes < <(sed -n 's/^ctc workspace: \([0-9]*\) f32 (value and gradient), \([0-9]*\) f32 (value only), padded for \([0-9]*\) lanes$/\1 \2 \3/p' "$log")
+[ -n "${ws_lanes:-}" ] || fail "no 'ctc workspace' line printed"
+h=$(( (4 + ws_lanes) / ws_lanes * ws_lanes + ws_lanes ))
+[ "$ws_grad" -eq $(( 3 * h * 14 + 24 )) ] || fail "ctc workspace $ws_grad is not 3 H (T + 2) + 2 T for $ws_lanes lanes"
+[ "$ws_value" -le 342 ] || fail "value-only ctc workspace $ws_value > 342 floats"
+if [ "$ws_lanes" -eq 1 ]; then
+    [ "$ws_grad" -le 342 ] || fail "ctc workspace $ws_grad > 342 floats on a scalar build"
+else
+    echo "firmware.sh: NOTE: the ctc workspace is padded for $ws_lanes lanes on this scalar target; the 342-float bound applies once it is 1"
+fi
+echo "firmware.sh: ctc workspace (T = 12, S = 4): $ws_grad floats with gradient, $ws_value value only, padded for $ws_lanes lanes"
+
 step "flash (.text) of $ELF"
 text=$("$TOOLS/llvm-size" -A "$ELF" | awk '$1 == ".text" {print $2}')
 # Every crate function is inlined into the firmware's one #[inline(never)]
