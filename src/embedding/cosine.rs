@@ -41,7 +41,7 @@ pub struct CosineEmbedding<'w> {
 impl CosineEmbedding<'static> {
     /// Cosine embedding loss over rows of `dim` (at least 1) values,
     /// margin 0.
-    pub fn new(dim: usize) -> Result<Self, Error> {
+    pub const fn new(dim: usize) -> Result<Self, Error> {
         if dim == 0 {
             return Err(Error::ZeroSize { argument: "dim" });
         }
@@ -62,7 +62,7 @@ impl<'w> CosineEmbedding<'w> {
 
     /// Per-sample weights (one per row, checked at the call).
     #[must_use]
-    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> CosineEmbedding<'v>
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> CosineEmbedding<'v>
     where
         'w: 'v,
     {

@@ -50,7 +50,7 @@ pub struct Triplet<'w> {
 impl Triplet<'static> {
     /// Triplet loss over rows of `dim` (at least 1) values, margin 1,
     /// squared distance.
-    pub fn new(dim: usize) -> Result<Self, Error> {
+    pub const fn new(dim: usize) -> Result<Self, Error> {
         if dim == 0 {
             return Err(Error::ZeroSize { argument: "dim" });
         }
@@ -72,13 +72,13 @@ impl<'w> Triplet<'w> {
 
     /// The distance compared.
     #[must_use]
-    pub fn distance(self, distance: Distance) -> Self {
+    pub const fn distance(self, distance: Distance) -> Self {
         Triplet { distance, ..self }
     }
 
     /// Per-sample weights (one per row, checked at the call).
     #[must_use]
-    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> Triplet<'v>
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> Triplet<'v>
     where
         'w: 'v,
     {

@@ -38,11 +38,20 @@ impl SoftmaxCrossEntropy<'static> {
     /// Cross-entropy over rows of `classes` logits (at least 1), without
     /// smoothing, ignored label or weights.
     ///
+    /// A `const fn`, as are the builders that take no parameter to check,
+    /// so a configuration can be a `const` or a `static`:
+    ///
     /// ```
     /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// use loss_kernels::Error;
+    /// const LOSS: Result<SoftmaxCrossEntropy<'static>, Error> = match SoftmaxCrossEntropy::new(10) {
+    ///     Ok(loss) => Ok(loss.ignore_index(Some(255))),
+    ///     Err(e) => Err(e),
+    /// };
+    /// assert!(LOSS.is_ok());
     /// assert!(SoftmaxCrossEntropy::new(0).is_err());
     /// ```
-    pub fn new(classes: usize) -> Result<Self, Error> {
+    pub const fn new(classes: usize) -> Result<Self, Error> {
         if classes == 0 {
             return Err(Error::ZeroSize {
                 argument: "classes",
@@ -76,7 +85,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// Rows whose sparse label equals `index` contribute 0 loss and 0
     /// gradient and do not count in `Mean`; `index` may be `>= classes`.
     #[must_use]
-    pub fn ignore_index(self, index: Option<u32>) -> Self {
+    pub const fn ignore_index(self, index: Option<u32>) -> Self {
         SoftmaxCrossEntropy {
             ignore_index: index,
             ..self
@@ -85,13 +94,13 @@ impl<'w> SoftmaxCrossEntropy<'w> {
 
     /// Whether the rows are logits (default) or log-probabilities.
     #[must_use]
-    pub fn input(self, input: Input) -> Self {
+    pub const fn input(self, input: Input) -> Self {
         SoftmaxCrossEntropy { input, ..self }
     }
 
     /// Per-class weights (length `classes`, checked at the call).
     #[must_use]
-    pub fn class_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
+    pub const fn class_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
     where
         'w: 'v,
     {
@@ -104,7 +113,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// Per-sample weights (one per row, checked at the call); they scale
     /// each row's loss and gradient, not the `Mean` denominator.
     #[must_use]
-    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
     where
         'w: 'v,
     {

@@ -34,7 +34,7 @@ pub struct KlDivergence<'w> {
 
 impl KlDivergence<'static> {
     /// KL divergence over rows of `classes` (at least 1) log-probabilities.
-    pub fn new(classes: usize) -> Result<Self, Error> {
+    pub const fn new(classes: usize) -> Result<Self, Error> {
         if classes == 0 {
             return Err(Error::ZeroSize {
                 argument: "classes",
@@ -51,13 +51,13 @@ impl KlDivergence<'static> {
 impl<'w> KlDivergence<'w> {
     /// Whether the prediction rows are log-probabilities (default) or logits.
     #[must_use]
-    pub fn input(self, input: Input) -> Self {
+    pub const fn input(self, input: Input) -> Self {
         KlDivergence { input, ..self }
     }
 
     /// Per-sample weights (one per row, checked at the call).
     #[must_use]
-    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> KlDivergence<'v>
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> KlDivergence<'v>
     where
         'w: 'v,
     {
