@@ -6,284 +6,575 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Every call returns an LkStatus (0 = LK_STATUS_OK) and writes its results
-// through the caller's pointers. Which Rust entry point runs:
-//   * reduced calls (reduction code 0 = sum, 1 = mean, no per-sample
-//     output) write the reduction into *out_value, and its gradient into the
-//     gradient pointers when they are not null;
-//   * per-sample calls (a per-sample output) write one loss per sample,
-//     and ALWAYS the sum of those per-sample values into the sum output
-//     (*out_value or *out_sum, when not null), with or without gradient;
-//     a gradient, when asked for, is that of the sum. The reduction code is
-//     not read.
+/*
+ loss-kernels: neural-network losses and their gradients, computed in one
+ pass, from C. No allocation, no global state, never aborts.
 
-// Result of a C call: 0 on success, else the kind of bad input (the Rust
-// [`Error`] variants, plus the C-only null-pointer and bad-enum cases).
-typedef enum LkStatus {
-  // Success.
-  LK_STATUS_OK = 0,
-  // [`Error::LengthMismatch`].
-  LK_STATUS_LENGTH_MISMATCH = 1,
-  // [`Error::ZeroSize`].
-  LK_STATUS_ZERO_SIZE = 2,
-  // [`Error::NotDivisible`].
-  LK_STATUS_NOT_DIVISIBLE = 3,
-  // [`Error::EmptyBatch`].
-  LK_STATUS_EMPTY_BATCH = 4,
-  // [`Error::OutOfRange`].
-  LK_STATUS_OUT_OF_RANGE = 5,
-  // [`Error::InvalidParameter`].
-  LK_STATUS_INVALID_PARAMETER = 6,
-  // [`Error::WorkspaceTooSmall`].
-  LK_STATUS_WORKSPACE_TOO_SMALL = 7,
-  // [`Error::BlankInLabel`].
-  LK_STATUS_BLANK_IN_LABEL = 8,
-  // A required pointer was null (with a non-zero length).
-  LK_STATUS_NULL_POINTER = 9,
-  // An enum argument had a value outside its C enum.
-  LK_STATUS_INVALID_ENUM = 10,
-} LkStatus;
+ Every function returns an LkStatus: LK_STATUS_OK (0) on success, else the
+ kind of bad argument (lk_status_str names it). Its last argument, detail,
+ may be NULL; otherwise it receives an LkErrorDetail saying which argument
+ was wrong, the index, the expected and found values, and the message.
+ A failed call writes no value output.
 
-// The pointwise losses.
-typedef enum LkPointwiseKind {
-  // `abs(p - t)`.
-  LK_POINTWISE_KIND_L1 = 0,
-  // `(p - t)² / 2`.
-  LK_POINTWISE_KIND_L2 = 1,
-  // Huber with `param = rho`.
-  LK_POINTWISE_KIND_HUBER = 2,
-  // Hinge with `param = margin`.
-  LK_POINTWISE_KIND_HINGE = 3,
-  // Squared hinge with `param = margin`.
-  LK_POINTWISE_KIND_SQUARED_HINGE = 4,
-  // Logistic with signed labels (`t` in {-1, +1}).
-  LK_POINTWISE_KIND_LOGISTIC_SIGNED = 5,
-  // Logistic with binary labels (`t` in {0, 1}).
-  LK_POINTWISE_KIND_LOGISTIC_BINARY = 6,
-  // Sigmoid BCE on logits with `param = pos_weight`.
-  LK_POINTWISE_KIND_SIGMOID_BCE = 7,
-  // BCE on probabilities with `param = pos_weight`.
-  LK_POINTWISE_KIND_BCE = 8,
-  // Poisson NLL; `flags` bit 0 = `log_input`, bit 1 = `full`.
-  LK_POINTWISE_KIND_POISSON_NLL = 9,
-  // `ln cosh(p - t)`.
-  LK_POINTWISE_KIND_LOG_COSH = 10,
-} LkPointwiseKind;
+ Pointers: a required input may be NULL only with length 0; optional
+ inputs (sample_weight, class_weight) may be NULL for "absent"; the value
+ output out_value is required; optional outputs (grad, per_sample, out_sum)
+ may be NULL to skip them, and gradient pointers of one call (the triplet's
+ three, the cosine loss's two) are given all together or not at all.
+ Enum and flags arguments outside their definition are
+ LK_STATUS_INVALID_ENUM.
 
-// A CTC loss and the shape of its batch, as C passes it.
-typedef struct LkCtc {
-  // The blank class; `UINT32_MAX` means the last class, `C - 1`.
-  uint32_t blank;
-  // 0: the activations are logits (softmax inside); 1: log-probabilities.
-  uint32_t log_probs;
-  // 0: time-major `T×N×C`; 1: batch-major `N×T×C`.
-  uint32_t batch_major;
-  // Non-zero: infinite (infeasible) losses become 0 with 0 gradient.
-  uint32_t zero_infinity;
-  // Steps `T`.
-  size_t t;
-  // Sequences `N`.
-  size_t n;
-  // Classes `C`, blank included.
-  size_t c;
-  // Padded labels: the row length `S`; 0 means the labels are
-  // concatenated (`labels_len` = the sum of the label lengths).
-  size_t max_label_len;
-} LkCtc;
+ What a call writes:
+   * reduced calls (reduction_code LK_REDUCTION_SUM or LK_REDUCTION_MEAN,
+     no per-sample output) write the reduction into *out_value, and its
+     gradient into the gradient pointers when they are not NULL;
+   * per-sample calls (a per-sample output) write one loss per sample, and
+     always the sum of those per-sample values into the sum output
+     (*out_value or *out_sum), with or without gradient; a gradient, when
+     asked for, is that of the sum. The reduction code is not read.
 
-// A pointwise loss and its parameters, as C passes it.
-typedef struct LkPointwise {
-  // Which loss (an [`LkPointwiseKind`] value).
-  uint32_t kind;
-  // `rho`, `margin` or `pos_weight`, as the kind says (ignored otherwise).
-  float param;
-  // Poisson NLL: bit 0 `log_input`, bit 1 `full`.
-  uint32_t flags;
-  // Values per sample (`dim`, at least 1).
-  size_t dim;
-} LkPointwise;
-
-// Softmax cross-entropy options, as C passes them.
-typedef struct LkSoftmaxCrossEntropy {
-  // Classes per row (at least 1).
-  size_t classes;
-  // Label smoothing in `[0, 1]` (0 for none).
-  float label_smoothing;
-  // Rows whose sparse label equals this are ignored; negative for none.
-  int64_t ignore_index;
-  // 0: rows are logits; 1: rows are log-probabilities.
-  uint32_t log_probs;
-} LkSoftmaxCrossEntropy;
+ The library is thread-safe: calls share nothing but their arguments.
+ */
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif
 
-// The `float` workspace a CTC call needs for the longest input length `t`
-// and label length `max_label_len` of the batch (`ctc::workspace_len`).
+/*
+ Reduction code: the sum of the per-sample losses.
+ */
+#define LK_REDUCTION_SUM 0
+
+/*
+ Reduction code: the mean (the loss's denominator; see each function).
+ */
+#define LK_REDUCTION_MEAN 1
+
+/*
+ LkCtc.blank: the last class, C - 1 (Gluon's blank_label='last').
+ */
+#define LK_CTC_BLANK_LAST UINT32_MAX
+
+/*
+ Bytes of LkErrorDetail.argument, the terminating NUL included.
+ */
+#define LK_ERROR_ARGUMENT_LEN 32
+
+/*
+ Bytes of LkErrorDetail.message, the terminating NUL included.
+ */
+#define LK_ERROR_MESSAGE_LEN 160
+
+/*
+ The major version of the library this header belongs to.
+ */
+#define LK_VERSION_MAJOR 0
+
+/*
+ The minor version.
+ */
+#define LK_VERSION_MINOR 1
+
+/*
+ The patch version.
+ */
+#define LK_VERSION_PATCH 0
+
+/*
+ The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for
+ preprocessor tests.
+ */
+#define LK_VERSION (((LK_VERSION_MAJOR * 10000) + (LK_VERSION_MINOR * 100)) + LK_VERSION_PATCH)
+
+/*
+ Poisson NLL flag: the predictions are ln(lambda) (PyTorch's default).
+ */
+#define LK_POISSON_LOG_INPUT 1
+
+/*
+ Poisson NLL flag: add the Stirling term where t > 1.
+ */
+#define LK_POISSON_FULL 2
+
+/*
+ The result of every call: LK_STATUS_OK (0) on success, else the kind
+ of bad argument. A fixed-width integer (not a C enum), so every value a
+ caller passes back (to lk_status_str) is defined.
+ */
+typedef int32_t LkStatus;
+
+/*
+ A CTC loss and the shape of its batch, as C passes it.
+ */
+typedef struct LkCtc {
+  /*
+   The blank class; LK_CTC_BLANK_LAST means the last class, C - 1.
+   */
+  uint32_t blank;
+  /*
+   0: the activations are logits (softmax inside); 1: log-probabilities.
+   */
+  uint32_t log_probs;
+  /*
+   0: time-major T x N x C; 1: batch-major N x T x C.
+   */
+  uint32_t batch_major;
+  /*
+   1: infinite (infeasible) losses become 0 with 0 gradient; 0: they
+   stay +inf.
+   */
+  uint32_t zero_infinity;
+  /*
+   Steps T.
+   */
+  size_t t;
+  /*
+   Sequences N.
+   */
+  size_t n;
+  /*
+   Classes C, blank included.
+   */
+  size_t c;
+  /*
+   Padded labels: the row length S; 0 means the labels are
+   concatenated (labels_len = the sum of the label lengths).
+   */
+  size_t max_label_len;
+} LkCtc;
+
+/*
+ What a failed call knows about its failure, written through the
+ detail argument of every function when it is not NULL (on success:
+ status LK_STATUS_OK, empty strings, zeros). argument names the argument
+ at fault and message is the whole sentence (for an invalid parameter it
+ says what the parameter must be); the numbers, by status:
+
+ * LENGTH_MISMATCH, WORKSPACE_TOO_SMALL: expected = the length needed,
+   found = the length passed;
+ * NOT_DIVISIBLE: expected = the row size, found = the length passed;
+ * OUT_OF_RANGE: index = the position of the value (0 for a scalar such
+   as the CTC blank), expected = the bound (a class index must be below
+   it, a CTC input or label length at most it), found = the value;
+ * BLANK_IN_LABEL: index = the position of the blank;
+ * INVALID_ENUM: found = the value passed;
+ * the others: 0.
+
+ Both strings are NUL-terminated (truncated to fit).
+ */
+typedef struct LkErrorDetail {
+  /*
+   The status the call returned.
+   */
+  LkStatus status;
+  /*
+   The name of the argument at fault (a parameter of the C function, or
+   a field of its struct argument, as "spec.c"), or "" on success.
+   */
+  char argument[LK_ERROR_ARGUMENT_LEN];
+  /*
+   The position of the offending value in its array (see above).
+   */
+  size_t index;
+  /*
+   The expected length, row size or bound (see above).
+   */
+  size_t expected;
+  /*
+   The length or value found (see above).
+   */
+  size_t found;
+  /*
+   The error message, or "" on success.
+   */
+  char message[LK_ERROR_MESSAGE_LEN];
+} LkErrorDetail;
+
+/*
+ The pointwise losses: the values of LkPointwise.kind.
+ */
+typedef uint32_t LkPointwiseKind;
+
+/*
+ A pointwise loss and its parameters, as C passes it.
+ */
+typedef struct LkPointwise {
+  /*
+   Which loss: an LK_POINTWISE_KIND_ value.
+   */
+  LkPointwiseKind kind;
+  /*
+   rho, margin or pos_weight, as the kind says (ignored by the others).
+   */
+  float param;
+  /*
+   Poisson NLL: LK_POISSON_LOG_INPUT and LK_POISSON_FULL or-ed
+   together; 0 for every other kind (another bit is
+   LK_STATUS_INVALID_ENUM).
+   */
+  uint32_t flags;
+  /*
+   Values per sample (dim, at least 1).
+   */
+  size_t dim;
+} LkPointwise;
+
+/*
+ Softmax cross-entropy options, as C passes them.
+ */
+typedef struct LkSoftmaxCrossEntropy {
+  /*
+   Classes per row (at least 1).
+   */
+  size_t classes;
+  /*
+   Label smoothing in [0, 1] (0 for none).
+   */
+  float label_smoothing;
+  /*
+   Rows whose sparse label equals this are ignored; negative for none.
+   */
+  int64_t ignore_index;
+  /*
+   0: rows are logits; 1: rows are log-probabilities.
+   */
+  uint32_t log_probs;
+} LkSoftmaxCrossEntropy;
+
+/*
+ Success.
+ */
+#define LK_STATUS_OK 0
+
+/*
+ A length differs from the one the other arguments imply.
+ */
+#define LK_STATUS_LENGTH_MISMATCH 1
+
+/*
+ A size argument (dim, classes, ...) is 0.
+ */
+#define LK_STATUS_ZERO_SIZE 2
+
+/*
+ A length is not a multiple of the row size.
+ */
+#define LK_STATUS_NOT_DIVISIBLE 3
+
+/*
+ The batch holds no sample.
+ */
+#define LK_STATUS_EMPTY_BATCH 4
+
+/*
+ A label, length or blank is out of its range.
+ */
+#define LK_STATUS_OUT_OF_RANGE 5
+
+/*
+ A scalar parameter is outside its domain (rho <= 0, NaN margin, ...).
+ */
+#define LK_STATUS_INVALID_PARAMETER 6
+
+/*
+ The CTC workspace is too small.
+ */
+#define LK_STATUS_WORKSPACE_TOO_SMALL 7
+
+/*
+ A CTC label sequence contains the blank class.
+ */
+#define LK_STATUS_BLANK_IN_LABEL 8
+
+/*
+ A required pointer is NULL (an input with a non-zero length, a value
+ output, or one of a group of gradient pointers that must be given
+ together).
+ */
+#define LK_STATUS_NULL_POINTER 9
+
+/*
+ An enum or flags argument has a value outside its definition (a
+ reduction code other than LK_REDUCTION_SUM and LK_REDUCTION_MEAN, an
+ unknown loss kind, an undefined flag bit).
+ */
+#define LK_STATUS_INVALID_ENUM 10
+
+/*
+ abs(p - t).
+ */
+#define LK_POINTWISE_KIND_L1 0
+
+/*
+ (p - t)^2 / 2.
+ */
+#define LK_POINTWISE_KIND_L2 1
+
+/*
+ Huber with param = rho (> 0, a normal number).
+ */
+#define LK_POINTWISE_KIND_HUBER 2
+
+/*
+ Hinge with param = margin (finite).
+ */
+#define LK_POINTWISE_KIND_HINGE 3
+
+/*
+ Squared hinge with param = margin (finite).
+ */
+#define LK_POINTWISE_KIND_SQUARED_HINGE 4
+
+/*
+ Logistic with signed labels (t in {-1, +1}).
+ */
+#define LK_POINTWISE_KIND_LOGISTIC_SIGNED 5
+
+/*
+ Logistic with binary labels (t in {0, 1}).
+ */
+#define LK_POINTWISE_KIND_LOGISTIC_BINARY 6
+
+/*
+ Sigmoid BCE on logits with param = pos_weight (>= 0).
+ */
+#define LK_POINTWISE_KIND_SIGMOID_BCE 7
+
+/*
+ BCE on probabilities with param = pos_weight (>= 0).
+ */
+#define LK_POINTWISE_KIND_BCE 8
+
+/*
+ Poisson NLL; flags: LK_POISSON_LOG_INPUT, LK_POISSON_FULL.
+ */
+#define LK_POINTWISE_KIND_POISSON_NLL 9
+
+/*
+ ln cosh(p - t).
+ */
+#define LK_POINTWISE_KIND_LOG_COSH 10
+
+/*
+ The float workspace a CTC call with a gradient needs for the longest
+ input length t and label length max_label_len of the batch.
+ */
 size_t lk_ctc_workspace_len(size_t t, size_t max_label_len);
 
-// CTC loss of `reduction` (0 = sum, 1 = mean: PyTorch's mean of
-// `loss_i / max(label_len_i, 1)`) into `*out_value`, and its gradient
-// w.r.t. the activations (same layout, `t*n*c` values) into `grad` unless
-// it is null. `labels` holds `labels_len` values (padded `n × S` rows, or
-// concatenated when `max_label_len` is 0).
-//
-// # Safety
-// `spec` and `out_value` must be valid; `acts` (and `grad` when not null)
-// for `t*n*c` values, `input_lengths` and `label_lengths` for `n`, `labels`
-// for `labels_len`, `workspace` for `workspace_len`; outputs must not alias
-// inputs.
-enum LkStatus lk_ctc_value_and_grad(const struct LkCtc *spec,
-                                    const float *acts,
-                                    const uint32_t *input_lengths,
-                                    const uint32_t *labels,
-                                    size_t labels_len,
-                                    const uint32_t *label_lengths,
-                                    uint32_t reduction_code,
-                                    float *workspace,
-                                    size_t workspace_len,
-                                    float *grad,
-                                    float *out_value);
+/*
+ The float workspace a CTC call without gradient (grad NULL) needs for
+ the longest label length max_label_len of the batch: much smaller than
+ lk_ctc_workspace_len, and independent of the input length.
+ */
+size_t lk_ctc_value_workspace_len(size_t max_label_len);
 
-// Per-sequence CTC losses into `out` (`n` values), the gradient of their
-// sum into `grad` unless it is null, and **the sum of the per-sequence
-// values** into `*out_sum` unless it is null, with or without `grad`.
-// Arguments as [`lk_ctc_value_and_grad`].
-//
-// # Safety
-// As [`lk_ctc_value_and_grad`]; `out` must be valid for `n` values.
-enum LkStatus lk_ctc_per_sample(const struct LkCtc *spec,
-                                const float *acts,
-                                const uint32_t *input_lengths,
-                                const uint32_t *labels,
-                                size_t labels_len,
-                                const uint32_t *label_lengths,
-                                float *workspace,
-                                size_t workspace_len,
-                                float *out,
-                                float *grad,
-                                float *out_sum);
+/*
+ CTC loss of the reduction (LK_REDUCTION_SUM, or LK_REDUCTION_MEAN:
+ PyTorch's mean of loss_i / max(label_len_i, 1)) into *out_value
+ (required), and its gradient with respect to the activations (same
+ layout, t*n*c values) into grad unless it is NULL. labels holds
+ labels_len values (padded n x S rows, or concatenated when
+ max_label_len is 0). The workspace holds at least
+ lk_ctc_workspace_len(longest input length, longest label length)
+ floats with a gradient, lk_ctc_value_workspace_len(longest label
+ length) without.
 
-// Reduced pointwise loss (`reduction`: 0 = sum, 1 = mean) into
-// `*out_value`, and its gradient w.r.t. `pred` into `grad` (`len` values)
-// unless `grad` is null. `sample_weight` (`len / dim` values) may be null.
-//
-// # Safety
-// `loss` and `out_value` must be valid; `pred`, `target` (and `grad`,
-// `sample_weight` when not null) must be valid for `len` (resp. `len/dim`)
-// values; `grad` must not alias the inputs.
-enum LkStatus lk_pointwise_value_and_grad(const struct LkPointwise *loss,
-                                          const float *pred,
-                                          const float *target,
-                                          size_t len,
-                                          const float *sample_weight,
-                                          uint32_t reduction_code,
-                                          float *grad,
-                                          float *out_value);
-
-// Per-sample pointwise losses into `out` (`len / dim` values), the
-// gradient of their sum into `grad` unless it is null, and **the sum of
-// the per-sample values** into `*out_sum` unless it is null, with or
-// without `grad`.
-//
-// # Safety
-// As [`lk_pointwise_value_and_grad`]; `out` must be valid for `len / dim`
-// values.
-enum LkStatus lk_pointwise_per_sample(const struct LkPointwise *loss,
-                                      const float *pred,
-                                      const float *target,
-                                      size_t len,
-                                      const float *sample_weight,
-                                      float *out,
-                                      float *grad,
-                                      float *out_sum);
-
-// Softmax cross-entropy over rows of `classes` values (`len` in all).
-// Labels: `sparse_labels` (`len / classes` class indices) or, if that is
-// null, `dense_labels` (`len` target weights). `class_weight` (`classes`)
-// and `sample_weight` (`len / classes`) may be null. If `per_sample` is not
-// null, the per-sample losses go there, `grad` (if not null) is the
-// gradient of their sum and `*out_value` **their sum** (with or without
-// `grad`); otherwise `*out_value` is the `reduction` (0 = sum, 1 = mean)
-// and `grad` its gradient.
-//
-// # Safety
-// Every non-null pointer must be valid for the length given above; outputs
-// must not alias inputs.
-enum LkStatus lk_softmax_cross_entropy(const struct LkSoftmaxCrossEntropy *spec,
-                                       const float *logits,
-                                       size_t len,
-                                       const uint32_t *sparse_labels,
-                                       const float *dense_labels,
-                                       const float *class_weight,
-                                       const float *sample_weight,
-                                       uint32_t reduction_code,
-                                       float *per_sample,
-                                       float *grad,
-                                       float *out_value);
-
-// KL divergence over rows of `classes` values: `pred` (`len` values) holds
-// log-probabilities (`log_probs` = 1) or logits (0), `target` the
-// probabilities. Outputs as [`lk_softmax_cross_entropy`].
-//
-// # Safety
-// As [`lk_softmax_cross_entropy`].
-enum LkStatus lk_kl_divergence(size_t classes,
-                               uint32_t log_probs,
-                               const float *pred,
-                               const float *target,
-                               size_t len,
-                               const float *sample_weight,
+ # Safety
+ spec and out_value must be valid; acts (and grad when not NULL) for
+ t*n*c values, input_lengths and label_lengths for n, labels for
+ labels_len, workspace for workspace_len; outputs must not alias inputs;
+ detail must be NULL or valid.
+ */
+LkStatus lk_ctc_value_and_grad(const struct LkCtc *spec,
+                               const float *acts,
+                               const uint32_t *input_lengths,
+                               const uint32_t *labels,
+                               size_t labels_len,
+                               const uint32_t *label_lengths,
                                uint32_t reduction_code,
-                               float *per_sample,
+                               float *workspace,
+                               size_t workspace_len,
                                float *grad,
-                               float *out_value);
+                               float *out_value,
+                               struct LkErrorDetail *detail);
 
-// Triplet loss over rows of `dim` values (`len` per input): `euclidean` = 0
-// for Gluon's squared distance, 1 for PyTorch's Euclidean distance. The
-// three gradient pointers are written when all are non-null. Outputs
-// otherwise as [`lk_softmax_cross_entropy`].
-//
-// # Safety
-// As [`lk_softmax_cross_entropy`].
-enum LkStatus lk_triplet(size_t dim,
-                         float margin,
-                         uint32_t euclidean,
-                         const float *anchor,
-                         const float *positive,
-                         const float *negative,
-                         size_t len,
-                         const float *sample_weight,
-                         uint32_t reduction_code,
-                         float *per_sample,
-                         float *grad_anchor,
-                         float *grad_positive,
-                         float *grad_negative,
-                         float *out_value);
+/*
+ Per-sequence CTC losses into out (n values, required), the gradient of
+ their sum into grad unless it is NULL, and the sum of the per-sequence
+ values into *out_sum unless it is NULL, with or without grad.
+ Arguments as lk_ctc_value_and_grad.
 
-// Cosine embedding loss over rows of `dim` values (`len` per input) with
-// `labels` (`len / dim` values, each +1 or -1). Both gradient pointers are
-// written when both are non-null. Outputs otherwise as
-// [`lk_softmax_cross_entropy`].
-//
-// # Safety
-// As [`lk_softmax_cross_entropy`].
-enum LkStatus lk_cosine_embedding(size_t dim,
-                                  float margin,
-                                  const float *x1,
-                                  const float *x2,
-                                  const float *labels,
+ # Safety
+ As lk_ctc_value_and_grad; out must be valid for n values.
+ */
+LkStatus lk_ctc_per_sample(const struct LkCtc *spec,
+                           const float *acts,
+                           const uint32_t *input_lengths,
+                           const uint32_t *labels,
+                           size_t labels_len,
+                           const uint32_t *label_lengths,
+                           float *workspace,
+                           size_t workspace_len,
+                           float *out,
+                           float *grad,
+                           float *out_sum,
+                           struct LkErrorDetail *detail);
+
+/*
+ The name of a status code, as a static NUL-terminated string ("ok",
+ "length mismatch", ...; "unknown status" for a value that is none of
+ the LK_STATUS_ codes). Never NULL.
+ */
+const char *lk_status_str(LkStatus status);
+
+/*
+ The version of the linked library as LK_VERSION computes it (compare
+ with the header's LK_VERSION to detect a mismatch).
+ */
+uint32_t lk_version(void);
+
+/*
+ Reduced pointwise loss (reduction_code: LK_REDUCTION_SUM or
+ LK_REDUCTION_MEAN) into *out_value (required), and its gradient with
+ respect to pred into grad (len values) unless grad is NULL.
+ sample_weight (len / dim values) may be NULL.
+
+ # Safety
+ loss and out_value must be valid; pred, target (and grad, sample_weight
+ when not NULL) must be valid for len (resp. len / dim) values; grad must
+ not alias the inputs; detail must be NULL or valid.
+ */
+LkStatus lk_pointwise_value_and_grad(const struct LkPointwise *loss,
+                                     const float *pred,
+                                     const float *target,
+                                     size_t len,
+                                     const float *sample_weight,
+                                     uint32_t reduction_code,
+                                     float *grad,
+                                     float *out_value,
+                                     struct LkErrorDetail *detail);
+
+/*
+ Per-sample pointwise losses into out (len / dim values, required), the
+ gradient of their sum into grad unless it is NULL, and the sum of the
+ per-sample values into *out_sum unless it is NULL, with or without
+ grad.
+
+ # Safety
+ As lk_pointwise_value_and_grad; out must be valid for len / dim values.
+ */
+LkStatus lk_pointwise_per_sample(const struct LkPointwise *loss,
+                                 const float *pred,
+                                 const float *target,
+                                 size_t len,
+                                 const float *sample_weight,
+                                 float *out,
+                                 float *grad,
+                                 float *out_sum,
+                                 struct LkErrorDetail *detail);
+
+/*
+ Softmax cross-entropy over rows of spec->classes values (len in all).
+ Labels: sparse_labels (len / classes class indices) or, if that is
+ NULL, dense_labels (len target weights). class_weight (classes values)
+ and sample_weight (len / classes) may be NULL. If per_sample is not
+ NULL, the per-sample losses go there, grad (if not NULL) is the
+ gradient of their sum and *out_value their sum (with or without grad);
+ otherwise *out_value is the reduction (LK_REDUCTION_SUM, or
+ LK_REDUCTION_MEAN: divided by the sum of the class weights of the rows
+ not ignored) and grad its gradient. out_value is required.
+
+ # Safety
+ Every non-NULL pointer must be valid for the length given above;
+ outputs must not alias inputs; detail must be NULL or valid.
+ */
+LkStatus lk_softmax_cross_entropy(const struct LkSoftmaxCrossEntropy *spec,
+                                  const float *logits,
                                   size_t len,
+                                  const uint32_t *sparse_labels,
+                                  const float *dense_labels,
+                                  const float *class_weight,
                                   const float *sample_weight,
                                   uint32_t reduction_code,
                                   float *per_sample,
-                                  float *grad_x1,
-                                  float *grad_x2,
-                                  float *out_value);
+                                  float *grad,
+                                  float *out_value,
+                                  struct LkErrorDetail *detail);
+
+/*
+ KL divergence over rows of classes values: pred (len values) holds
+ log-probabilities (log_probs = 1) or logits (0), target the
+ probabilities. Outputs as lk_softmax_cross_entropy (LK_REDUCTION_MEAN
+ divides by the number of rows).
+
+ # Safety
+ As lk_softmax_cross_entropy.
+ */
+LkStatus lk_kl_divergence(size_t classes,
+                          uint32_t log_probs,
+                          const float *pred,
+                          const float *target,
+                          size_t len,
+                          const float *sample_weight,
+                          uint32_t reduction_code,
+                          float *per_sample,
+                          float *grad,
+                          float *out_value,
+                          struct LkErrorDetail *detail);
+
+/*
+ Triplet loss over rows of dim values (len per input): euclidean = 0
+ for Gluon's squared distance, 1 for PyTorch's Euclidean distance. The
+ three gradient pointers are all given (the gradients are written) or
+ all NULL; a partial set is LK_STATUS_NULL_POINTER. Outputs otherwise as
+ lk_softmax_cross_entropy (LK_REDUCTION_MEAN divides by the number of
+ rows).
+
+ # Safety
+ As lk_softmax_cross_entropy.
+ */
+LkStatus lk_triplet(size_t dim,
+                    float margin,
+                    uint32_t euclidean,
+                    const float *anchor,
+                    const float *positive,
+                    const float *negative,
+                    size_t len,
+                    const float *sample_weight,
+                    uint32_t reduction_code,
+                    float *per_sample,
+                    float *grad_anchor,
+                    float *grad_positive,
+                    float *grad_negative,
+                    float *out_value,
+                    struct LkErrorDetail *detail);
+
+/*
+ Cosine embedding loss over rows of dim values (len per input) with
+ labels (len / dim values, each +1 or -1). Both gradient pointers are
+ given (the gradients are written) or both NULL; only one is
+ LK_STATUS_NULL_POINTER. Outputs otherwise as lk_softmax_cross_entropy
+ (LK_REDUCTION_MEAN divides by the number of rows).
+
+ # Safety
+ As lk_softmax_cross_entropy.
+ */
+LkStatus lk_cosine_embedding(size_t dim,
+                             float margin,
+                             const float *x1,
+                             const float *x2,
+                             const float *labels,
+                             size_t len,
+                             const float *sample_weight,
+                             uint32_t reduction_code,
+                             float *per_sample,
+                             float *grad_x1,
+                             float *grad_x2,
+                             float *out_value,
+                             struct LkErrorDetail *detail);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}
+#endif
 
-#endif  /* LOSS_KERNELS_H */
+#endif /* LOSS_KERNELS_H */

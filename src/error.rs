@@ -60,10 +60,14 @@ pub enum Error {
         expected: &'static str,
     },
     /// A caller-provided workspace is too small (CTC's; size it with
-    /// [`ctc::workspace_len`](crate::ctc::workspace_len)).
+    /// [`ctc::workspace_len`](crate::ctc::workspace_len), or
+    /// [`ctc::value_workspace_len`](crate::ctc::value_workspace_len) for a
+    /// value-only call).
     WorkspaceTooSmall {
         /// The argument at fault.
         argument: &'static str,
+        /// The `const fn` that sizes it for this call.
+        sized_by: &'static str,
         /// The number of `f32` the call needs.
         expected: usize,
         /// The number passed.
@@ -113,12 +117,13 @@ impl fmt::Display for Error {
             }
             Error::WorkspaceTooSmall {
                 argument,
+                sized_by,
                 expected,
                 found,
             } => write!(
                 f,
                 "`{argument}` holds {found} values, the call needs {expected} \
-                 (`ctc::workspace_len`)"
+                 (`{sized_by}`)"
             ),
             Error::BlankInLabel { argument, index } => {
                 write!(f, "`{argument}[{index}]` is the blank class")

@@ -775,7 +775,10 @@ fn workspace_len_is_exactly_enough() {
             lengths: &[3, 1],
         };
         let need = workspace_len(5, 3);
-        assert_eq!(need, 3 * 32 * (5 + 2) + 2 * 5);
+        // H = W ⌈4 / W⌉ + W for the build's lane padding W (32 at W = 16).
+        let w = loss_kernels::ctc::WORKSPACE_LANES;
+        let h = 4usize.div_ceil(w) * w + w;
+        assert_eq!(need, 3 * h * (5 + 2) + 2 * 5);
         let mut ws = vec![0.0; need];
         let mut grad = [0.0; 40];
         let ctc = Ctc::new(0);
@@ -785,6 +788,7 @@ fn workspace_len_is_exactly_enough() {
             ctc.value_and_grad(&acts, &labels, Reduction::Sum, &mut ws[1..], &mut grad),
             Err(Error::WorkspaceTooSmall {
                 argument: "workspace",
+                sized_by: "ctc::workspace_len",
                 expected: need,
                 found: need - 1
             })
@@ -1061,6 +1065,7 @@ fn malformed_inputs_are_errors() {
         ctc.per_sample_and_grad(&ok_acts, &ok_labels, &mut [], &mut out, &mut grad),
         Err(Error::WorkspaceTooSmall {
             argument: "workspace",
+            sized_by: "ctc::workspace_len",
             expected: workspace_len(4, 2),
             found: 0
         })
@@ -1122,10 +1127,13 @@ fn error_messages_name_the_argument_and_the_bound() {
         message(ctc, &acts, &class_3, &mut ws),
         "`labels[1]` is 3, must be below 3, the number of classes"
     );
-    assert_eq!(workspace_len(4, 2), 584);
+    // A value-only call: 6 H, H = W ⌈3 / W⌉ + W (192 with 16-lane padding).
+    let w = loss_kernels::ctc::WORKSPACE_LANES;
+    let need = 6 * (3usize.div_ceil(w) * w + w);
+    assert_eq!(loss_kernels::ctc::value_workspace_len(2), need);
     assert_eq!(
         message(ctc, &acts, &labels, &mut ws[..10]),
-        "`workspace` holds 10 values, the call needs 584 (`ctc::workspace_len`)"
+        format!("`workspace` holds 10 values, the call needs {need} (`ctc::value_workspace_len`)")
     );
     // Sizes given in the other order by habit, (t, n, c) for a batch-major
     // batch, cannot compile any more; the named sizes are the same for both

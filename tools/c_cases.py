@@ -37,7 +37,9 @@ for k, cid in enumerate(ids):
     p = c["params"]
     kind = 6 if c["loss"] == "logistic" and p.get("labels") == "binary" else 5 if c["loss"] == "logistic" else KIND[c["loss"]]
     param = p.get("rho", p.get("margin", p.get("pos_weight", 0.0)))
-    flags = (1 if p.get("log_input", True) else 0) | (2 if p.get("full", False) else 0)
+    # LK_POISSON_LOG_INPUT | LK_POISSON_FULL; every other kind takes 0
+    flags = ((1 if p.get("log_input", True) else 0) | (2 if p.get("full", False) else 0)
+             if c["loss"] == "poisson_nll" else 0)
     e = c["expect"]
     out.append(f"/* {cid} */")
     out.append(arr(f"pw{k}_pred", c["pred"]) + arr(f"pw{k}_target", c["target"])

@@ -3,8 +3,8 @@
 //! per-sample values (not null) or the reduction `reduction_code` (null).
 
 use super::{
-    Call, Entries, LkStatus, argument, choice, dispatch, input, optional, output, put, rows_of,
-    status,
+    Call, Entries, LkErrorDetail, LkStatus, all_or_none, argument, choice, dispatch, finish, input,
+    optional, output, put, rows_of, value_out,
 };
 use crate::Reduction;
 use crate::embedding::{CosineEmbedding, CosineGrads, Distance, Triplet, TripletGrads};
@@ -17,7 +17,7 @@ use crate::softmax::{Input, KlDivergence, Labels, SoftmaxCrossEntropy};
 pub struct LkSoftmaxCrossEntropy {
     /// Classes per row (at least 1).
     pub classes: usize,
-    /// Label smoothing in `[0, 1]` (0 for none).
+    /// Label smoothing in [0, 1] (0 for none).
     pub label_smoothing: f32,
     /// Rows whose sparse label equals this are ignored; negative for none.
     pub ignore_index: i64,
@@ -25,18 +25,19 @@ pub struct LkSoftmaxCrossEntropy {
     pub log_probs: u32,
 }
 
-/// Softmax cross-entropy over rows of `classes` values (`len` in all).
-/// Labels: `sparse_labels` (`len / classes` class indices) or, if that is
-/// null, `dense_labels` (`len` target weights). `class_weight` (`classes`)
-/// and `sample_weight` (`len / classes`) may be null. If `per_sample` is not
-/// null, the per-sample losses go there, `grad` (if not null) is the
-/// gradient of their sum and `*out_value` **their sum** (with or without
-/// `grad`); otherwise `*out_value` is the `reduction` (0 = sum, 1 = mean)
-/// and `grad` its gradient.
+/// Softmax cross-entropy over rows of spec->classes values (len in all).
+/// Labels: sparse_labels (len / classes class indices) or, if that is
+/// NULL, dense_labels (len target weights). class_weight (classes values)
+/// and sample_weight (len / classes) may be NULL. If per_sample is not
+/// NULL, the per-sample losses go there, grad (if not NULL) is the
+/// gradient of their sum and *out_value their sum (with or without grad);
+/// otherwise *out_value is the reduction (LK_REDUCTION_SUM, or
+/// LK_REDUCTION_MEAN: divided by the sum of the class weights of the rows
+/// not ignored) and grad its gradient. out_value is required.
 ///
 /// # Safety
-/// Every non-null pointer must be valid for the length given above; outputs
-/// must not alias inputs.
+/// Every non-NULL pointer must be valid for the length given above;
+/// outputs must not alias inputs; detail must be NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lk_softmax_cross_entropy(
     spec: *const LkSoftmaxCrossEntropy,
@@ -50,22 +51,30 @@ pub unsafe extern "C" fn lk_softmax_cross_entropy(
     per_sample: *mut f32,
     grad: *mut f32,
     out_value: *mut f32,
+    detail: *mut LkErrorDetail,
 ) -> LkStatus {
     // SAFETY: the caller upholds the pointer contracts documented above,
     // which are those of the helpers called here.
-    status(unsafe {
-        (|| {
-            let spec = argument(spec)?;
+    unsafe {
+        let r = (|| {
+            let spec = argument("spec", spec)?;
+            let out_value = value_out("out_value", out_value)?;
             let rows = rows_of(len, spec.classes);
-            let logits = input(logits, len)?;
+            let logits = input("logits", logits, len)?;
             let labels = match optional(sparse_labels, rows) {
                 Some(s) => Labels::Sparse(s),
-                None => Labels::Dense(input(dense_labels, len)?),
+                None => Labels::Dense(input("dense_labels", dense_labels, len)?),
             };
+            let input_kind = choice(
+                "spec.log_probs",
+                spec.log_probs,
+                Input::Logits,
+                Input::LogProbs,
+            )?;
             let mut loss = SoftmaxCrossEntropy::new(spec.classes)?
                 .label_smoothing(spec.label_smoothing)?
                 .ignore_index(u32::try_from(spec.ignore_index).ok())
-                .input(choice(spec.log_probs, Input::Logits, Input::LogProbs)?);
+                .input(input_kind);
             if let Some(c) = optional(class_weight, spec.classes) {
                 loss = loss.class_weight(c);
             }
@@ -81,16 +90,18 @@ pub unsafe extern "C" fn lk_softmax_cross_entropy(
             let value = dispatch(bound, call, output(grad, len))?;
             put(out_value, value);
             Ok(())
-        })()
-    })
+        })();
+        finish(r, detail)
+    }
 }
 
-/// KL divergence over rows of `classes` values: `pred` (`len` values) holds
-/// log-probabilities (`log_probs` = 1) or logits (0), `target` the
-/// probabilities. Outputs as [`lk_softmax_cross_entropy`].
+/// KL divergence over rows of classes values: pred (len values) holds
+/// log-probabilities (log_probs = 1) or logits (0), target the
+/// probabilities. Outputs as lk_softmax_cross_entropy (LK_REDUCTION_MEAN
+/// divides by the number of rows).
 ///
 /// # Safety
-/// As [`lk_softmax_cross_entropy`].
+/// As lk_softmax_cross_entropy.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lk_kl_divergence(
     classes: usize,
@@ -103,18 +114,17 @@ pub unsafe extern "C" fn lk_kl_divergence(
     per_sample: *mut f32,
     grad: *mut f32,
     out_value: *mut f32,
+    detail: *mut LkErrorDetail,
 ) -> LkStatus {
     // SAFETY: the caller upholds the pointer contracts documented above,
     // which are those of the helpers called here.
-    status(unsafe {
-        (|| {
+    unsafe {
+        let r = (|| {
+            let out_value = value_out("out_value", out_value)?;
             let rows = rows_of(len, classes);
-            let (pred, target) = (input(pred, len)?, input(target, len)?);
-            let loss = KlDivergence::new(classes)?.input(choice(
-                log_probs,
-                Input::Logits,
-                Input::LogProbs,
-            )?);
+            let (pred, target) = (input("pred", pred, len)?, input("target", target, len)?);
+            let input_kind = choice("log_probs", log_probs, Input::Logits, Input::LogProbs)?;
+            let loss = KlDivergence::new(classes)?.input(input_kind);
             let call = Call::from_code_or_out(reduction_code, per_sample, rows)?;
             let loss = match optional(sample_weight, rows) {
                 Some(w) => loss.sample_weight(w),
@@ -124,17 +134,20 @@ pub unsafe extern "C" fn lk_kl_divergence(
             let value = dispatch(bound, call, output(grad, len))?;
             put(out_value, value);
             Ok(())
-        })()
-    })
+        })();
+        finish(r, detail)
+    }
 }
 
-/// Triplet loss over rows of `dim` values (`len` per input): `euclidean` = 0
+/// Triplet loss over rows of dim values (len per input): euclidean = 0
 /// for Gluon's squared distance, 1 for PyTorch's Euclidean distance. The
-/// three gradient pointers are written when all are non-null. Outputs
-/// otherwise as [`lk_softmax_cross_entropy`].
+/// three gradient pointers are all given (the gradients are written) or
+/// all NULL; a partial set is LK_STATUS_NULL_POINTER. Outputs otherwise as
+/// lk_softmax_cross_entropy (LK_REDUCTION_MEAN divides by the number of
+/// rows).
 ///
 /// # Safety
-/// As [`lk_softmax_cross_entropy`].
+/// As lk_softmax_cross_entropy.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lk_triplet(
     dim: usize,
@@ -151,34 +164,36 @@ pub unsafe extern "C" fn lk_triplet(
     grad_positive: *mut f32,
     grad_negative: *mut f32,
     out_value: *mut f32,
+    detail: *mut LkErrorDetail,
 ) -> LkStatus {
     // SAFETY: the caller upholds the pointer contracts documented above,
     // which are those of the helpers called here.
-    status(unsafe {
-        (|| {
+    unsafe {
+        let r = (|| {
+            let out_value = value_out("out_value", out_value)?;
             let rows = rows_of(len, dim);
             let (a, p, n) = (
-                input(anchor, len)?,
-                input(positive, len)?,
-                input(negative, len)?,
+                input("anchor", anchor, len)?,
+                input("positive", positive, len)?,
+                input("negative", negative, len)?,
             );
-            let loss = Triplet::new(dim)?.margin(margin)?.distance(choice(
+            let distance = choice(
+                "euclidean",
                 euclidean,
                 Distance::Squared,
                 Distance::Euclidean,
-            )?);
-            let grads = match (
-                output(grad_anchor, len),
-                output(grad_positive, len),
-                output(grad_negative, len),
-            ) {
-                (Some(anchor), Some(positive), Some(negative)) => Some(TripletGrads {
-                    anchor,
-                    positive,
-                    negative,
-                }),
-                _ => None,
-            };
+            )?;
+            let loss = Triplet::new(dim)?.margin(margin)?.distance(distance);
+            let grads = all_or_none([
+                ("grad_anchor", output(grad_anchor, len)),
+                ("grad_positive", output(grad_positive, len)),
+                ("grad_negative", output(grad_negative, len)),
+            ])?
+            .map(|[anchor, positive, negative]| TripletGrads {
+                anchor,
+                positive,
+                negative,
+            });
             let call = Call::from_code_or_out(reduction_code, per_sample, rows)?;
             let loss = match optional(sample_weight, rows) {
                 Some(w) => loss.sample_weight(w),
@@ -187,17 +202,19 @@ pub unsafe extern "C" fn lk_triplet(
             let value = dispatch(TripletCall { loss, a, p, n }, call, grads)?;
             put(out_value, value);
             Ok(())
-        })()
-    })
+        })();
+        finish(r, detail)
+    }
 }
 
-/// Cosine embedding loss over rows of `dim` values (`len` per input) with
-/// `labels` (`len / dim` values, each +1 or -1). Both gradient pointers are
-/// written when both are non-null. Outputs otherwise as
-/// [`lk_softmax_cross_entropy`].
+/// Cosine embedding loss over rows of dim values (len per input) with
+/// labels (len / dim values, each +1 or -1). Both gradient pointers are
+/// given (the gradients are written) or both NULL; only one is
+/// LK_STATUS_NULL_POINTER. Outputs otherwise as lk_softmax_cross_entropy
+/// (LK_REDUCTION_MEAN divides by the number of rows).
 ///
 /// # Safety
-/// As [`lk_softmax_cross_entropy`].
+/// As lk_softmax_cross_entropy.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lk_cosine_embedding(
     dim: usize,
@@ -212,18 +229,25 @@ pub unsafe extern "C" fn lk_cosine_embedding(
     grad_x1: *mut f32,
     grad_x2: *mut f32,
     out_value: *mut f32,
+    detail: *mut LkErrorDetail,
 ) -> LkStatus {
     // SAFETY: the caller upholds the pointer contracts documented above,
     // which are those of the helpers called here.
-    status(unsafe {
-        (|| {
+    unsafe {
+        let r = (|| {
+            let out_value = value_out("out_value", out_value)?;
             let rows = rows_of(len, dim);
-            let (x1, x2, labels) = (input(x1, len)?, input(x2, len)?, input(labels, rows)?);
+            let (x1, x2, labels) = (
+                input("x1", x1, len)?,
+                input("x2", x2, len)?,
+                input("labels", labels, rows)?,
+            );
             let loss = CosineEmbedding::new(dim)?.margin(margin)?;
-            let grads = match (output(grad_x1, len), output(grad_x2, len)) {
-                (Some(x1), Some(x2)) => Some(CosineGrads { x1, x2 }),
-                _ => None,
-            };
+            let grads = all_or_none([
+                ("grad_x1", output(grad_x1, len)),
+                ("grad_x2", output(grad_x2, len)),
+            ])?
+            .map(|[x1, x2]| CosineGrads { x1, x2 });
             let call = Call::from_code_or_out(reduction_code, per_sample, rows)?;
             let loss = match optional(sample_weight, rows) {
                 Some(w) => loss.sample_weight(w),
@@ -238,8 +262,9 @@ pub unsafe extern "C" fn lk_cosine_embedding(
             let value = dispatch(bound, call, grads)?;
             put(out_value, value);
             Ok(())
-        })()
-    })
+        })();
+        finish(r, detail)
+    }
 }
 
 /// Implements [`Entries`] for a row family bound to its inputs: the struct

@@ -118,7 +118,7 @@ mod workspace;
 mod tests;
 
 pub use inputs::{Activations, Blank, Dims, Input, Labels, Layout};
-pub use workspace::workspace_len;
+pub use workspace::{WORKSPACE_LANES, value_workspace_len, workspace_len};
 
 use crate::Reduction;
 use crate::driver::{Outputs, Samples, reduction_scale};
@@ -203,7 +203,7 @@ impl Ctc {
     /// let lp = [-core::f32::consts::LN_2; 6];
     /// let acts = Activations::time_major(&lp, Dims { steps: 3, batch: 1, classes: 2 }, &[3]);
     /// let labels = Labels::Concatenated { labels: &[], lengths: &[0] };
-    /// let mut ws = vec![0.0; ctc::workspace_len(3, 0)];
+    /// let mut ws = vec![0.0; ctc::value_workspace_len(0)];
     /// let ctc = Ctc::new(0).input(ctc::Input::LogProbs);
     /// let v = ctc.value(&acts, &labels, Reduction::Sum, &mut ws)?;
     /// assert!((v - 3.0 * core::f32::consts::LN_2).abs() < 1e-6);
@@ -260,7 +260,7 @@ impl Ctc {
     /// // label [1, 1] needs 3 steps (a blank between the repeats): infeasible
     /// let acts = Activations::time_major(&logits, Dims { steps: 2, batch: 1, classes: 3 }, &[2]);
     /// let labels = Labels::Padded { labels: &[1, 1], max_len: 2, lengths: &[2] };
-    /// let mut ws = vec![0.0; ctc::workspace_len(2, 2)];
+    /// let mut ws = vec![0.0; ctc::value_workspace_len(2)];
     /// let mut out = [0.0];
     /// Ctc::new(0).per_sample(&acts, &labels, &mut ws, &mut out)?;
     /// assert_eq!(out, [f32::INFINITY]);
@@ -334,7 +334,16 @@ impl Ctc {
         if VALUES {
             check_len("out", out.values, acts.dims.batch)?;
         }
-        workspace::check(workspace, acts.max_input_len(), labels.max_len())?;
+        let (need, sized_by) = if P::GRAD {
+            let need = workspace_len(acts.max_input_len(), labels.max_len());
+            (need, "ctc::workspace_len")
+        } else {
+            (
+                value_workspace_len(labels.max_len()),
+                "ctc::value_workspace_len",
+            )
+        };
+        workspace::check(workspace, need, sized_by)?;
         Ok(lane::run(Batch::<P> {
             ctc: self,
             blank,

@@ -17,29 +17,44 @@
 use crate::error::Error;
 use crate::lane::MAX_LANES;
 
-/// The `f32` workspace a CTC call needs, for the longest input length `T`
-/// and the longest label length `S` of the batch (so `workspace_len(t,
-/// max_len)` of the padded shapes always suffices):
+/// The lane width the workspace's columns are padded to: the widest lane
+/// this build can pick (16 where the build can use AVX-512 lanes, 1 on
+/// targets without SIMD and with the `force-scalar` feature; see the
+/// README's lane table).
+///
+/// ```
+/// use loss_kernels::ctc::WORKSPACE_LANES;
+/// assert!(WORKSPACE_LANES.is_power_of_two() && WORKSPACE_LANES <= 16);
+/// ```
+pub const WORKSPACE_LANES: usize = MAX_LANES;
+
+/// The `f32` workspace a value-and-gradient CTC call needs
+/// ([`Ctc::value_and_grad`](super::Ctc::value_and_grad),
+/// [`Ctc::per_sample_and_grad`](super::Ctc::per_sample_and_grad)), for
+/// the longest input length `T` and the longest label length `S` of the
+/// batch (so `workspace_len(t, max_len)` of the padded shapes always
+/// suffices):
 ///
 /// ```text
-/// workspace_len(T, S) = 3 H (T + 2) + 2 T,   H = 16 ⌈(S + 1) / 16⌉ + 16
+/// workspace_len(T, S) = 3 H (T + 2) + 2 T,   H = W ⌈(S + 1) / W⌉ + W
 /// ```
 ///
-/// `H` is the padded length of a column of blank (or label) states: the
-/// `S + 1` states rounded up to the widest lane (16) plus one lane, so every
-/// vector load and store of the recursion is a full lane. The workspace
-/// holds, for the sequence being processed, the full `α` matrix
-/// (`(T + 1) 2H`), the gathered emissions (`T H`), the per-step softmax
-/// normalisers and `α` offsets (`2 T`), the rolling `β` column (`2H`), the
-/// skip mask and a posterior column (`2H`). The formula is the same in every
-/// build (any lane width). Every entry point asks for this length. The
-/// arithmetic saturates: a saturated length is one no slice can hold, and
-/// the call returns [`Error::WorkspaceTooSmall`].
+/// with `W` = [`WORKSPACE_LANES`]. `H` is the padded length of a column of
+/// blank (or label) states: the `S + 1` states rounded up to a whole lane
+/// plus one lane, so every vector load and store of the recursion is a
+/// full lane. The workspace holds, for the sequence being processed, the
+/// full `α` matrix (`(T + 1) 2H`), the gathered emissions (`T H`), the
+/// per-step softmax normalisers and `α` offsets (`2 T`), the rolling `β`
+/// column (`2H`), the skip mask and a posterior column (`2H`). A value-only
+/// call needs less: [`value_workspace_len`]. The arithmetic saturates: a
+/// saturated length is one no slice can hold, and the call returns
+/// [`Error::WorkspaceTooSmall`].
 ///
 /// ```
-/// use loss_kernels::ctc::workspace_len;
-/// // S = 40: H = 48 + 16 = 64
-/// assert_eq!(workspace_len(150, 40), 3 * 64 * 152 + 2 * 150);
+/// use loss_kernels::ctc::{WORKSPACE_LANES as W, workspace_len};
+/// // S = 40: H = W ⌈41 / W⌉ + W
+/// let h = 41usize.div_ceil(W) * W + W;
+/// assert_eq!(workspace_len(150, 40), 3 * h * 152 + 2 * 150);
 /// ```
 pub const fn workspace_len(t: usize, max_label_len: usize) -> usize {
     let h = column_len(max_label_len);
@@ -48,21 +63,46 @@ pub const fn workspace_len(t: usize, max_label_len: usize) -> usize {
         .saturating_add(t.saturating_mul(2))
 }
 
+/// The `f32` workspace a value-only CTC call needs ([`Ctc::value`],
+/// [`Ctc::per_sample`]) for the longest label length `S` of the batch,
+/// whatever the input lengths: `6 H` (`H` as in [`workspace_len`]), the
+/// skip mask, one emission column and two rolling `α` columns of `2H`.
+/// Never more than [`workspace_len`] of the same `S` and any `T`.
+///
+/// [`Ctc::value`]: super::Ctc::value
+/// [`Ctc::per_sample`]: super::Ctc::per_sample
+///
+/// ```
+/// use loss_kernels::ctc::{value_workspace_len, workspace_len};
+/// assert!(value_workspace_len(4) <= workspace_len(0, 4));
+/// assert!(value_workspace_len(4) < workspace_len(12, 4) / 4);
+/// ```
+pub const fn value_workspace_len(max_label_len: usize) -> usize {
+    column_len(max_label_len).saturating_mul(6)
+}
+
 /// `H`: the padded length of a column of `S + 1` states (see
 /// [`workspace_len`]), saturating.
 pub(super) const fn column_len(s: usize) -> usize {
-    s.saturating_add(MAX_LANES)
-        .saturating_div(MAX_LANES)
-        .saturating_mul(MAX_LANES)
-        .saturating_add(MAX_LANES)
+    column_len_at(s, MAX_LANES)
 }
 
-/// Checks that `workspace` holds [`workspace_len`]`(max_t, max_s)` values.
-pub(super) fn check(workspace: &[f32], max_t: usize, max_s: usize) -> Result<(), Error> {
-    let need = workspace_len(max_t, max_s);
+/// `H` for columns padded to `lanes`: `S + 1` rounded up to a multiple of
+/// `lanes`, plus one lane. A multiple of every lane width that divides
+/// `lanes`.
+const fn column_len_at(s: usize, lanes: usize) -> usize {
+    s.saturating_add(lanes)
+        .saturating_div(lanes)
+        .saturating_mul(lanes)
+        .saturating_add(lanes)
+}
+
+/// Checks that `workspace` holds `need` values, as `sized_by` computes them.
+pub(super) fn check(workspace: &[f32], need: usize, sized_by: &'static str) -> Result<(), Error> {
     if workspace.len() < need {
         return Err(Error::WorkspaceTooSmall {
             argument: "workspace",
+            sized_by,
             expected: need,
             found: workspace.len(),
         });
@@ -240,5 +280,46 @@ impl ForwardColumns for GradColumns<'_> {
 
     fn last(&self, steps: usize) -> &[f32] {
         self.alpha.get(steps * 2 * self.h..).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{column_len_at, value_workspace_len, workspace_len};
+
+    /// [`workspace_len`] at a lane width (as the public function computes
+    /// it for the build's width).
+    fn workspace_len_at(t: usize, s: usize, lanes: usize) -> usize {
+        3 * column_len_at(s, lanes) * (t + 2) + 2 * t
+    }
+
+    #[test]
+    fn columns_hold_every_state_in_whole_lanes() {
+        for lanes in [1, 4, 8, 16] {
+            for s in 0..100 {
+                let h = column_len_at(s, lanes);
+                // S + 1 blank states, and the label column's pad, S labels
+                // and the one padding value a step reads unmasked.
+                assert!(h >= s + 2, "lanes {lanes}, s {s}: h {h}");
+                assert!(h.is_multiple_of(lanes) && h <= s + 1 + 2 * lanes);
+            }
+        }
+    }
+
+    #[test]
+    fn scalar_builds_need_a_quarter_of_the_widest() {
+        // The firmware's shape, T = 12, S = 4: 1368 floats at 16 lanes.
+        assert_eq!(workspace_len_at(12, 4, 16), 1368);
+        assert_eq!(workspace_len_at(12, 4, 1), 276);
+        assert!(workspace_len_at(12, 4, 1) * 4 <= workspace_len_at(12, 4, 16));
+        assert_eq!(
+            workspace_len(12, 4),
+            workspace_len_at(12, 4, super::MAX_LANES)
+        );
+        assert_eq!(
+            value_workspace_len(4),
+            6 * column_len_at(4, super::MAX_LANES)
+        );
+        assert!(value_workspace_len(usize::MAX) == usize::MAX);
     }
 }

@@ -35,6 +35,17 @@ impl<'a> Samples<'a> {
     }
 }
 
+/// The number of whole rows of `width` values in `len` values.
+///
+/// Validation has ruled out `width = 0`; this still gives 0 rows for it
+/// rather than dividing by zero, so no panic path is linked (`len / width`
+/// keeps `core::panicking` reachable when the optimiser cannot see the
+/// check).
+#[inline(always)]
+pub(crate) fn rows_in(len: usize, width: usize) -> usize {
+    len.checked_div(width).unwrap_or(0)
+}
+
 /// One row of a batch as a kernel sees it.
 pub(crate) struct Row<'r, const K: usize, const G: usize> {
     /// The row's index in the batch.

@@ -25,7 +25,7 @@ pub(crate) mod lanes;
 pub(crate) mod row;
 pub(crate) mod sweep;
 
-pub(crate) use batch::{Samples, each_row};
+pub(crate) use batch::{Samples, each_row, rows_in};
 pub use sweep::ElementLoss;
 pub(crate) use sweep::sweep;
 

@@ -4,7 +4,7 @@ use super::{hinge, hinge_slope, sqrt1};
 use crate::Reduction;
 use crate::driver::lanes::{for_lanes, load, store};
 use crate::driver::row::dots;
-use crate::driver::{Samples, each_row, reduction_scale};
+use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, rows};
 use crate::lane::{self, Kernel, Lane};
 
@@ -41,7 +41,7 @@ pub struct CosineEmbedding<'w> {
 impl CosineEmbedding<'static> {
     /// Cosine embedding loss over rows of `dim` (at least 1) values,
     /// margin 0.
-    pub fn new(dim: usize) -> Result<Self, Error> {
+    pub const fn new(dim: usize) -> Result<Self, Error> {
         if dim == 0 {
             return Err(Error::ZeroSize { argument: "dim" });
         }
@@ -62,7 +62,7 @@ impl<'w> CosineEmbedding<'w> {
 
     /// Per-sample weights (one per row, checked at the call).
     #[must_use]
-    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> CosineEmbedding<'v>
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> CosineEmbedding<'v>
     where
         'w: 'v,
     {
@@ -194,7 +194,7 @@ impl<const GRAD: bool> Kernel for CosineBatch<'_, '_, GRAD> {
             out,
             grad_scale,
         } = self;
-        let n = inputs[0].len() / loss.dim;
+        let n = rows_in(inputs[0].len(), loss.dim);
         let mut samples = Samples::new(out);
         each_row(
             loss.dim,

@@ -4,7 +4,7 @@ use super::{hinge, hinge_slope, recip_or_zero, sqrt1};
 use crate::Reduction;
 use crate::driver::lanes::{for_lanes, load, store};
 use crate::driver::row::dots;
-use crate::driver::{Samples, each_row, reduction_scale};
+use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, rows};
 use crate::lane::{self, Kernel, Lane};
 
@@ -50,7 +50,7 @@ pub struct Triplet<'w> {
 impl Triplet<'static> {
     /// Triplet loss over rows of `dim` (at least 1) values, margin 1,
     /// squared distance.
-    pub fn new(dim: usize) -> Result<Self, Error> {
+    pub const fn new(dim: usize) -> Result<Self, Error> {
         if dim == 0 {
             return Err(Error::ZeroSize { argument: "dim" });
         }
@@ -72,13 +72,13 @@ impl<'w> Triplet<'w> {
 
     /// The distance compared.
     #[must_use]
-    pub fn distance(self, distance: Distance) -> Self {
+    pub const fn distance(self, distance: Distance) -> Self {
         Triplet { distance, ..self }
     }
 
     /// Per-sample weights (one per row, checked at the call).
     #[must_use]
-    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> Triplet<'v>
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> Triplet<'v>
     where
         'w: 'v,
     {
@@ -221,7 +221,7 @@ impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
             Distance::Squared => 0.0,
             Distance::Euclidean => 1e-6,
         };
-        let n = inputs[0].len() / loss.dim;
+        let n = rows_in(inputs[0].len(), loss.dim);
         let mut samples = Samples::new(out);
         each_row(
             loss.dim,

@@ -33,7 +33,7 @@
 //! ```
 
 use crate::Reduction;
-use crate::driver::{Outputs, Samples, each_row, reduction_scale, sweep};
+use crate::driver::{Outputs, Samples, each_row, reduction_scale, rows_in, sweep};
 use crate::error::{Error, check_len, rows};
 use crate::lane::{self, Kernel, Lane};
 
@@ -85,7 +85,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
     #[must_use]
-    pub fn dim(self, dim: usize) -> Self {
+    pub const fn dim(self, dim: usize) -> Self {
         Pointwise { dim, ..self }
     }
 
@@ -99,7 +99,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
     #[must_use]
-    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> Pointwise<'v, F> {
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> Pointwise<'v, F> {
         Pointwise {
             element: self.element,
             dim: self.dim,
@@ -108,7 +108,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
     }
 
     /// The element loss this wraps.
-    pub fn element(&self) -> &F {
+    pub const fn element(&self) -> &F {
         &self.element
     }
 
@@ -245,7 +245,7 @@ impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
             );
         }
         let mut samples = Samples::new(out.values);
-        let n = pred.len() / loss.dim;
+        let n = rows_in(pred.len(), loss.dim);
         each_row(
             loss.dim,
             0..n,

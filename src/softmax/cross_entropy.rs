@@ -1,7 +1,7 @@
 //! [`SoftmaxCrossEntropy`]: the builder, its entry points and the
 //! validation of a call into a [`Plan`].
 
-use super::plan::{Plan, Targets};
+use super::plan::{Plan, Targets, kind};
 use super::{Input, Labels};
 use crate::Reduction;
 use crate::driver::{Outputs, Sum, reduction_scale};
@@ -38,11 +38,20 @@ impl SoftmaxCrossEntropy<'static> {
     /// Cross-entropy over rows of `classes` logits (at least 1), without
     /// smoothing, ignored label or weights.
     ///
+    /// A `const fn`, as are the builders that take no parameter to check,
+    /// so a configuration can be a `const` or a `static`:
+    ///
     /// ```
     /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// use loss_kernels::Error;
+    /// const LOSS: Result<SoftmaxCrossEntropy<'static>, Error> = match SoftmaxCrossEntropy::new(10) {
+    ///     Ok(loss) => Ok(loss.ignore_index(Some(255))),
+    ///     Err(e) => Err(e),
+    /// };
+    /// assert!(LOSS.is_ok());
     /// assert!(SoftmaxCrossEntropy::new(0).is_err());
     /// ```
-    pub fn new(classes: usize) -> Result<Self, Error> {
+    pub const fn new(classes: usize) -> Result<Self, Error> {
         if classes == 0 {
             return Err(Error::ZeroSize {
                 argument: "classes",
@@ -76,7 +85,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// Rows whose sparse label equals `index` contribute 0 loss and 0
     /// gradient and do not count in `Mean`; `index` may be `>= classes`.
     #[must_use]
-    pub fn ignore_index(self, index: Option<u32>) -> Self {
+    pub const fn ignore_index(self, index: Option<u32>) -> Self {
         SoftmaxCrossEntropy {
             ignore_index: index,
             ..self
@@ -85,13 +94,13 @@ impl<'w> SoftmaxCrossEntropy<'w> {
 
     /// Whether the rows are logits (default) or log-probabilities.
     #[must_use]
-    pub fn input(self, input: Input) -> Self {
+    pub const fn input(self, input: Input) -> Self {
         SoftmaxCrossEntropy { input, ..self }
     }
 
     /// Per-class weights (length `classes`, checked at the call).
     #[must_use]
-    pub fn class_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
+    pub const fn class_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
     where
         'w: 'v,
     {
@@ -104,7 +113,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// Per-sample weights (one per row, checked at the call); they scale
     /// each row's loss and gradient, not the `Mean` denominator.
     #[must_use]
-    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> SoftmaxCrossEntropy<'v>
     where
         'w: 'v,
     {
@@ -123,15 +132,15 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// assert!((v - core::f32::consts::LN_2).abs() < 1e-7);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
+    #[inline(always)]
     pub fn value(
         &self,
         logits: &[f32],
         labels: Labels<'_>,
         reduction: Reduction,
     ) -> Result<f32, Error> {
-        Ok(self
-            .plan(logits, labels, reduction)?
-            .run::<false>(logits, Outputs::none()))
+        let plan = self.plan(logits, labels, reduction)?;
+        Ok(self.dispatch::<false>(plan, &labels, logits, Outputs::none()))
     }
 
     /// The reduced loss and, in the same pass, its gradient w.r.t. the
@@ -146,6 +155,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// assert_eq!(grad, [0.5, -0.5]);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
+    #[inline(always)]
     pub fn value_and_grad(
         &self,
         logits: &[f32],
@@ -154,10 +164,8 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, logits.len())?;
-        let out = Outputs::grad(grad);
-        Ok(self
-            .plan(logits, labels, reduction)?
-            .run::<true>(logits, out))
+        let plan = self.plan(logits, labels, reduction)?;
+        Ok(self.dispatch::<true>(plan, &labels, logits, Outputs::grad(grad)))
     }
 
     /// The per-sample losses (sample-weighted, not divided by any
@@ -170,6 +178,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// assert_eq!(out, [0.0, 0.0]); // one class: probability 1
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
+    #[inline(always)]
     pub fn per_sample(
         &self,
         logits: &[f32],
@@ -178,8 +187,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     ) -> Result<(), Error> {
         let plan = self.plan(logits, labels, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        let out = Outputs::values(out);
-        plan.run::<false>(logits, out);
+        self.dispatch::<false>(plan, &labels, logits, Outputs::values(out));
         Ok(())
     }
 
@@ -194,6 +202,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// assert!((sum - core::f32::consts::LN_2).abs() < 1e-7 && grad == [0.0, 0.0]);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
+    #[inline(always)]
     pub fn per_sample_and_grad(
         &self,
         logits: &[f32],
@@ -204,7 +213,32 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         check_len("grad", grad, logits.len())?;
         let plan = self.plan(logits, labels, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        Ok(plan.run::<true>(logits, Outputs { grad, values: out }))
+        let out = Outputs { grad, values: out };
+        Ok(self.dispatch::<true>(plan, &labels, logits, out))
+    }
+
+    /// Runs a validated `plan` with the kernel of these options and the
+    /// kind of `labels` ([`kind`]). Inlined with the entry points, so a
+    /// caller whose options are known links that kernel only.
+    #[inline(always)]
+    fn dispatch<'a, const GRAD: bool>(
+        &self,
+        plan: Plan<'a>,
+        labels: &Labels<'_>,
+        logits: &'a [f32],
+        out: Outputs<'a>,
+    ) -> f32 {
+        let weighted = self.class_weight.is_some();
+        let kernel = match labels {
+            // The one-hot kernel exactly where the smoothed one would
+            // spread nothing (`α / C = 0`).
+            Labels::Sparse(_) if self.smoothing / self.classes as f32 == 0.0 => kind::ONE_HOT,
+            Labels::Sparse(_) if weighted => kind::SMOOTHED_WEIGHTED,
+            Labels::Sparse(_) => kind::SMOOTHED,
+            Labels::Dense(_) if weighted => kind::DENSE_WEIGHTED,
+            Labels::Dense(_) => kind::DENSE,
+        };
+        plan.dispatch::<GRAD>(kernel, self.input, logits, out)
     }
 
     /// Validates every argument once into a [`Plan`]; the sparse `Mean`

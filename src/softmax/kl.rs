@@ -3,7 +3,7 @@
 //! [`Targets::Kl`] kind).
 
 use super::Input;
-use super::plan::{Plan, Targets};
+use super::plan::{Plan, Targets, kind};
 use crate::Reduction;
 use crate::driver::{Outputs, reduction_scale};
 use crate::error::{Error, check_len, rows};
@@ -34,7 +34,7 @@ pub struct KlDivergence<'w> {
 
 impl KlDivergence<'static> {
     /// KL divergence over rows of `classes` (at least 1) log-probabilities.
-    pub fn new(classes: usize) -> Result<Self, Error> {
+    pub const fn new(classes: usize) -> Result<Self, Error> {
         if classes == 0 {
             return Err(Error::ZeroSize {
                 argument: "classes",
@@ -51,13 +51,13 @@ impl KlDivergence<'static> {
 impl<'w> KlDivergence<'w> {
     /// Whether the prediction rows are log-probabilities (default) or logits.
     #[must_use]
-    pub fn input(self, input: Input) -> Self {
+    pub const fn input(self, input: Input) -> Self {
         KlDivergence { input, ..self }
     }
 
     /// Per-sample weights (one per row, checked at the call).
     #[must_use]
-    pub fn sample_weight<'v>(self, weight: &'v [f32]) -> KlDivergence<'v>
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> KlDivergence<'v>
     where
         'w: 'v,
     {
@@ -77,13 +77,14 @@ impl<'w> KlDivergence<'w> {
     /// assert!((v - core::f32::consts::LN_2).abs() < 1e-6);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
+    #[inline(always)]
     pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
-        Ok(self
-            .plan(pred, target, reduction)?
-            .run::<false>(pred, Outputs::none()))
+        let plan = self.plan(pred, target, reduction)?;
+        Ok(plan.dispatch::<false>(kind::KL, self.input, pred, Outputs::none()))
     }
 
     /// The reduced loss and its gradient w.r.t. `pred` (same length).
+    #[inline(always)]
     pub fn value_and_grad(
         &self,
         pred: &[f32],
@@ -92,21 +93,22 @@ impl<'w> KlDivergence<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
-        let out = Outputs::grad(grad);
-        Ok(self.plan(pred, target, reduction)?.run::<true>(pred, out))
+        let plan = self.plan(pred, target, reduction)?;
+        Ok(plan.dispatch::<true>(kind::KL, self.input, pred, Outputs::grad(grad)))
     }
 
     /// The per-sample losses into `out`, one per row.
+    #[inline(always)]
     pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let plan = self.plan(pred, target, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        let out = Outputs::values(out);
-        plan.run::<false>(pred, out);
+        plan.dispatch::<false>(kind::KL, self.input, pred, Outputs::values(out));
         Ok(())
     }
 
     /// The per-sample losses into `out` and the gradient of their sum into
     /// `grad`; returns the sum.
+    #[inline(always)]
     pub fn per_sample_and_grad(
         &self,
         pred: &[f32],
@@ -117,7 +119,8 @@ impl<'w> KlDivergence<'w> {
         check_len("grad", grad, pred.len())?;
         let plan = self.plan(pred, target, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        Ok(plan.run::<true>(pred, Outputs { grad, values: out }))
+        let out = Outputs { grad, values: out };
+        Ok(plan.dispatch::<true>(kind::KL, self.input, pred, out))
     }
 
     /// Validates every argument once into a [`Plan`].

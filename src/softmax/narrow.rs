@@ -54,7 +54,9 @@ impl Scratch {
 /// column was gathered just before its use).
 #[inline(always)]
 fn transpose_in<L: Lane>(block: &[f32], stride: usize, buf: &mut [f32; BLOCK]) {
-    for (j, row) in block.chunks_exact(stride).take(L::LANES).enumerate() {
+    // `max(1)`: never 0 after validation; it keeps `chunks_exact`'s
+    // assertion (a panic path) out of the build.
+    for (j, row) in block.chunks_exact(stride.max(1)).take(L::LANES).enumerate() {
         for (v, b) in row
             .iter()
             .zip(from_mut(buf, j).iter_mut().step_by(L::LANES))
@@ -68,7 +70,11 @@ fn transpose_in<L: Lane>(block: &[f32], stride: usize, buf: &mut [f32; BLOCK]) {
 /// of every row of `block`.
 #[inline(always)]
 fn transpose_out<L: Lane>(buf: &[f32; BLOCK], stride: usize, block: &mut [f32]) {
-    for (j, row) in block.chunks_exact_mut(stride).take(L::LANES).enumerate() {
+    for (j, row) in block
+        .chunks_exact_mut(stride.max(1))
+        .take(L::LANES)
+        .enumerate()
+    {
         for (o, b) in row.iter_mut().zip(from(buf, j).iter().step_by(L::LANES)) {
             *o = *b;
         }

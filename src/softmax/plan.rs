@@ -1,7 +1,8 @@
-//! A validated call of cross-entropy or KL divergence ([`Plan`]), and the
-//! kernel entry that runs it at a lane type ([`Kernel`]): it picks the
-//! [`TargetKind`] of the call's targets, then walks the batch, narrow rows
-//! in transposed blocks and the rest row by row.
+//! A validated call of cross-entropy or KL divergence ([`Plan`]), the
+//! choice of its kernel ([`kind`], [`Plan::dispatch`]), and the kernel entry
+//! that runs it at a lane type ([`Kernel`]): it builds the [`TargetKind`]
+//! of the call's targets, then walks the batch, narrow rows in transposed
+//! blocks and the rest row by row.
 
 use super::Input;
 use super::kernel;
@@ -58,13 +59,78 @@ pub(super) struct Plan<'a> {
     pub(super) targets: Targets<'a>,
 }
 
+/// The kernels of the family, one per kind of target and class weights.
+/// An entry point picks one ([`Plan::dispatch`]) from its options and the
+/// kind of its labels, in code inlined into the caller, so a build whose
+/// calls can only reach some kernels links only those (a firmware using
+/// sparse labels without smoothing links the one-hot kernel alone).
+pub(super) mod kind {
+    /// Sparse labels, no smoothing (any class weights).
+    pub(in crate::softmax) const ONE_HOT: u8 = 0;
+    /// Sparse labels with smoothing, no class weights.
+    pub(in crate::softmax) const SMOOTHED: u8 = 1;
+    /// Sparse labels with smoothing and class weights.
+    pub(in crate::softmax) const SMOOTHED_WEIGHTED: u8 = 2;
+    /// Dense targets, no class weights.
+    pub(in crate::softmax) const DENSE: u8 = 3;
+    /// Dense targets with class weights.
+    pub(in crate::softmax) const DENSE_WEIGHTED: u8 = 4;
+    /// KL divergence.
+    pub(in crate::softmax) const KL: u8 = 5;
+}
+
 impl<'a> Plan<'a> {
-    /// Runs the call over `logits` through the backend seam: returns the
+    /// Runs the call with the kernel `kind` (a [`kind`] constant, from the
+    /// same options and labels as `self`) for rows of `input`: returns the
     /// reduced loss, writes the gradient and per-sample values `out` asks
     /// for (`GRAD` says whether `out.grad` is written).
-    pub(super) fn run<const GRAD: bool>(self, logits: &'a [f32], out: Outputs<'a>) -> f32 {
-        lane::run(Call::<GRAD> {
-            plan: self,
+    ///
+    /// Inlined, so where the caller's options are known the choice is
+    /// made at compile time; each kernel is its own function.
+    #[inline(always)]
+    pub(super) fn dispatch<const GRAD: bool>(
+        self,
+        kind: u8,
+        input: Input,
+        logits: &'a [f32],
+        out: Outputs<'a>,
+    ) -> f32 {
+        macro_rules! pick {
+            ($($k:ident),*) => {
+                match (kind, input) {
+                    $(
+                        (kind::$k, Input::Logits) => self.run::<{ kind::$k }, true, GRAD>(logits, out),
+                        (kind::$k, Input::LogProbs) => self.run::<{ kind::$k }, false, GRAD>(logits, out),
+                    )*
+                    _ => f32::NAN,
+                }
+            };
+        }
+        pick!(
+            ONE_HOT,
+            SMOOTHED,
+            SMOOTHED_WEIGHTED,
+            DENSE,
+            DENSE_WEIGHTED,
+            KL
+        )
+    }
+
+    /// The kernel `KIND` for rows of logits (`LOGITS`) or log-probabilities,
+    /// through the backend seam.
+    #[inline(never)]
+    fn run<const KIND: u8, const LOGITS: bool, const GRAD: bool>(
+        self,
+        logits: &'a [f32],
+        out: Outputs<'a>,
+    ) -> f32 {
+        let input = if LOGITS {
+            Input::Logits
+        } else {
+            Input::LogProbs
+        };
+        lane::run(Call::<KIND, GRAD> {
+            plan: Plan { input, ..self },
             logits,
             out,
         })
@@ -72,69 +138,108 @@ impl<'a> Plan<'a> {
 }
 
 /// A plan with its inputs and outputs, ready for [`lane::run`].
-struct Call<'a, const GRAD: bool> {
+struct Call<'a, const KIND: u8, const GRAD: bool> {
     plan: Plan<'a>,
     logits: &'a [f32],
     out: Outputs<'a>,
 }
 
-impl<const GRAD: bool> Kernel for Call<'_, GRAD> {
+/// The per-call constants of sparse labels with smoothing `α`.
+#[inline(always)]
+fn sparse<'a, L: Lane>(
+    classes: usize,
+    labels: &'a [u32],
+    ignore_index: Option<u32>,
+    smoothing: f32,
+    class_weight: Option<&'a [f32]>,
+) -> Sparse<'a> {
+    let class_weight_sum = match class_weight {
+        Some(c) => {
+            let [sum] = dots::<L, 1>(c.len(), |i| [(load(c, i, 0.0), L::splat(1.0))]);
+            sum
+        }
+        None => classes as f32,
+    };
+    Sparse {
+        labels,
+        ignore_index,
+        hot: 1.0 - smoothing,
+        spread: smoothing / classes as f32,
+        class_weight,
+        class_weight_sum,
+    }
+}
+
+impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
     type Output = f32;
 
-    /// Picks the kernel of the targets' kind, runs every row and reduces.
+    /// Builds the kernel `KIND`'s target kind, runs every row and reduces.
     #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
         let Call { plan, logits, out } = self;
-        let total = match plan.targets {
-            Targets::Sparse {
-                labels,
-                ignore_index,
-                smoothing,
-                class_weight,
-            } => {
-                let classes = plan.classes;
-                let class_weight_sum = match class_weight {
-                    Some(c) => {
-                        let [sum] = dots::<L, 1>(c.len(), |i| [(load(c, i, 0.0), L::splat(1.0))]);
-                        sum
-                    }
-                    None => classes as f32,
-                };
-                let sparse = Sparse {
+        let classes = plan.classes;
+        let total = match (KIND, plan.targets) {
+            (
+                kind::ONE_HOT,
+                Targets::Sparse {
                     labels,
                     ignore_index,
-                    hot: 1.0 - smoothing,
-                    spread: smoothing / classes as f32,
+                    smoothing,
                     class_weight,
-                    class_weight_sum,
-                };
-                match (sparse.spread == 0.0, class_weight) {
-                    (true, _) => batch::<L, _, GRAD>(&plan, OneHot(sparse), logits, &[], out),
-                    (false, None) => {
-                        let kind = Smoothed {
-                            sparse,
-                            class_weight: Unweighted,
-                        };
-                        batch::<L, _, GRAD>(&plan, kind, logits, &[], out)
-                    }
-                    (false, Some(c)) => {
-                        let kind = Smoothed {
-                            sparse,
-                            class_weight: Weighted(c),
-                        };
-                        batch::<L, _, GRAD>(&plan, kind, logits, &[], out)
-                    }
-                }
+                },
+            ) => {
+                let sparse = sparse::<L>(classes, labels, ignore_index, smoothing, class_weight);
+                batch::<L, _, GRAD>(&plan, OneHot(sparse), logits, &[], out)
             }
-            Targets::Dense {
-                target,
-                class_weight: None,
-            } => batch::<L, _, GRAD>(&plan, Dense(Unweighted), logits, target, out),
-            Targets::Dense {
-                target,
-                class_weight: Some(c),
-            } => batch::<L, _, GRAD>(&plan, Dense(Weighted(c)), logits, target, out),
-            Targets::Kl { target } => batch::<L, _, GRAD>(&plan, Kl, logits, target, out),
+            (
+                kind::SMOOTHED,
+                Targets::Sparse {
+                    labels,
+                    ignore_index,
+                    smoothing,
+                    class_weight: None,
+                },
+            ) => {
+                let kind = Smoothed {
+                    sparse: sparse::<L>(classes, labels, ignore_index, smoothing, None),
+                    class_weight: Unweighted,
+                };
+                batch::<L, _, GRAD>(&plan, kind, logits, &[], out)
+            }
+            (
+                kind::SMOOTHED_WEIGHTED,
+                Targets::Sparse {
+                    labels,
+                    ignore_index,
+                    smoothing,
+                    class_weight: Some(c),
+                },
+            ) => {
+                let kind = Smoothed {
+                    sparse: sparse::<L>(classes, labels, ignore_index, smoothing, Some(c)),
+                    class_weight: Weighted(c),
+                };
+                batch::<L, _, GRAD>(&plan, kind, logits, &[], out)
+            }
+            (
+                kind::DENSE,
+                Targets::Dense {
+                    target,
+                    class_weight: None,
+                },
+            ) => batch::<L, _, GRAD>(&plan, Dense(Unweighted), logits, target, out),
+            (
+                kind::DENSE_WEIGHTED,
+                Targets::Dense {
+                    target,
+                    class_weight: Some(c),
+                },
+            ) => batch::<L, _, GRAD>(&plan, Dense(Weighted(c)), logits, target, out),
+            (kind::KL, Targets::Kl { target }) => {
+                batch::<L, _, GRAD>(&plan, Kl, logits, target, out)
+            }
+            // The entry points pick `KIND` from the same targets.
+            _ => f32::NAN,
         };
         if plan.grad_scale == 0.0 {
             0.0
@@ -173,7 +278,9 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool>(
         // Blocks of `LANES` rows, not rows: `each_row`'s per-row weight,
         // slot and next row do not apply, and its per-row slicing measured
         // 2-3% of the whole call at 65536x10 (AVX-512) against this walk.
-        let width = L::LANES * classes;
+        // `max(1)`: validation rules out 0 classes, and without it
+        // `chunks_exact`'s assertion keeps a panic path linked.
+        let width = L::LANES * classes.max(1);
         let mut grads = grad.chunks_exact_mut(width);
         for (index, x) in logits.chunks_exact(width).take(blocks).enumerate() {
             let block = Row {

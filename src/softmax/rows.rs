@@ -2,7 +2,7 @@
 //! driver's max and exp-sum passes, then one shift or scale pass.
 
 use crate::driver::row::{exp_sum, max, scale, shift};
-use crate::driver::{Samples, each_row};
+use crate::driver::{Samples, each_row, rows_in};
 use crate::error::{Error, check_len, rows};
 use crate::lane::{self, Kernel, Lane};
 use crate::math::ln;
@@ -157,7 +157,7 @@ fn each_row_sum<L: Lane, const STORE: bool>(
 ) {
     let mut samples = Samples::new(values);
     let mut m = max::<L>(logits.get(..classes).unwrap_or(&[]));
-    let rows = logits.len() / classes;
+    let rows = rows_in(logits.len(), classes);
     each_row(
         classes,
         0..rows,

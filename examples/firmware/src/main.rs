@@ -306,6 +306,12 @@ fn ctc_demo() {
         C,
         WORKSPACE
     );
+    hprintln!(
+        "ctc workspace: {} f32 (value and gradient), {} f32 (value only), padded for {} lanes",
+        WORKSPACE,
+        loss_kernels::ctc::value_workspace_len(S),
+        loss_kernels::ctc::WORKSPACE_LANES
+    );
     let (mut first, mut last) = (f32::NAN, f32::NAN);
     for step in 0..=20 {
         let loss = match kernels::ctc::value_and_grad(
