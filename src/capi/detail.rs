@@ -235,7 +235,10 @@ mod tests {
         assert_eq!(d.status, LK_STATUS_OUT_OF_RANGE);
         assert_eq!((d.index, d.expected, d.found), (3, 10, 12));
         assert_eq!(text(&d.argument), "labels");
-        assert_eq!(text(&d.message), "`labels[3]` is 12, must be below 10, the number of classes");
+        assert_eq!(
+            text(&d.message),
+            "`labels[3]` is 12, must be below 10, the number of classes"
+        );
         let d = LkErrorDetail::of(Some(&Fail::BadEnum("reduction_code", 7)));
         assert_eq!((d.status, d.found), (LK_STATUS_INVALID_ENUM, 7));
         let d = LkErrorDetail::of(None);
