@@ -41,20 +41,25 @@ pub(super) fn detect() -> Level {
     const XCR0_AVX: u64 = 0b110;
     const XCR0_AVX512: u64 = 0b1110_0110;
 
-    // CPUID exists on every x86-64 CPU (a safe intrinsic there).
-    let max_leaf = __cpuid(0).eax;
+    // (`__cpuid` is a safe function in recent Rust, `unsafe` in the MSRV.)
+    #[allow(unused_unsafe)]
+    // SAFETY: CPUID exists on every x86-64 CPU; leaf 0 always does.
+    let max_leaf = unsafe { __cpuid(0) }.eax;
     if max_leaf < 7 {
         return Level::Sse2;
     }
-    let ecx = __cpuid(1).ecx;
+    #[allow(unused_unsafe)]
+    // SAFETY: CPUID exists; leaf 1 does (max_leaf >= 7).
+    let ecx = unsafe { __cpuid(1) }.ecx;
     if ecx & (OSXSAVE | AVX | FMA) != OSXSAVE | AVX | FMA {
         return Level::Sse2;
     }
     // SAFETY: OSXSAVE is set, so the OS enabled XSAVE and XGETBV is
     // supported; XCR0 (register 0) always exists then.
     let xcr0 = unsafe { _xgetbv(0) };
-    // Leaf 7 exists: max_leaf >= 7.
-    let ebx = __cpuid_count(7, 0).ebx;
+    #[allow(unused_unsafe)]
+    // SAFETY: CPUID exists; leaf 7 does (max_leaf >= 7).
+    let ebx = unsafe { __cpuid_count(7, 0) }.ebx;
     if xcr0 & XCR0_AVX != XCR0_AVX || ebx & AVX2 == 0 {
         Level::Sse2
     } else if xcr0 & XCR0_AVX512 == XCR0_AVX512 && ebx & AVX512F != 0 {
