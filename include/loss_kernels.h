@@ -355,6 +355,8 @@ typedef struct LkSoftmaxCrossEntropy {
  */
 #define LK_POINTWISE_KIND_LOG_COSH 10
 
+
+
 /*
  The float workspace a CTC call with a gradient needs for the longest
  input length t and label length max_label_len of the batch.

@@ -30,8 +30,9 @@ pub const LK_ERROR_MESSAGE_LEN: usize = 160;
 /// * LENGTH_MISMATCH, WORKSPACE_TOO_SMALL: expected = the length needed,
 ///   found = the length passed;
 /// * NOT_DIVISIBLE: expected = the row size, found = the length passed;
-/// * OUT_OF_RANGE: index = the position of the value, expected = the bound
-///   it must stay under, found = the value;
+/// * OUT_OF_RANGE: index = the position of the value (0 for a scalar such
+///   as the CTC blank), expected = the bound (a class index must be below
+///   it, a CTC input or label length at most it), found = the value;
 /// * BLANK_IN_LABEL: index = the position of the blank;
 /// * INVALID_ENUM: found = the value passed;
 /// * the others: 0.
