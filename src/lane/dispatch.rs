@@ -75,7 +75,7 @@ cfg_if::cfg_if! {
 pub(crate) const MAX_LANES: usize = WIDEST.lanes();
 
 /// A SIMD instruction level a loss call can run at; see the
-/// [module docs](self). Ordered from narrowest to widest.
+/// [`lane` module docs](super). Ordered from narrowest to widest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Level {
