@@ -155,7 +155,11 @@ fn sparse<'a, L: Lane>(
 ) -> Sparse<'a> {
     let class_weight_sum = match class_weight {
         Some(c) => {
-            let [sum] = dots::<L, 1>(c.len(), |i| [(load(c, i, 0.0), L::splat(1.0))]);
+            let [sum] = dots::<L, 1>(
+                c.len(),
+                #[inline(always)]
+                |i| [(load(c, i, 0.0), L::splat(1.0))],
+            );
             sum
         }
         None => classes as f32,
