@@ -218,8 +218,10 @@ pub(crate) fn rows(
     Ok(len / row)
 }
 
-/// Checks that a scalar parameter is finite (and, with `positive`, `> 0`).
-pub(crate) fn check_param(
+/// Checks that a scalar parameter lies in `domain`. A `const fn`, so the
+/// constructors that validate a parameter are `const fn`s too (through
+/// [`const_try`]): a loss configuration can be a `const` or a `static`.
+pub(crate) const fn check_param(
     argument: &'static str,
     value: f32,
     domain: Domain,
@@ -228,7 +230,7 @@ pub(crate) fn check_param(
         Domain::Finite => value.is_finite(),
         Domain::Positive => value.is_finite() && value > 0.0,
         Domain::NonNegative => value.is_finite() && value >= 0.0,
-        Domain::UnitInterval => (0.0..=1.0).contains(&value),
+        Domain::UnitInterval => value >= 0.0 && value <= 1.0,
     };
     if ok {
         Ok(value)
@@ -254,7 +256,7 @@ pub(crate) enum Domain {
 }
 
 impl Domain {
-    fn describe(self) -> &'static str {
+    const fn describe(self) -> &'static str {
         match self {
             Domain::Finite => "finite",
             Domain::Positive => "finite and > 0",
@@ -263,3 +265,15 @@ impl Domain {
         }
     }
 }
+
+/// `?` for `const fn`s (the `?` operator is not allowed in them): evaluates
+/// to the `Ok` value or returns the `Err`.
+macro_rules! const_try {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => return Err(error),
+        }
+    };
+}
+pub(crate) use const_try;

@@ -5,7 +5,7 @@ use crate::Reduction;
 use crate::driver::lanes::{for_lanes, load, store};
 use crate::driver::row::dots;
 use crate::driver::{Samples, each_row, reduction_scale, rows_in};
-use crate::error::{Domain, Error, check_len, check_param, rows};
+use crate::error::{Domain, Error, check_len, check_param, const_try, rows};
 use crate::lane::{self, Kernel, Lane};
 
 /// The gradient slices of a cosine embedding loss.
@@ -55,8 +55,8 @@ impl CosineEmbedding<'static> {
 
 impl<'w> CosineEmbedding<'w> {
     /// The margin of the `-1` labels (finite; default 0).
-    pub fn margin(self, margin: f32) -> Result<Self, Error> {
-        let margin = check_param("margin", margin, Domain::Finite)?;
+    pub const fn margin(self, margin: f32) -> Result<Self, Error> {
+        let margin = const_try!(check_param("margin", margin, Domain::Finite));
         Ok(CosineEmbedding { margin, ..self })
     }
 

@@ -2,7 +2,7 @@
 //! math (the table is in the [module docs](super)).
 
 use super::{ElementLoss, Pointwise};
-use crate::error::{Domain, Error, check_param};
+use crate::error::{Domain, Error, check_param, const_try};
 use crate::lane::Lane;
 use crate::math::{LogisticParts, exp, ln};
 
@@ -167,8 +167,8 @@ impl Pointwise<'static, elements::Huber> {
     /// assert!(Huber::new(0.0).is_err());
     /// assert!(Huber::new(1e-40).is_err());
     /// ```
-    pub fn new(rho: f32) -> Result<Self, Error> {
-        let rho = check_param("rho", rho, Domain::Positive)?;
+    pub const fn new(rho: f32) -> Result<Self, Error> {
+        let rho = const_try!(check_param("rho", rho, Domain::Positive));
         if rho < f32::MIN_POSITIVE {
             return Err(Error::InvalidParameter {
                 argument: "rho",
@@ -181,16 +181,16 @@ impl Pointwise<'static, elements::Huber> {
 
 impl Pointwise<'static, elements::Hinge> {
     /// Hinge loss; `margin` must be finite (Gluon's default is 1).
-    pub fn new(margin: f32) -> Result<Self, Error> {
-        let margin = check_param("margin", margin, Domain::Finite)?;
+    pub const fn new(margin: f32) -> Result<Self, Error> {
+        let margin = const_try!(check_param("margin", margin, Domain::Finite));
         Ok(Self::from_element(elements::Hinge { margin }))
     }
 }
 
 impl Pointwise<'static, elements::SquaredHinge> {
     /// Squared hinge loss; `margin` must be finite (Gluon's default is 1).
-    pub fn new(margin: f32) -> Result<Self, Error> {
-        let margin = check_param("margin", margin, Domain::Finite)?;
+    pub const fn new(margin: f32) -> Result<Self, Error> {
+        let margin = const_try!(check_param("margin", margin, Domain::Finite));
         Ok(Self::from_element(elements::SquaredHinge { margin }))
     }
 }
@@ -205,16 +205,16 @@ impl Pointwise<'static, elements::Logistic> {
 impl Pointwise<'static, elements::SigmoidBce> {
     /// Sigmoid BCE on logits; `pos_weight` must be finite and `>= 0` (1 is
     /// plain BCE).
-    pub fn new(pos_weight: f32) -> Result<Self, Error> {
-        let pos_weight = check_param("pos_weight", pos_weight, Domain::NonNegative)?;
+    pub const fn new(pos_weight: f32) -> Result<Self, Error> {
+        let pos_weight = const_try!(check_param("pos_weight", pos_weight, Domain::NonNegative));
         Ok(Self::from_element(elements::SigmoidBce { pos_weight }))
     }
 }
 
 impl Pointwise<'static, elements::Bce> {
     /// BCE on probabilities; `pos_weight` must be finite and `>= 0`.
-    pub fn new(pos_weight: f32) -> Result<Self, Error> {
-        let pos_weight = check_param("pos_weight", pos_weight, Domain::NonNegative)?;
+    pub const fn new(pos_weight: f32) -> Result<Self, Error> {
+        let pos_weight = const_try!(check_param("pos_weight", pos_weight, Domain::NonNegative));
         Ok(Self::from_element(elements::Bce { pos_weight }))
     }
 }

@@ -5,7 +5,7 @@ use super::plan::{Plan, Targets, kind};
 use super::{Input, Labels};
 use crate::Reduction;
 use crate::driver::{Outputs, Sum, reduction_scale};
-use crate::error::{Bound, Domain, Error, check_len, check_param, rows};
+use crate::error::{Bound, Domain, Error, check_len, check_param, const_try, rows};
 
 /// Softmax cross-entropy over rows of `classes` logits; see the
 /// [module docs](crate::softmax) for the math, the options and the `Mean` rule.
@@ -77,8 +77,8 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// assert!(SoftmaxCrossEntropy::new(3)?.label_smoothing(1.5).is_err());
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn label_smoothing(self, alpha: f32) -> Result<Self, Error> {
-        let smoothing = check_param("label_smoothing", alpha, Domain::UnitInterval)?;
+    pub const fn label_smoothing(self, alpha: f32) -> Result<Self, Error> {
+        let smoothing = const_try!(check_param("label_smoothing", alpha, Domain::UnitInterval));
         Ok(SoftmaxCrossEntropy { smoothing, ..self })
     }
 
