@@ -185,7 +185,7 @@ fn cross_entropy_case(c: &Case, sparse: bool) {
         }
         None => loss,
     };
-    let loss = loss.ignore_index(c.ignore).input(if c.other_input {
+    let loss = loss.ignore_index(c.ignore.map(i64::from)).input(if c.other_input {
         Input::LogProbs
     } else {
         Input::Logits
@@ -297,8 +297,12 @@ fn cross_entropy_case(c: &Case, sparse: bool) {
                 })
                 .collect()
         } else {
+            // Dense targets are smoothed too: `(1-α) t + α/C` (PyTorch).
             (0..classes)
-                .map(|k| cw(k) * c.dense[i * classes + k] as f64)
+                .map(|k| {
+                    cw(k) * ((1.0 - alpha) * c.dense[i * classes + k] as f64
+                        + alpha / classes as f64)
+                })
                 .collect()
         };
         refs.push(softmax_cross_entropy(&row, &w, c.other_input));
