@@ -303,15 +303,12 @@ fn distances<L: Lane>(a: &[f32], x2: &[f32], dim: usize, mut visit: impl FnMut(u
             dim,
             #[inline(always)]
             |k| {
+                // (Not `array::map`: its `try_map` is not inlined into
+                // the AVX entries.)
                 let x: L = load(a, k, 0.0);
-                let u = [b0, b1, b2, b3].map(
-                    #[inline(always)]
-                    |b| x - load(b, k, 0.0),
-                );
-                u.map(
-                    #[inline(always)]
-                    |u| (u, u),
-                )
+                let (u0, u1) = (x - load(b0, k, 0.0), x - load(b1, k, 0.0));
+                let (u2, u3) = (x - load(b2, k, 0.0), x - load(b3, k, 0.0));
+                [(u0, u0), (u1, u1), (u2, u2), (u3, u3)]
             },
         );
         for (o, dij) in d.into_iter().enumerate() {

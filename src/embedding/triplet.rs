@@ -449,7 +449,12 @@ fn triplet_row<L: Lane, const DIST: u8, const SWAP: bool, const GRAD: bool>(
         dots::<L, 3>(
             dim,
             #[inline(always)]
-            |i| triplet_diffs::<L>(x, i, e).map(term::<L, DIST>),
+            |i| {
+                // (Not `array::map`: its `try_map` is not inlined into the
+                // AVX entries.)
+                let [u, v, w] = triplet_diffs::<L>(x, i, e);
+                [term::<L, DIST>(u), term::<L, DIST>(v), term::<L, DIST>(w)]
+            },
         )
     } else {
         let [s_ap, s_an] = dots::<L, 2>(
