@@ -377,7 +377,7 @@ fn kl_log(c: &Case, b: &mut Bytes<'_>) {
     .then(|| {
         let swi = |i: usize| sw.as_ref().map_or(1.0, |w| w[i] as f64);
         let t: Vec<f64> = lt.iter().map(|&v| (v as f64).exp()).collect();
-        rows_want(n, classes, swi, |i| {
+        rows_want(rows.unwrap_or(0), classes, swi, |i| {
             kl_divergence(
                 &to64(&x[i * classes..(i + 1) * classes]),
                 &t[i * classes..(i + 1) * classes],
@@ -461,7 +461,7 @@ fn soft(c: &Case, b: &mut Bytes<'_>) {
         let cw64 = cw.as_ref().map(|w| to64(w));
         let y64 = to64(&y);
         rows_want(
-            n,
+            rows.unwrap_or(0),
             classes,
             |i| sw.as_ref().map_or(1.0, |w| w[i] as f64),
             |i| {
@@ -540,7 +540,7 @@ fn multi(c: &Case, b: &mut Bytes<'_>) {
         (!f.any() && ok && in_domain(margin) && weights_ok(&cw) && weights_ok(&sw)).then(|| {
             let cw64 = cw.as_ref().map(|w| to64(w));
             rows_want(
-                n,
+                rows.unwrap_or(0),
                 classes,
                 |i| sw.as_ref().map_or(1.0, |w| w[i] as f64),
                 |i| {
@@ -606,7 +606,7 @@ fn multilabel(c: &Case, b: &mut Bytes<'_>) {
     let weights_ok = sw.as_ref().is_none_or(|w| w.iter().all(|&v| in_domain(v)));
     let want = (!f.any() && ok && weights_ok).then(|| {
         rows_want(
-            n,
+            rows.unwrap_or(0),
             classes,
             |i| sw.as_ref().map_or(1.0, |w| w[i] as f64),
             |i| {
@@ -690,6 +690,7 @@ fn triplet(c: &Case, b: &mut Bytes<'_>) {
     let weights_ok = sw.as_ref().is_none_or(|w| w.iter().all(|&v| in_domain(v)));
     let want = (!f.any() && ok_a && ok_p && ok_n && weights_ok && in_domain(eps)).then(|| {
         let (a64, p64, n64) = (to64(&a), to64(&p), to64(&ng));
+        let (n, len) = (rows.unwrap_or(0), a.len());
         let mut want = Want {
             per: vec![],
             per_scale: vec![],
@@ -783,6 +784,7 @@ fn sdml_arm(c: &Case, b: &mut Bytes<'_>) {
     let small = x1.iter().chain(&x2).all(|v| v.abs() <= 10.0);
     let want = (!f.any() && ok1 && ok2 && weights_ok && small).then(|| {
         let (per, g1, g2) = sdml(&to64(&x1), &to64(&x2), dim, s as f64);
+        let (n, len) = (rows.unwrap_or(0), x1.len());
         let w = |i: usize| sw.as_ref().map_or(1.0, |w| w[i] as f64);
         // The distances are sums of `dim` squares of values up to 10.
         let mag = 400.0 * dim as f64 * n as f64;
