@@ -144,5 +144,62 @@ fn triplet(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, triplet);
+/// SDML's `n × n` distance step as a plain scalar loop, then the rest of
+/// the value (per row: online `lse`, `Σ t D`).
+fn scalar_sdml(x1: &[f32], x2: &[f32], dim: usize, s: f32) -> f32 {
+    let n = x1.len() / dim;
+    let (hot, off) = (1.0 - s, s / (n - 1) as f32);
+    let mut total = 0.0;
+    for i in 0..n {
+        let a = &x1[i * dim..(i + 1) * dim];
+        let (mut m, mut sum, mut td) = (f32::INFINITY, 0.0f32, 0.0f32);
+        for j in 0..n {
+            let b = &x2[j * dim..(j + 1) * dim];
+            let mut d = 0.0f32;
+            for k in 0..dim {
+                let u = a[k] - b[k];
+                d += u * u;
+            }
+            if d < m {
+                sum = sum * libm::expf(d - m) + 1.0;
+                m = d;
+            } else {
+                sum += libm::expf(m - d);
+            }
+            td += if i == j { hot } else { off } * d;
+        }
+        total += td + libm::logf(sum) - m;
+    }
+    total
+}
+
+fn sdml(c: &mut Criterion) {
+    use loss_kernels::embedding::{Sdml, SdmlGrads};
+    let (n, dim) = (256usize, 128usize);
+    let label = format!("{n}x{dim}");
+    let (x1, x2) = (data(n * dim, 7), data(n * dim, 8));
+    let loss = Sdml::new(dim).unwrap();
+    let mut group = c.benchmark_group("embedding/sdml");
+    group.throughput(Throughput::Elements((n * n * dim) as u64));
+    group.bench_function(BenchmarkId::new("loss-kernels-value", &label), |b| {
+        b.iter(|| loss.value(black_box(&x1), &x2, Reduction::Sum).unwrap())
+    });
+    group.bench_function(BenchmarkId::new("scalar-value", &label), |b| {
+        b.iter(|| scalar_sdml(black_box(&x1), &x2, dim, 0.3))
+    });
+    let (mut g1, mut g2) = (vec![0.0f32; n * dim], vec![0.0f32; n * dim]);
+    group.bench_function(BenchmarkId::new("loss-kernels-value-grad", &label), |b| {
+        b.iter(|| {
+            let grads = SdmlGrads {
+                x1: &mut g1,
+                x2: &mut g2,
+            };
+            loss.value_and_grad(black_box(&x1), &x2, Reduction::Sum, grads)
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, triplet, sdml);
 criterion_main!(benches);

@@ -168,5 +168,135 @@ fn row_functions(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cross_entropy, row_functions);
+/// The strided class axis (`n × C × S`, segmentation-shaped): the scalar
+/// baseline walks each position's classes at stride `S`.
+fn scalar_strided_ce(
+    x: &[f32],
+    y: &[u32],
+    classes: usize,
+    spatial: usize,
+    grad: &mut [f32],
+) -> f32 {
+    let positions = y.len();
+    let inv = 1.0 / positions as f32;
+    let mut total = 0.0f64;
+    for (p, &label) in y.iter().enumerate() {
+        let (i, s) = (p / spatial, p % spatial);
+        let at = |k: usize| (i * classes + k) * spatial + s;
+        let m = (0..classes).fold(f32::NEG_INFINITY, |m, k| m.max(x[at(k)]));
+        let sum: f32 = (0..classes).map(|k| libm::expf(x[at(k)] - m)).sum();
+        let lse = m + libm::logf(sum);
+        total += f64::from(lse - x[at(label as usize)]);
+        for k in 0..classes {
+            let pk = libm::expf(x[at(k)] - lse);
+            grad[at(k)] = (pk - if k == label as usize { 1.0 } else { 0.0 }) * inv;
+        }
+    }
+    (total / positions as f64) as f32
+}
+
+/// The margin family's scalar baselines: PyTorch's loops.
+fn scalar_multi_margin(x: &[f32], y: &[u32], classes: usize, grad: &mut [f32]) -> f32 {
+    let mut total = 0.0;
+    let inv = 1.0 / classes as f32;
+    for ((r, g), &label) in x
+        .chunks_exact(classes)
+        .zip(grad.chunks_exact_mut(classes))
+        .zip(y)
+    {
+        let label = label as usize;
+        let mut gy = 0.0;
+        for k in 0..classes {
+            let z = 1.0 - r[label] + r[k];
+            if k != label && z > 0.0 {
+                total += z * inv;
+                g[k] = inv;
+                gy -= inv;
+            } else {
+                g[k] = 0.0;
+            }
+        }
+        g[label] = gy;
+    }
+    total
+}
+
+fn scalar_multilabel_soft_margin(x: &[f32], t: &[f32], classes: usize, grad: &mut [f32]) -> f32 {
+    let inv = 1.0 / classes as f32;
+    let mut total = 0.0;
+    for ((&v, &y), g) in x.iter().zip(t).zip(grad.iter_mut()) {
+        let sp = v.max(0.0) + libm::log1pf(libm::expf(-v.abs()));
+        total += (sp - y * v) * inv;
+        *g = (1.0 / (1.0 + libm::expf(-v)) - y) * inv;
+    }
+    total
+}
+
+fn parity_rows(c: &mut Criterion) {
+    use loss_kernels::margin::{MultiMargin, MultilabelSoftMargin};
+    let (n, classes, spatial) = (8usize, 21usize, 4096usize);
+    let label = format!("{n}x{classes}x{spatial}");
+    let x = data(n * classes * spatial, 3);
+    let y = labels(n * spatial, classes);
+    let mut grad = vec![0.0f32; x.len()];
+    let mut group = c.benchmark_group("softmax/strided_ce_value_grad");
+    group.throughput(Throughput::Elements(x.len() as u64));
+    let ce = SoftmaxCrossEntropy::new(classes)
+        .unwrap()
+        .spatial(spatial)
+        .unwrap();
+    group.bench_function(BenchmarkId::new("loss-kernels", &label), |b| {
+        b.iter(|| {
+            ce.value_and_grad(
+                black_box(&x),
+                Labels::Sparse(&y),
+                Reduction::Mean,
+                &mut grad,
+            )
+            .unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("scalar", &label), |b| {
+        b.iter(|| scalar_strided_ce(black_box(&x), &y, classes, spatial, &mut grad))
+    });
+    group.finish();
+
+    let (n, classes) = (4096usize, 100usize);
+    let label = format!("{n}x{classes}");
+    let x = data(n * classes, 4);
+    let t: Vec<f32> = data(n * classes, 5)
+        .iter()
+        .map(|v| f32::from(*v > 0.0))
+        .collect();
+    let y = labels(n, classes);
+    let mut grad = vec![0.0f32; x.len()];
+    let mut group = c.benchmark_group("margin/multi_margin_value_grad");
+    group.throughput(Throughput::Elements(x.len() as u64));
+    let mm = MultiMargin::new(classes).unwrap();
+    group.bench_function(BenchmarkId::new("loss-kernels", &label), |b| {
+        b.iter(|| {
+            mm.value_and_grad(black_box(&x), &y, Reduction::Sum, &mut grad)
+                .unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("scalar", &label), |b| {
+        b.iter(|| scalar_multi_margin(black_box(&x), &y, classes, &mut grad))
+    });
+    group.finish();
+    let mut group = c.benchmark_group("margin/multilabel_soft_margin_value_grad");
+    group.throughput(Throughput::Elements(x.len() as u64));
+    let ms = MultilabelSoftMargin::new(classes).unwrap();
+    group.bench_function(BenchmarkId::new("loss-kernels", &label), |b| {
+        b.iter(|| {
+            ms.value_and_grad(black_box(&x), &t, Reduction::Sum, &mut grad)
+                .unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("scalar", &label), |b| {
+        b.iter(|| scalar_multilabel_soft_margin(black_box(&x), &t, classes, &mut grad))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cross_entropy, row_functions, parity_rows);
 criterion_main!(benches);

@@ -22,10 +22,14 @@
 //!
 //! * [`pointwise`]: L1, L2, Huber, hinge, squared hinge, logistic, sigmoid
 //!   BCE, BCE, Poisson NLL, log-cosh (`dim`, sample weights);
-//! * [`softmax`]: softmax cross-entropy (sparse/dense labels, label
-//!   smoothing, `ignore_index`, class weights), KL divergence, and
+//! * [`softmax`]: softmax cross-entropy (sparse `u32`/`i64` or dense
+//!   labels, label smoothing, `ignore_index`, class weights, a strided class
+//!   axis), KL divergence (probability or log-probability targets), and
 //!   `logsumexp` / `log_softmax` / `softmax` over rows;
-//! * [`embedding`]: triplet and cosine embedding losses;
+//! * [`margin`]: multi-label soft margin, multi-class margin and
+//!   multi-label margin losses (PyTorch's);
+//! * [`embedding`]: triplet (squared, Euclidean or Manhattan distance, eps,
+//!   swap) and cosine embedding losses;
 //! * [`ctc`]: connectionist temporal classification, in log space, with a
 //!   caller workspace;
 //! * `capi` (feature `capi`): the C interface.
@@ -49,6 +53,7 @@ mod driver;
 pub mod embedding;
 pub mod error;
 pub mod lane;
+pub mod margin;
 pub mod math;
 pub mod pointwise;
 pub mod softmax;

@@ -28,10 +28,14 @@ use serde_json::Value;
 /// loudly. Each later issue removes its file from this list.
 const NOT_YET: &[&str] = &[];
 
+/// parity.json schemas checked by another branch (the pointwise and pair
+/// losses of issue 12); skipped by case, loudly, and counted.
+const NOT_YET_SCHEMAS: &[&str] = &["pointwise", "gaussian_nll", "margin_ranking"];
+
 #[test]
 fn conformance() {
     let files = conformance_files();
-    let (mut checked, mut read_files) = (0usize, 0usize);
+    let (mut checked, mut read_files, mut skipped) = (0usize, 0usize, 0usize);
     let mut errors = Vec::new();
     for path in &files {
         let name = path
@@ -48,18 +52,36 @@ fn conformance() {
             let loss = case["loss"].as_str().expect("loss");
             let id = case["id"].as_str().expect("id");
             let before = errors.len();
-            let (family, check): (Family, fn(&Value, &mut Vec<String>)) = match loss {
-                "l1" | "l2" | "huber" | "hinge" | "squared_hinge" | "logistic" | "sigmoid_bce"
-                | "bce" | "poisson_nll" | "log_cosh" => (Family::Pointwise, check_pointwise),
-                "softmax_cross_entropy" | "kl_div" | "log_softmax" => {
-                    (Family::Softmax, check_softmax)
-                }
-                "triplet" | "cosine_embedding" => (Family::Embedding, check_embedding),
-                "ctc" => (Family::Ctc, check_ctc),
-                other => {
-                    errors.push(format!("{id}: unknown loss `{other}` in {name}"));
+            let schema = case.get("schema").and_then(Value::as_str);
+            let (family, check): (Family, fn(&Value, &mut Vec<String>)) = match (schema, loss) {
+                (Some("row"), _) => (Family::Softmax, check_parity_row),
+                (Some("embedding"), _) => (Family::Embedding, check_parity_embedding),
+                (Some(other), _) if NOT_YET_SCHEMAS.contains(&other) => {
+                    eprintln!(
+                        "conformance: SKIPPING {id}: schema `{other}` is not dispatched on this branch"
+                    );
+                    skipped += 1;
                     continue;
                 }
+                (Some(other), _) => {
+                    errors.push(format!("{id}: unknown schema `{other}` in {name}"));
+                    continue;
+                }
+                (None, loss) => match loss {
+                    "l1" | "l2" | "huber" | "hinge" | "squared_hinge" | "logistic"
+                    | "sigmoid_bce" | "bce" | "poisson_nll" | "log_cosh" => {
+                        (Family::Pointwise, check_pointwise)
+                    }
+                    "softmax_cross_entropy" | "kl_div" | "log_softmax" => {
+                        (Family::Softmax, check_softmax)
+                    }
+                    "triplet" | "cosine_embedding" => (Family::Embedding, check_embedding),
+                    "ctc" => (Family::Ctc, check_ctc),
+                    other => {
+                        errors.push(format!("{id}: unknown loss `{other}` in {name}"));
+                        continue;
+                    }
+                },
             };
             each_lane(family, |width| {
                 let start = errors.len();
@@ -73,7 +95,7 @@ fn conformance() {
             }
         }
     }
-    println!("conformance: checked {checked} cases from {read_files} files");
+    println!("conformance: checked {checked} cases from {read_files} files ({skipped} skipped)");
     assert!(
         errors.is_empty(),
         "{} mismatches:\n{}",
@@ -303,9 +325,8 @@ fn check_softmax(case: &Value, errors: &mut Vec<String>) {
             .collect()
     });
     let n = x.len() / classes;
-    // One closure per entry point: (per-sample out, grad, reduction) -> value.
-    type Call<'a> = Box<dyn Fn(Option<&mut [f32]>, Option<&mut [f32]>, Reduction) -> f32 + 'a>;
-    let call: Call = if loss == "kl_div" {
+    let len = x.len();
+    let call: RowCall = if loss == "kl_div" {
         let mut kl = sm::KlDivergence::new(classes).expect("kl").input(input);
         if let Some(w) = &sample_weight {
             kl = kl.sample_weight(w);
@@ -323,7 +344,7 @@ fn check_softmax(case: &Value, errors: &mut Vec<String>) {
             .input(input)
             .label_smoothing(p["label_smoothing"].as_f64().unwrap_or(0.0) as f32)
             .expect("smoothing")
-            .ignore_index(p["ignore_index"].as_u64().map(|v| v as u32));
+            .ignore_index(p["ignore_index"].as_i64());
         if let Some(c) = &class_weight {
             ce = ce.class_weight(c);
         }
@@ -345,84 +366,12 @@ fn check_softmax(case: &Value, errors: &mut Vec<String>) {
             }
         })
     };
-    let len = n * classes;
-    let per_want = nums(&expect["per_sample"]);
-    let (lr, la, gr, ga) = (tol.loss_rtol, tol.loss_atol, tol.grad_rtol, tol.grad_atol);
-    let (mut per, mut grad) = (vec![f32::NAN; n], vec![f32::NAN; len]);
-    let sum = call(Some(&mut per), Some(&mut grad), Reduction::Sum);
-    compare(
-        errors,
-        id,
-        "per_sample_and_grad.out",
-        &per,
-        &per_want,
-        lr,
-        la,
-    );
-    compare(
-        errors,
-        id,
-        "per_sample_and_grad.sum",
-        &[sum],
-        &[num(&expect["sum"])],
-        lr,
-        la,
-    );
-    let grad_sum = nums(&expect["grad_sum"]);
-    compare(
-        errors,
-        id,
-        "per_sample_and_grad.grad",
-        &grad,
-        &grad_sum,
-        gr,
-        ga,
-    );
-    let mut per = vec![f32::NAN; n];
-    call(Some(&mut per), None, Reduction::Sum);
-    compare(errors, id, "per_sample", &per, &per_want, lr, la);
-    for (r, key, gkey) in [
-        (Reduction::Sum, "sum", "grad_sum"),
-        (Reduction::Mean, "mean", "grad_mean"),
-    ] {
-        let want = [num(&expect[key])];
-        compare(
-            errors,
-            id,
-            &format!("value({key})"),
-            &[call(None, None, r)],
-            &want,
-            lr,
-            la,
-        );
-        let mut g = vec![f32::NAN; len];
-        let v = call(None, Some(&mut g), r);
-        compare(
-            errors,
-            id,
-            &format!("value_and_grad({key})"),
-            &[v],
-            &want,
-            lr,
-            la,
-        );
-        let gw = nums(&expect[gkey]);
-        compare(
-            errors,
-            id,
-            &format!("value_and_grad({key}).grad"),
-            &g,
-            &gw,
-            gr,
-            ga,
-        );
-    }
+    check_row_calls(case, errors, n, len, &call);
 }
 
 /// Triplet and cosine embedding: every entry point, the gradients by input
 /// name.
 fn check_embedding(case: &Value, errors: &mut Vec<String>) {
-    let id = case["id"].as_str().expect("id");
     let dim = case["dim"].as_u64().expect("dim") as usize;
     let margin = param(case, "margin", 0.0);
     let triplet = case["loss"] == "triplet";
@@ -433,7 +382,6 @@ fn check_embedding(case: &Value, errors: &mut Vec<String>) {
     };
     let x: Vec<Vec<f32>> = names.iter().map(|k| f32s(&case[*k])).collect();
     let len = x[0].len();
-    let n = len / dim;
     let euclid = case["params"]["distance"] == "euclidean";
     let distance = if euclid {
         emb::Distance::Euclidean
@@ -484,71 +432,7 @@ fn check_embedding(case: &Value, errors: &mut Vec<String>) {
         }
         .expect("embedding call")
     };
-    let tol = Tol::of(case);
-    let (lr, la, gr, ga) = (tol.loss_rtol, tol.loss_atol, tol.grad_rtol, tol.grad_atol);
-    let expect = &case["expect"];
-    let per_want = nums(&expect["per_sample"]);
-    let fresh = || vec![vec![f32::NAN; len]; names.len()];
-    let check_grads = |errors: &mut Vec<String>, what: &str, g: &[Vec<f32>], div: f64| {
-        for (name, g) in names.iter().zip(g) {
-            let want: Vec<f64> = nums(&expect["grad_sum"][*name])
-                .iter()
-                .map(|v| v / div)
-                .collect();
-            compare(errors, id, &format!("{what}.grad.{name}"), g, &want, gr, ga);
-        }
-    };
-    let (mut per, mut g) = (vec![f32::NAN; n], fresh());
-    let sum = call(Some(&mut per), Some(&mut g), Reduction::Sum);
-    compare(
-        errors,
-        id,
-        "per_sample_and_grad.out",
-        &per,
-        &per_want,
-        lr,
-        la,
-    );
-    compare(
-        errors,
-        id,
-        "per_sample_and_grad.sum",
-        &[sum],
-        &[num(&expect["sum"])],
-        lr,
-        la,
-    );
-    check_grads(errors, "per_sample_and_grad", &g, 1.0);
-    let mut per = vec![f32::NAN; n];
-    call(Some(&mut per), None, Reduction::Sum);
-    compare(errors, id, "per_sample", &per, &per_want, lr, la);
-    for (r, key, div) in [
-        (Reduction::Sum, "sum", 1.0),
-        (Reduction::Mean, "mean", n as f64),
-    ] {
-        let want = [num(&expect[key])];
-        compare(
-            errors,
-            id,
-            &format!("value({key})"),
-            &[call(None, None, r)],
-            &want,
-            lr,
-            la,
-        );
-        let mut g = fresh();
-        let v = call(None, Some(&mut g), r);
-        compare(
-            errors,
-            id,
-            &format!("value_and_grad({key})"),
-            &[v],
-            &want,
-            lr,
-            la,
-        );
-        check_grads(errors, &format!("value_and_grad({key})"), &g, div);
-    }
+    check_embedding_calls(case, errors, names, len, &call);
 }
 
 /// A CTC case through every entry point: per-sample losses, both reductions
@@ -641,5 +525,384 @@ fn check_ctc(case: &Value, errors: &mut Vec<String>) {
                 true,
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SPEC Part 2 (parity.json): the `row` and `embedding` schemas.
+
+/// A row case's entry points: (per-sample out, grad, reduction) -> value.
+type RowCall<'a> = Box<dyn Fn(Option<&mut [f32]>, Option<&mut [f32]>, Reduction) -> f32 + 'a>;
+
+/// An embedding case's entry points: (per-sample out, gradients by input,
+/// reduction) -> value.
+type EmbeddingCall<'a> = dyn Fn(Option<&mut [f32]>, Option<&mut [Vec<f32>]>, Reduction) -> f32 + 'a;
+
+/// Every entry point of a row case (`n` samples, gradients of `len`)
+/// against every expectation field.
+fn check_row_calls(case: &Value, errors: &mut Vec<String>, n: usize, len: usize, call: &RowCall) {
+    let id = case["id"].as_str().expect("id");
+    let tol = Tol::of(case);
+    let expect = &case["expect"];
+    let per_want = nums(&expect["per_sample"]);
+    let (lr, la, gr, ga) = (tol.loss_rtol, tol.loss_atol, tol.grad_rtol, tol.grad_atol);
+    let (mut per, mut grad) = (vec![f32::NAN; n], vec![f32::NAN; len]);
+    let sum = call(Some(&mut per), Some(&mut grad), Reduction::Sum);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.out",
+        &per,
+        &per_want,
+        lr,
+        la,
+    );
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.sum",
+        &[sum],
+        &[num(&expect["sum"])],
+        lr,
+        la,
+    );
+    let grad_sum = nums(&expect["grad_sum"]);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.grad",
+        &grad,
+        &grad_sum,
+        gr,
+        ga,
+    );
+    let mut per = vec![f32::NAN; n];
+    call(Some(&mut per), None, Reduction::Sum);
+    compare(errors, id, "per_sample", &per, &per_want, lr, la);
+    for (r, key, gkey) in [
+        (Reduction::Sum, "sum", "grad_sum"),
+        (Reduction::Mean, "mean", "grad_mean"),
+    ] {
+        let want = [num(&expect[key])];
+        compare(
+            errors,
+            id,
+            &format!("value({key})"),
+            &[call(None, None, r)],
+            &want,
+            lr,
+            la,
+        );
+        let mut g = vec![f32::NAN; len];
+        let v = call(None, Some(&mut g), r);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key})"),
+            &[v],
+            &want,
+            lr,
+            la,
+        );
+        let gw = nums(&expect[gkey]);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key}).grad"),
+            &g,
+            &gw,
+            gr,
+            ga,
+        );
+    }
+}
+
+/// Every entry point of an embedding case with inputs `names` (each of
+/// `len` values) against every expectation field.
+fn check_embedding_calls(
+    case: &Value,
+    errors: &mut Vec<String>,
+    names: &[&str],
+    len: usize,
+    call: &EmbeddingCall,
+) {
+    let id = case["id"].as_str().expect("id");
+    let dim = case["dim"].as_u64().expect("dim") as usize;
+    let n = len / dim;
+    let tol = Tol::of(case);
+    let (lr, la, gr, ga) = (tol.loss_rtol, tol.loss_atol, tol.grad_rtol, tol.grad_atol);
+    let expect = &case["expect"];
+    let per_want = nums(&expect["per_sample"]);
+    let fresh = || vec![vec![f32::NAN; len]; names.len()];
+    let check_grads = |errors: &mut Vec<String>, what: &str, g: &[Vec<f32>], div: f64| {
+        for (name, g) in names.iter().zip(g) {
+            let want: Vec<f64> = nums(&expect["grad_sum"][*name])
+                .iter()
+                .map(|v| v / div)
+                .collect();
+            compare(errors, id, &format!("{what}.grad.{name}"), g, &want, gr, ga);
+        }
+    };
+    let (mut per, mut g) = (vec![f32::NAN; n], fresh());
+    let sum = call(Some(&mut per), Some(&mut g), Reduction::Sum);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.out",
+        &per,
+        &per_want,
+        lr,
+        la,
+    );
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.sum",
+        &[sum],
+        &[num(&expect["sum"])],
+        lr,
+        la,
+    );
+    check_grads(errors, "per_sample_and_grad", &g, 1.0);
+    let mut per = vec![f32::NAN; n];
+    call(Some(&mut per), None, Reduction::Sum);
+    compare(errors, id, "per_sample", &per, &per_want, lr, la);
+    for (r, key, div) in [
+        (Reduction::Sum, "sum", 1.0),
+        (Reduction::Mean, "mean", n as f64),
+    ] {
+        let want = [num(&expect[key])];
+        compare(
+            errors,
+            id,
+            &format!("value({key})"),
+            &[call(None, None, r)],
+            &want,
+            lr,
+            la,
+        );
+        let mut g = fresh();
+        let v = call(None, Some(&mut g), r);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key})"),
+            &[v],
+            &want,
+            lr,
+            la,
+        );
+        check_grads(errors, &format!("value_and_grad({key})"), &g, div);
+    }
+}
+
+/// A `"schema": "row"` case of parity.json: multi-label soft margin,
+/// multi-class margin, multi-label margin, softmax cross-entropy (dense
+/// labels with smoothing, the strided class axis; sparse labels as PyTorch's
+/// `int64`) and KL divergence with log-probability targets.
+fn check_parity_row(case: &Value, errors: &mut Vec<String>) {
+    use loss_kernels::margin::{MultiMargin, MultilabelMargin, MultilabelSoftMargin};
+    let id = case["id"].as_str().expect("id");
+    let classes = case["classes"].as_u64().expect("classes") as usize;
+    let spatial = case.get("spatial").and_then(Value::as_u64).unwrap_or(1) as usize;
+    let x = f32s(&case["logits"]);
+    let p = &case["params"];
+    let flag = |k: &str| p.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let input = if flag("from_log_probs") {
+        Input::LogProbs
+    } else {
+        Input::Logits
+    };
+    let target = opt_f32s(&case["target"]);
+    let class_weight = opt_f32s(&case["class_weight"]);
+    let sample_weight = opt_f32s(&case["sample_weight"]);
+    let labels: Option<Vec<i64>> = case["labels"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_i64().expect("label")).collect());
+    let n = x.len() / (classes * spatial) * spatial;
+    let len = x.len();
+    let (cw, sw) = (class_weight.as_deref(), sample_weight.as_deref());
+    let call: RowCall = match case["loss"].as_str().expect("loss") {
+        "softmax_cross_entropy" => {
+            let mut ce = sm::SoftmaxCrossEntropy::new(classes)
+                .expect("ce")
+                .spatial(spatial)
+                .expect("spatial")
+                .input(input)
+                .label_smoothing(param(case, "label_smoothing", 0.0))
+                .expect("smoothing")
+                .ignore_index(p["ignore_index"].as_i64());
+            if let Some(c) = cw {
+                ce = ce.class_weight(c);
+            }
+            if let Some(w) = sw {
+                ce = ce.sample_weight(w);
+            }
+            Box::new(move |out, grad, r| {
+                let labels = match (&labels, &target) {
+                    (Some(y), _) => Labels::SparseI64(y),
+                    (None, Some(t)) => Labels::Dense(t),
+                    _ => panic!("no labels"),
+                };
+                match (out, grad) {
+                    (Some(o), Some(g)) => ce.per_sample_and_grad(&x, labels, o, g),
+                    (Some(o), None) => ce.per_sample(&x, labels, o).map(|_| f32::NAN),
+                    (None, Some(g)) => ce.value_and_grad(&x, labels, r, g),
+                    (None, None) => ce.value(&x, labels, r),
+                }
+                .expect("cross-entropy call")
+            })
+        }
+        "kl_div" => {
+            let mut kl = sm::KlDivergence::new(classes)
+                .expect("kl")
+                .input(input)
+                .log_target(flag("log_target"));
+            if let Some(w) = sw {
+                kl = kl.sample_weight(w);
+            }
+            let t = target.expect("target");
+            Box::new(move |out, grad, r| {
+                match (out, grad) {
+                    (Some(o), Some(g)) => kl.per_sample_and_grad(&x, &t, o, g),
+                    (Some(o), None) => kl.per_sample(&x, &t, o).map(|_| f32::NAN),
+                    (None, Some(g)) => kl.value_and_grad(&x, &t, r, g),
+                    (None, None) => kl.value(&x, &t, r),
+                }
+                .expect("kl call")
+            })
+        }
+        "multilabel_soft_margin" => {
+            let mut l = MultilabelSoftMargin::new(classes).expect("classes");
+            if let Some(c) = cw {
+                l = l.class_weight(c);
+            }
+            if let Some(w) = sw {
+                l = l.sample_weight(w);
+            }
+            let t = target.expect("target");
+            Box::new(move |out, grad, r| {
+                match (out, grad) {
+                    (Some(o), Some(g)) => l.per_sample_and_grad(&x, &t, o, g),
+                    (Some(o), None) => l.per_sample(&x, &t, o).map(|_| f32::NAN),
+                    (None, Some(g)) => l.value_and_grad(&x, &t, r, g),
+                    (None, None) => l.value(&x, &t, r),
+                }
+                .expect("multilabel_soft_margin call")
+            })
+        }
+        "multi_margin" => {
+            let mut l = MultiMargin::new(classes)
+                .expect("classes")
+                .p(p["p"].as_u64().expect("p") as u32)
+                .expect("p")
+                .margin(param(case, "margin", 1.0))
+                .expect("margin");
+            if let Some(c) = cw {
+                l = l.class_weight(c);
+            }
+            if let Some(w) = sw {
+                l = l.sample_weight(w);
+            }
+            let y = labels.expect("labels");
+            Box::new(move |out, grad, r| {
+                match (out, grad) {
+                    (Some(o), Some(g)) => l.per_sample_and_grad(&x, &y, o, g),
+                    (Some(o), None) => l.per_sample(&x, &y, o).map(|_| f32::NAN),
+                    (None, Some(g)) => l.value_and_grad(&x, &y, r, g),
+                    (None, None) => l.value(&x, &y, r),
+                }
+                .expect("multi_margin call")
+            })
+        }
+        "multilabel_margin" => {
+            let mut l = MultilabelMargin::new(classes).expect("classes");
+            if let Some(w) = sw {
+                l = l.sample_weight(w);
+            }
+            let y = labels.expect("labels");
+            Box::new(move |out, grad, r| {
+                match (out, grad) {
+                    (Some(o), Some(g)) => l.per_sample_and_grad(&x, &y, o, g),
+                    (Some(o), None) => l.per_sample(&x, &y, o).map(|_| f32::NAN),
+                    (None, Some(g)) => l.value_and_grad(&x, &y, r, g),
+                    (None, None) => l.value(&x, &y, r),
+                }
+                .expect("multilabel_margin call")
+            })
+        }
+        other => {
+            errors.push(format!("{id}: unknown row loss `{other}`"));
+            return;
+        }
+    };
+    check_row_calls(case, errors, n, len, &call);
+}
+
+/// A `"schema": "embedding"` case of parity.json: the p-norm triplet loss
+/// (`p`, `eps`, `swap`) and SDML.
+fn check_parity_embedding(case: &Value, errors: &mut Vec<String>) {
+    let id = case["id"].as_str().expect("id");
+    let dim = case["dim"].as_u64().expect("dim") as usize;
+    let p = &case["params"];
+    match case["loss"].as_str().expect("loss") {
+        "triplet" => {
+            let names: &[&str] = &["anchor", "positive", "negative"];
+            let x: Vec<Vec<f32>> = names.iter().map(|k| f32s(&case[*k])).collect();
+            let distance = emb::Distance::p_norm(p["p"].as_u64().expect("p") as u32).expect("p");
+            let tri = emb::Triplet::new(dim)
+                .expect("dim")
+                .margin(param(case, "margin", 1.0))
+                .expect("margin")
+                .distance(distance)
+                .eps(param(case, "eps", 1e-6))
+                .expect("eps")
+                .swap(p["swap"].as_bool().expect("swap"));
+            let call = |out: Option<&mut [f32]>, g: Option<&mut [Vec<f32>]>, r: Reduction| {
+                match (out, g) {
+                    (out, Some(g)) => {
+                        let [ga, gp, gn] = g else { panic!() };
+                        let grads = emb::TripletGrads {
+                            anchor: ga,
+                            positive: gp,
+                            negative: gn,
+                        };
+                        match out {
+                            Some(o) => tri.per_sample_and_grad(&x[0], &x[1], &x[2], o, grads),
+                            None => tri.value_and_grad(&x[0], &x[1], &x[2], r, grads),
+                        }
+                    }
+                    (Some(o), None) => tri.per_sample(&x[0], &x[1], &x[2], o).map(|_| f32::NAN),
+                    (None, None) => tri.value(&x[0], &x[1], &x[2], r),
+                }
+                .expect("triplet call")
+            };
+            check_embedding_calls(case, errors, names, x[0].len(), &call);
+        }
+        "sdml" => {
+            let names: &[&str] = &["x1", "x2"];
+            let x: Vec<Vec<f32>> = names.iter().map(|k| f32s(&case[*k])).collect();
+            let sdml = emb::Sdml::new(dim)
+                .expect("dim")
+                .smoothing(param(case, "smoothing", 0.3))
+                .expect("smoothing");
+            let call = |out: Option<&mut [f32]>, g: Option<&mut [Vec<f32>]>, r: Reduction| {
+                match (out, g) {
+                    (out, Some(g)) => {
+                        let [g1, g2] = g else { panic!() };
+                        let grads = emb::SdmlGrads { x1: g1, x2: g2 };
+                        match out {
+                            Some(o) => sdml.per_sample_and_grad(&x[0], &x[1], o, grads),
+                            None => sdml.value_and_grad(&x[0], &x[1], r, grads),
+                        }
+                    }
+                    (Some(o), None) => sdml.per_sample(&x[0], &x[1], o).map(|_| f32::NAN),
+                    (None, None) => sdml.value(&x[0], &x[1], r),
+                }
+                .expect("sdml call")
+            };
+            check_embedding_calls(case, errors, names, x[0].len(), &call);
+        }
+        other => errors.push(format!("{id}: unknown embedding loss `{other}`")),
     }
 }

@@ -49,6 +49,10 @@ const EXPECTED: &[&str] = &[
     "logsumexp",
     "Triplet",
     "CosineEmbedding",
+    "Sdml",
+    "MultilabelSoftMargin",
+    "MultiMargin",
+    "MultilabelMargin",
     "Ctc",
 ];
 
@@ -223,7 +227,11 @@ fn has_value_method(files: &[PathBuf], name: &str) -> bool {
                 && lines[i + 1..]
                     .iter()
                     .take_while(|l| !l.starts_with('}'))
-                    .any(|l| l.trim_start().starts_with("pub fn value("))
+                    .any(|l| {
+                        let l = l.trim_start();
+                        // `value(`, or a generic `value<Y: Label>(`.
+                        l.starts_with("pub fn value(") || l.starts_with("pub fn value<")
+                    })
         })
     })
 }

@@ -660,3 +660,163 @@ fn embedding_never_allocates() {
     });
     assert!(errors >= 2 * 6 + 3 * 4, "every error path ran ({errors})");
 }
+
+/// Every new entry point and option of SPEC Part 2's row and embedding
+/// losses (issue 12): the strided class axis, `i64` labels, dense
+/// smoothing, KL `log_target`, the margin family, the p-norm triplet and
+/// SDML, success and error paths.
+#[test]
+fn parity_rows_never_allocate() {
+    use loss_kernels::embedding::{Distance, Sdml, SdmlGrads, Triplet, TripletGrads};
+    use loss_kernels::margin::{MultiMargin, MultilabelMargin, MultilabelSoftMargin};
+    use loss_kernels::softmax::{Input, KlDivergence, Labels, SoftmaxCrossEntropy};
+    let x: [f32; 12] = [
+        0.5, -1.0, 2.0, 0.0, 1.0, 3.0, -2.0, 0.25, 0.0, 0.0, 1.5, -0.5,
+    ];
+    let probs: [f32; 12] = [0.2, 0.3, 0.5, 0.0, 1.0, 0.0, 0.25, 0.25, 0.5, 0.1, 0.1, 0.8];
+    let labels64 = [2i64, 1, -100, 0];
+    let labels32 = [2u32, 1, 0, 0];
+    let targets = [2i64, 0, -1, 1, -1, 0, 0, 0, 2, -1, 5, 5];
+    let cw = [1.0f32, 2.0, 0.5];
+    let sw = [1.0f32, 0.5, 2.0, 1.0];
+    let (mut grad, mut out) = ([0.0f32; 12], [0.0f32; 12]);
+    let (mut g0, mut g1, mut g2) = ([0.0f32; 12], [0.0f32; 12], [0.0f32; 12]);
+    let mut errors = 0;
+    assert_no_alloc("parity rows", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        // Cross-entropy: i64 labels, dense smoothing, the strided axis
+        // (3 classes × 2 positions × 2 samples).
+        let ce = SoftmaxCrossEntropy::new(3)
+            .unwrap()
+            .ignore_index(Some(-100))
+            .label_smoothing(0.2)
+            .unwrap();
+        let strided = ce.spatial(2).unwrap().class_weight(&cw).sample_weight(&sw);
+        for c in [
+            ce,
+            ce.input(Input::LogProbs),
+            strided,
+            strided.input(Input::LogProbs),
+        ] {
+            for labels in [Labels::SparseI64(&labels64), Labels::Dense(&probs)] {
+                for r in [Reduction::Sum, Reduction::Mean] {
+                    record(c.value(&x, labels, r));
+                    record(c.value_and_grad(&x, labels, r, &mut grad));
+                }
+                record(c.per_sample(&x, labels, &mut out[..4]).map(|_| 0.0));
+                record(c.per_sample_and_grad(&x, labels, &mut out[..4], &mut grad));
+            }
+            record(c.value(&x, Labels::SparseI64(&[0, 1, -1, 0]), Reduction::Sum));
+        }
+        record(strided.value(&x[..10], Labels::SparseI64(&labels64), Reduction::Sum));
+        if let Err(e) = ce.spatial(0) {
+            black_box(show(e));
+        }
+        // KL with log-probability targets.
+        let kl = KlDivergence::new(3).unwrap().log_target(true);
+        for k in [kl, kl.input(Input::Logits).sample_weight(&sw)] {
+            record(k.value(&x, &probs, Reduction::Mean));
+            record(k.value_and_grad(&x, &probs, Reduction::Sum, &mut grad));
+            record(k.per_sample(&x, &probs, &mut out[..4]).map(|_| 0.0));
+            record(k.per_sample_and_grad(&x, &probs, &mut out[..4], &mut grad));
+        }
+        // The margin family.
+        let soft = MultilabelSoftMargin::new(3).unwrap();
+        for s in [soft, soft.class_weight(&cw).sample_weight(&sw)] {
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(s.value(&x, &probs, r));
+                record(s.value_and_grad(&x, &probs, r, &mut grad));
+            }
+            record(s.per_sample(&x, &probs, &mut out[..4]).map(|_| 0.0));
+            record(s.per_sample_and_grad(&x, &probs, &mut out[..4], &mut grad));
+            record(s.value(&x, &probs[..3], Reduction::Sum));
+        }
+        let mm = MultiMargin::new(3).unwrap();
+        for m in [
+            mm,
+            mm.p(2)
+                .unwrap()
+                .margin(0.5)
+                .unwrap()
+                .class_weight(&cw)
+                .sample_weight(&sw),
+        ] {
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(m.value(&x, &labels32, r));
+                record(m.value_and_grad(&x, &labels32, r, &mut grad));
+            }
+            record(m.per_sample(&x, &labels32, &mut out[..4]).map(|_| 0.0));
+            record(m.per_sample_and_grad(&x, &labels32, &mut out[..4], &mut grad));
+            record(m.value(&x, &labels64, Reduction::Sum));
+        }
+        if let Err(e) = mm.p(3) {
+            black_box(show(e));
+        }
+        let ml = MultilabelMargin::new(3).unwrap();
+        for m in [ml, ml.sample_weight(&sw)] {
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(
+                    m.value(&x, &targets[..9], r)
+                        .map(|_| 0.0)
+                        .and(m.value(&x, &targets, r)),
+                );
+                record(m.value_and_grad(
+                    &x,
+                    &[0i64, -1, 0, 1, 2, -1, 2, -1, 0, 1, -1, 0],
+                    r,
+                    &mut grad,
+                ));
+            }
+            let ok = [0i64, -1, 0, 1, 2, -1, 2, -1, 0, 1, -1, 0];
+            record(m.per_sample(&x, &ok, &mut out[..4]).map(|_| 0.0));
+            record(m.per_sample_and_grad(&x, &ok, &mut out[..4], &mut grad));
+        }
+        // Triplet with p-norms, eps and swap (rows of 4), SDML (rows of 3).
+        for norm in [1, 2] {
+            let t = Triplet::new(4)
+                .unwrap()
+                .distance(Distance::p_norm(norm).unwrap())
+                .eps(1e-3)
+                .unwrap();
+            for t in [t, t.swap(true).sample_weight(&sw[..3])] {
+                record(t.value(&x, &probs, &grad, Reduction::Mean));
+                let grads = TripletGrads {
+                    anchor: &mut g0,
+                    positive: &mut g1,
+                    negative: &mut g2,
+                };
+                record(t.per_sample_and_grad(&x, &probs, &x, &mut out[..3], grads));
+            }
+        }
+        let sdml = Sdml::new(3).unwrap();
+        for s in [sdml, sdml.smoothing(0.1).unwrap().sample_weight(&sw)] {
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(s.value(&x, &probs, r));
+                let grads = SdmlGrads {
+                    x1: &mut g0,
+                    x2: &mut g1,
+                };
+                record(s.value_and_grad(&x, &probs, r, grads));
+            }
+            record(s.per_sample(&x, &probs, &mut out[..4]).map(|_| 0.0));
+            let grads = SdmlGrads {
+                x1: &mut g0,
+                x2: &mut g1,
+            };
+            record(s.per_sample_and_grad(&x, &probs, &mut out[..4], grads));
+            record(s.value(&x[..3], &probs[..3], Reduction::Sum));
+        }
+    });
+    assert!(
+        errors >= 4 + 1 + 2 + 2 + 2 + 1 + 2,
+        "every error path ran ({errors})"
+    );
+}

@@ -73,17 +73,23 @@ struct CeCase {
     n: usize,
     classes: usize,
     logits: Vec<f32>,
-    sparse: Option<Vec<u32>>,
+    /// The sparse labels (as `i64`; `labels()` passes them as `u32` unless
+    /// `signed`).
+    sparse: Option<Vec<i64>>,
+    sparse_u32: Vec<u32>,
+    /// The labels go in as PyTorch's `i64` ([`Labels::SparseI64`]).
+    signed: bool,
     dense: Option<Vec<f32>>,
     smoothing: f32,
-    ignore: Option<u32>,
+    ignore: Option<i64>,
     class_weight: Option<Vec<f32>>,
     sample_weight: Option<Vec<f32>>,
     log_probs: bool,
 }
 
 impl CeCase {
-    /// A random case; `opts` bits pick the options.
+    /// A random case; `opts` bits pick the options (bit 6: `i64` labels,
+    /// the ignored one `-100` half the time).
     fn random(seed: u64, n: u8, classes: u8, opts: u8) -> CeCase {
         let mut r = Rng::new(seed);
         let n = 1 + n as usize % 40;
@@ -95,18 +101,29 @@ impl CeCase {
         } else {
             r.vec(n * classes, -8.0, 8.0)
         };
-        let ignore = (opts & 4 != 0).then(|| r.below(classes + 2) as u32);
-        let sparse = (!dense).then(|| {
+        let signed = opts & 64 != 0;
+        let ignore = (opts & 4 != 0).then(|| {
+            if signed && r.below(2) == 0 {
+                -100
+            } else {
+                r.below(classes + 2) as i64
+            }
+        });
+        let sparse: Option<Vec<i64>> = (!dense).then(|| {
             (0..n)
                 .map(|_| {
                     // Labels in range, or the ignored one now and then.
                     match ignore {
                         Some(i) if r.below(4) == 0 => i,
-                        _ => r.below(classes) as u32,
+                        _ => r.below(classes) as i64,
                     }
                 })
                 .collect()
         });
+        let sparse_u32 = match (&sparse, signed) {
+            (Some(y), false) => y.iter().map(|&v| v as u32).collect(),
+            _ => vec![],
+        };
         let dense = dense.then(|| {
             let mut t = r.vec(n * classes, 0.0, 1.0);
             for v in t.iter_mut() {
@@ -121,6 +138,8 @@ impl CeCase {
             classes,
             logits,
             sparse,
+            sparse_u32,
+            signed,
             dense,
             smoothing: if opts & 8 != 0 { r.grid(0.0, 1.0) } else { 0.0 },
             ignore,
@@ -152,7 +171,8 @@ impl CeCase {
 
     fn labels(&self) -> Labels<'_> {
         match (&self.sparse, &self.dense) {
-            (Some(y), _) => Labels::Sparse(y),
+            (Some(y), _) if self.signed => Labels::SparseI64(y),
+            (Some(_), _) => Labels::Sparse(&self.sparse_u32),
             (None, Some(t)) => Labels::Dense(t),
             _ => unreachable!(),
         }
@@ -183,9 +203,13 @@ impl CeCase {
                     })
                     .collect()
             }
-            (None, Some(t)) => (0..c)
-                .map(|k| self.c(k) * f64::from(t[i * c + k]))
-                .collect(),
+            // Dense targets are smoothed too (PyTorch): `(1-α) t + α/C`.
+            (None, Some(t)) => {
+                let a = f64::from(self.smoothing);
+                (0..c)
+                    .map(|k| self.c(k) * ((1.0 - a) * f64::from(t[i * c + k]) + a / c as f64))
+                    .collect()
+            }
             _ => unreachable!(),
         };
         let s = self.sample_weight.as_ref().map_or(1.0, |s| f64::from(s[i]));
@@ -272,7 +296,7 @@ fn cross_entropy_matches_reference_and_finite_differences() {
 /// Every option combination at the shapes of every path, deterministically.
 #[test]
 fn cross_entropy_every_option_every_path() {
-    for opts in 0..64u8 {
+    for opts in 0..128u8 {
         for (n, c) in [(1, 1), (17, 3), (33, 10), (40, 16), (5, 33), (20, 40)] {
             let case = CeCase::random(u64::from(opts) * 977 + n as u64, n - 1, c - 1, opts);
             if let Err(e) = each_lane_ok(Family::Softmax, |_| check_ce(&case)) {

@@ -21,11 +21,11 @@
 #![no_main]
 
 use fuzz_support::check::{EPS, Faults, RTOL, assert_close, assert_same, close, in_domain};
-use loss_kernels_reference::ctc::{Sequence, ctc};
 use fuzz_support::input::{Input as Bytes, adjust};
 use libfuzzer_sys::fuzz_target;
 use loss_kernels::Reduction;
 use loss_kernels::ctc::{self, Activations, Ctc, Dims, Input, Labels};
+use loss_kernels_reference::ctc::{Sequence, ctc};
 
 fuzz_target!(|data: &[u8]| {
     let mut b = Bytes::new(data);
@@ -101,9 +101,25 @@ fuzz_target!(|data: &[u8]| {
         })
         .zero_infinity(zero_inf);
     let activations = if batch_major {
-        Activations::batch_major(&acts, Dims { steps: t, batch: n, classes: c }, &input_lengths)
+        Activations::batch_major(
+            &acts,
+            Dims {
+                steps: t,
+                batch: n,
+                classes: c,
+            },
+            &input_lengths,
+        )
     } else {
-        Activations::time_major(&acts, Dims { steps: t, batch: n, classes: c }, &input_lengths)
+        Activations::time_major(
+            &acts,
+            Dims {
+                steps: t,
+                batch: n,
+                classes: c,
+            },
+            &input_lengths,
+        )
     };
     let label_arg = if concatenated {
         Labels::Concatenated {

@@ -20,10 +20,10 @@ use fuzz_support::check::{
     Faults, assert_close, assert_same, checkable, close, in_domain, summation_slack,
 };
 use fuzz_support::input::{Input as Bytes, adjust};
-use loss_kernels_reference::rows::{Row, cosine_embedding, triplet};
 use libfuzzer_sys::fuzz_target;
 use loss_kernels::Reduction;
 use loss_kernels::embedding::{CosineEmbedding, CosineGrads, Distance, Triplet, TripletGrads};
+use loss_kernels_reference::rows::{Row, cosine_embedding, triplet};
 
 fuzz_target!(|data: &[u8]| {
     let mut b = Bytes::new(data);

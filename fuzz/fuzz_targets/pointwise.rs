@@ -16,10 +16,10 @@ use fuzz_support::check::{
     Faults, assert_close, assert_same, checkable, in_domain, summation_slack,
 };
 use fuzz_support::input::{Input, adjust};
-use loss_kernels_reference::pointwise::{Elem, Pointwise as Ref};
 use libfuzzer_sys::fuzz_target;
 use loss_kernels::Reduction;
 use loss_kernels::pointwise::{self, ElementLoss, Labels, Pointwise};
+use loss_kernels_reference::pointwise::{Elem, Pointwise as Ref};
 
 /// One decoded case.
 struct Case {

@@ -22,10 +22,10 @@ use fuzz_support::check::{
     Faults, assert_close, assert_same, checkable, close, in_domain, summation_slack,
 };
 use fuzz_support::input::{Input as Bytes, adjust};
-use loss_kernels_reference::rows::{Row, kl_divergence, max_and_ln_sum, softmax_cross_entropy};
 use libfuzzer_sys::fuzz_target;
 use loss_kernels::softmax::{self, Input, KlDivergence, Labels, SoftmaxCrossEntropy};
 use loss_kernels::{Error, Reduction};
+use loss_kernels_reference::rows::{Row, kl_divergence, max_and_ln_sum, softmax_cross_entropy};
 
 fuzz_target!(|data: &[u8]| {
     let mut b = Bytes::new(data);
@@ -185,11 +185,13 @@ fn cross_entropy_case(c: &Case, sparse: bool) {
         }
         None => loss,
     };
-    let loss = loss.ignore_index(c.ignore).input(if c.other_input {
-        Input::LogProbs
-    } else {
-        Input::Logits
-    });
+    let loss = loss
+        .ignore_index(c.ignore.map(i64::from))
+        .input(if c.other_input {
+            Input::LogProbs
+        } else {
+            Input::Logits
+        });
     let loss = match &c.class_weight {
         Some(w) => loss.class_weight(w),
         None => loss,
@@ -297,8 +299,12 @@ fn cross_entropy_case(c: &Case, sparse: bool) {
                 })
                 .collect()
         } else {
+            // Dense targets are smoothed too: `(1-α) t + α/C` (PyTorch).
             (0..classes)
-                .map(|k| cw(k) * c.dense[i * classes + k] as f64)
+                .map(|k| {
+                    cw(k)
+                        * ((1.0 - alpha) * c.dense[i * classes + k] as f64 + alpha / classes as f64)
+                })
                 .collect()
         };
         refs.push(softmax_cross_entropy(&row, &w, c.other_input));

@@ -255,3 +255,262 @@ pub fn cosine_embedding(x1: &[f64], x2: &[f64], label: f64, margin: f64) -> Row 
         hinge_argument,
     }
 }
+
+/// `ln(1 + e^x)` without overflow.
+fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// `1 / (1 + e^-x)`.
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// PyTorch's `multilabel_soft_margin_loss` of one row: targets `y` in
+/// `[0, 1]`, class weights `c` (1 without):
+/// `(1/C) Σ c_k (y_k softplus(-x_k) + (1 - y_k) softplus(x_k))`, gradient
+/// `(c_k/C)(σ(x_k) - y_k)`.
+pub fn multilabel_soft_margin(x: &[f64], y: &[f64], c: Option<&[f64]>) -> Row {
+    let n = x.len() as f64;
+    let w = |k: usize| c.map_or(1.0, |c| c[k]);
+    let term = |k: usize| y[k] * softplus(-x[k]) + (1.0 - y[k]) * softplus(x[k]);
+    let value = (0..x.len()).map(|k| w(k) * term(k)).sum::<f64>() / n;
+    let value_scale = (0..x.len())
+        .map(|k| w(k).abs() * (term(k).abs() + x[k].abs() + 1.0))
+        .sum::<f64>()
+        / n;
+    let grad = (0..x.len())
+        .map(|k| w(k) / n * (sigmoid(x[k]) - y[k]))
+        .collect();
+    let w_max = (0..x.len()).fold(0.0f64, |m, k| m.max(w(k).abs()));
+    Row {
+        value,
+        value_scale,
+        grad,
+        grad_scale: w_max / n + 1e-30,
+        grad_ambiguous: false,
+        hinge_argument: 1.0,
+    }
+}
+
+/// PyTorch's `multi_margin_loss` of one row with label `y`, power `p` (1 or
+/// 2), `margin` and class weights `c`:
+/// `(1/C) Σ_{k≠y} c_y max(0, margin - x_y + x_k)^p`.
+pub fn multi_margin(x: &[f64], y: usize, p: u32, margin: f64, c: Option<&[f64]>) -> Row {
+    let n = x.len() as f64;
+    let w = c.map_or(1.0, |c| c[y]);
+    let mut value = 0.0;
+    let mut value_scale = 0.0;
+    let mut grad = vec![0.0; x.len()];
+    let mut ambiguous = false;
+    for k in 0..x.len() {
+        if k == y {
+            continue;
+        }
+        let z = margin - x[y] + x[k];
+        let mag = margin.abs() + x[y].abs() + x[k].abs();
+        ambiguous |= z.abs() <= 1e-5 * (mag + 1.0);
+        if z > 0.0 {
+            let (v, d) = if p == 2 { (z * z, 2.0 * z) } else { (z, 1.0) };
+            value += w * v / n;
+            grad[k] += w * d / n;
+            grad[y] -= w * d / n;
+        }
+        value_scale += w.abs()
+            * (if p == 2 {
+                (mag + 1.0).powi(2)
+            } else {
+                mag + 1.0
+            })
+            / n;
+    }
+    let grad_scale = grad.iter().fold(0.0f64, |m, g| m.max(g.abs())) + w.abs() / n;
+    Row {
+        value,
+        value_scale,
+        grad,
+        grad_scale,
+        grad_ambiguous: ambiguous,
+        hinge_argument: 1.0,
+    }
+}
+
+/// PyTorch's `multilabel_margin_loss` of one row: `targets` the row's `C`
+/// entries, its targets first up to the first negative one:
+/// `(1/C) Σ_{j∈T} Σ_{k∉T} max(0, 1 - x_j + x_k)`.
+pub fn multilabel_margin(x: &[f64], targets: &[i64]) -> Row {
+    let n = x.len() as f64;
+    let listed: Vec<usize> = targets
+        .iter()
+        .take_while(|&&t| t >= 0)
+        .map(|&t| t as usize)
+        .collect();
+    let member = |k: usize| listed.contains(&k);
+    let mut value = 0.0;
+    let mut value_scale = 0.0;
+    let mut grad = vec![0.0; x.len()];
+    let mut ambiguous = false;
+    for &j in &listed {
+        for k in (0..x.len()).filter(|&k| !member(k)) {
+            let z = 1.0 - x[j] + x[k];
+            let mag = 1.0 + x[j].abs() + x[k].abs();
+            ambiguous |= z.abs() <= 1e-5 * mag;
+            value_scale += mag / n;
+            if z > 0.0 {
+                value += z / n;
+                grad[k] += 1.0 / n;
+                grad[j] -= 1.0 / n;
+            }
+        }
+    }
+    Row {
+        value,
+        value_scale,
+        grad,
+        grad_scale: 1.0,
+        grad_ambiguous: ambiguous,
+        hinge_argument: 1.0,
+    }
+}
+
+/// PyTorch's `triplet_margin_loss` of one row with the p-norm distance
+/// `d(x, y) = ‖x - y + eps‖_p` (`p` 1 or 2) and `swap`; `grad` holds the
+/// anchor, positive and negative gradients. At a tie of the swap the
+/// gradient of the minimum is split equally; a zero norm and `|w_j| = 0`
+/// (p = 1) have a zero gradient.
+pub fn triplet_pnorm(
+    a: &[f64],
+    p: &[f64],
+    n: &[f64],
+    margin: f64,
+    norm: u32,
+    eps: f64,
+    swap: bool,
+) -> Row {
+    let dim = a.len();
+    let diff =
+        |x: &[f64], y: &[f64]| -> Vec<f64> { x.iter().zip(y).map(|(a, b)| a - b + eps).collect() };
+    let dist = |w: &[f64]| -> f64 {
+        if norm == 1 {
+            w.iter().map(|v| v.abs()).sum()
+        } else {
+            w.iter().map(|v| v * v).sum::<f64>().sqrt()
+        }
+    };
+    // ∂d/∂w.
+    let ddist = |w: &[f64], d: f64| -> Vec<f64> {
+        w.iter()
+            .map(|&v| {
+                if norm == 1 {
+                    if v > 0.0 {
+                        1.0
+                    } else if v < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    }
+                } else if d > 0.0 {
+                    v / d
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let (u, v, w) = (diff(a, p), diff(a, n), diff(p, n));
+    let (dap, dan, dpn) = (dist(&u), dist(&v), dist(&w));
+    let (dneg, share) = if !swap {
+        (dan, 1.0)
+    } else if dpn < dan {
+        (dpn, 0.0)
+    } else if dpn == dan {
+        (dan, 0.5)
+    } else {
+        (dan, 1.0)
+    };
+    let h = dap - dneg + margin;
+    let value = h.max(0.0);
+    let mut grad = vec![0.0; 3 * dim];
+    if h > 0.0 {
+        let (fu, fv, fw) = (ddist(&u, dap), ddist(&v, dan), ddist(&w, dpn));
+        for j in 0..dim {
+            let (gu, gv, gw) = (fu[j], share * fv[j], (1.0 - share) * fw[j]);
+            grad[j] = gu - gv;
+            grad[dim + j] = -gu - gw;
+            grad[2 * dim + j] = gv + gw;
+        }
+    }
+    let mag: f64 = a
+        .iter()
+        .zip(p)
+        .zip(n)
+        .map(|((a, p), n)| a.abs() + p.abs() + n.abs() + eps.abs())
+        .sum();
+    let value_scale = mag + margin.abs();
+    // A kink, a swap tie within rounding, a norm near 0 or (p = 1) a
+    // component near 0: the gradient there is set by rounding.
+    let near = |x: f64| x.abs() <= 1e-5 * (value_scale + 1.0);
+    let comp_near = |w: &[f64], x: &[f64], y: &[f64]| {
+        w.iter()
+            .zip(x.iter().zip(y))
+            .any(|(w, (x, y))| w.abs() <= 1e-5 * (x.abs() + y.abs() + 1e-3))
+    };
+    let ambiguous = near(h)
+        || (swap && near(dan - dpn))
+        || (norm == 2 && (dap.min(dan).min(if swap { dpn } else { f64::INFINITY })) <= 1e-3)
+        || (norm == 1
+            && (comp_near(&u, a, p) || comp_near(&v, a, n) || (swap && comp_near(&w, p, n))));
+    Row {
+        value,
+        value_scale,
+        grad,
+        grad_scale: 2.0,
+        grad_ambiguous: ambiguous,
+        hinge_argument: h,
+    }
+}
+
+/// Gluon's `SDMLLoss` (SPEC's formula, without Gluon's `1e-12`) over `n`
+/// pairs of rows of `dim`: the per-sample losses and the gradients of
+/// their sum w.r.t. `x1` and `x2`.
+pub fn sdml(x1: &[f64], x2: &[f64], dim: usize, smoothing: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let n = x1.len() / dim;
+    let t = |i: usize, j: usize| {
+        if i == j {
+            1.0 - smoothing
+        } else {
+            smoothing / (n - 1) as f64
+        }
+    };
+    let xlnx = |v: f64| if v == 0.0 { 0.0 } else { v * v.ln() };
+    let mut per = vec![0.0; n];
+    let (mut g1, mut g2) = (vec![0.0; n * dim], vec![0.0; n * dim]);
+    for i in 0..n {
+        let d: Vec<f64> = (0..n)
+            .map(|j| {
+                (0..dim)
+                    .map(|k| (x1[i * dim + k] - x2[j * dim + k]).powi(2))
+                    .sum()
+            })
+            .collect();
+        let neg: Vec<f64> = d.iter().map(|v| -v).collect();
+        let lse = logsumexp(&neg);
+        per[i] = (0..n)
+            .map(|j| xlnx(t(i, j)) - t(i, j) * (neg[j] - lse))
+            .sum();
+        for j in 0..n {
+            let g = t(i, j) - (neg[j] - lse).exp();
+            for k in 0..dim {
+                let diff = x1[i * dim + k] - x2[j * dim + k];
+                g1[i * dim + k] += 2.0 * g * diff;
+                g2[j * dim + k] -= 2.0 * g * diff;
+            }
+        }
+    }
+    (per, g1, g2)
+}

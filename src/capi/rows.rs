@@ -73,7 +73,7 @@ pub unsafe extern "C" fn lk_softmax_cross_entropy(
             )?;
             let mut loss = SoftmaxCrossEntropy::new(spec.classes)?
                 .label_smoothing(spec.label_smoothing)?
-                .ignore_index(u32::try_from(spec.ignore_index).ok())
+                .ignore_index((spec.ignore_index >= 0).then_some(spec.ignore_index))
                 .input(input_kind);
             if let Some(c) = optional(class_weight, spec.classes) {
                 loss = loss.class_weight(c);

@@ -1,19 +1,27 @@
-//! Embedding losses over rows of `dim` values: [`Triplet`] and
-//! [`CosineEmbedding`], each with its gradients w.r.t. every input.
+//! Embedding losses over rows of `dim` values: [`Triplet`],
+//! [`CosineEmbedding`] and [`Sdml`] (Gluon's smoothed deep metric
+//! learning, over all `n × n` pairs), each with its gradients w.r.t. every
+//! input.
 //!
 //! # Triplet
 //!
-//! With `u = a - p + ε` and `v = a - n + ε` per row (`ε = 0` for
-//! [`Distance::Squared`], `1e-6` for [`Distance::Euclidean`], PyTorch's
-//! `pairwise_distance` eps):
+//! With `d(x, y) = ‖x - y + ε‖` per row (PyTorch's `pairwise_distance`;
+//! `ε` from [`Triplet::eps`], default `1e-6` for the p-norms and 0 for
+//! [`Distance::Squared`]) and `d_neg = d(a, n)`, or with
+//! [`Triplet::swap`] `min(d(a, n), d(p, n))`:
+//! `l = max(0, d(a, p) - d_neg + margin)`.
 //!
-//! | distance | `l` | `∂l/∂a`, `∂l/∂p`, `∂l/∂n` where `l > 0` |
+//! | distance | `d(x, y)` of `w = x - y + ε` | `∂d/∂x` |
 //! |---|---|---|
-//! | `Squared` (Gluon) | `max(0, Σu² - Σv² + margin)` | `2u - 2v`, `-2u`, `2v` |
-//! | `Euclidean` (PyTorch) | `max(0, ‖u‖ - ‖v‖ + margin)` | `u/‖u‖ - v/‖v‖`, `-u/‖u‖`, `v/‖v‖` |
+//! | `Squared` (Gluon) | `Σ w²` | `2w` |
+//! | `Euclidean` (PyTorch `p=2`) | `‖w‖₂` | `w / ‖w‖₂` (0 where `‖w‖₂ = 0`) |
+//! | `Manhattan` (PyTorch `p=1`) | `Σ abs(w)` | `sign(w)` (0 where `w_j = 0`) |
 //!
-//! The gradient is 0 where `l = 0`; a zero distance (`‖u‖ = 0`) contributes
-//! a zero gradient (the subgradient at the cone's tip) instead of `0/0`.
+//! `∂d/∂y = -∂d/∂x`. The gradient is 0 where `l <= 0` (PyTorch's
+//! `clamp_min`); at a tie of the swap (`d(a, n) = d(p, n)`) the gradient of
+//! `d_neg` is split equally between the two distances (PyTorch's `minimum`
+//! backward). A zero distance contributes a zero gradient (the subgradient
+//! at the cone's tip) instead of `0/0`.
 //!
 //! # Cosine embedding
 //!
@@ -54,11 +62,13 @@
 //! ```
 
 mod cosine;
+mod sdml;
 #[cfg(all(test, feature = "test-lanes"))]
 mod tests;
 mod triplet;
 
 pub use cosine::{CosineEmbedding, CosineGrads};
+pub use sdml::{Sdml, SdmlGrads};
 pub use triplet::{Distance, Triplet, TripletGrads};
 
 use crate::lane::{Lane, MAX_LANES};

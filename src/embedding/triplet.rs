@@ -8,14 +8,52 @@ use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, const_try, rows};
 use crate::lane::{self, Kernel, Lane};
 
-/// The distance a [`Triplet`] loss compares.
+/// The distance a [`Triplet`] loss compares, of `w = u - v + eps`
+/// ([`Triplet::eps`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Distance {
-    /// Squared Euclidean distance (Gluon's `TripletLoss`).
+    /// Squared Euclidean distance `Σ w²` (Gluon's `TripletLoss`; default
+    /// eps 0).
     #[default]
     Squared,
-    /// Euclidean distance with eps `1e-6` (PyTorch `TripletMarginLoss(p=2)`).
+    /// Euclidean distance `‖w‖₂` (PyTorch `triplet_margin_loss(p=2)`;
+    /// default eps `1e-6`).
     Euclidean,
+    /// Manhattan distance `‖w‖₁ = Σ |w|` (PyTorch
+    /// `triplet_margin_loss(p=1)`; default eps `1e-6`).
+    Manhattan,
+}
+
+impl Distance {
+    /// PyTorch's `p` of the norm: 1 ([`Manhattan`](Self::Manhattan)) or 2
+    /// ([`Euclidean`](Self::Euclidean)); any other is an error
+    /// (`Squared` is not a p-norm: choose it by name).
+    ///
+    /// ```
+    /// use loss_kernels::embedding::Distance;
+    /// assert_eq!(Distance::p_norm(1)?, Distance::Manhattan);
+    /// assert!(Distance::p_norm(3).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub const fn p_norm(p: u32) -> Result<Distance, Error> {
+        match p {
+            1 => Ok(Distance::Manhattan),
+            2 => Ok(Distance::Euclidean),
+            _ => Err(Error::InvalidParameter {
+                argument: "p",
+                expected: "1 or 2",
+            }),
+        }
+    }
+
+    /// The eps PyTorch's `pairwise_distance` adds by default (`1e-6`),
+    /// 0 for the squared distance (Gluon adds none).
+    const fn default_eps(self) -> f32 {
+        match self {
+            Distance::Squared => 0.0,
+            Distance::Euclidean | Distance::Manhattan => 1e-6,
+        }
+    }
 }
 
 /// The gradient slices of a triplet loss, each the length of its input.
@@ -44,6 +82,8 @@ pub struct Triplet<'w> {
     dim: usize,
     margin: f32,
     distance: Distance,
+    eps: Option<f32>,
+    swap: bool,
     sample_weight: Option<&'w [f32]>,
 }
 
@@ -58,6 +98,8 @@ impl Triplet<'static> {
             dim,
             margin: 1.0,
             distance: Distance::Squared,
+            eps: None,
+            swap: false,
             sample_weight: None,
         })
     }
@@ -74,6 +116,45 @@ impl<'w> Triplet<'w> {
     #[must_use]
     pub const fn distance(self, distance: Distance) -> Self {
         Triplet { distance, ..self }
+    }
+
+    /// The `eps` added to every difference, `d(u, v) = ‖u - v + eps‖`
+    /// (finite; PyTorch's default `1e-6` for the p-norms, 0 for
+    /// [`Distance::Squared`], which is what an unset eps gives).
+    ///
+    /// ```
+    /// use loss_kernels::embedding::{Distance, Triplet};
+    /// use loss_kernels::Reduction;
+    /// let loss = Triplet::new(1)?.distance(Distance::Manhattan).eps(0.0)?.margin(0.0)?;
+    /// assert_eq!(loss.value(&[0.0], &[1.0], &[-3.0], Reduction::Sum)?, 0.0);
+    /// assert!(Triplet::new(1)?.eps(f32::NAN).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn eps(self, eps: f32) -> Result<Self, Error> {
+        let eps = check_param("eps", eps, Domain::Finite)?;
+        Ok(Triplet {
+            eps: Some(eps),
+            ..self
+        })
+    }
+
+    /// PyTorch's `swap`: the negative distance is
+    /// `min(d(a, n), d(p, n))` (default `false`: `d(a, n)`). At a tie the
+    /// gradient of the minimum is split equally between the two distances
+    /// (PyTorch's `minimum` backward).
+    ///
+    /// ```
+    /// use loss_kernels::embedding::{Distance, Triplet};
+    /// use loss_kernels::Reduction;
+    /// let loss = Triplet::new(1)?.distance(Distance::Manhattan).eps(0.0)?;
+    /// let (a, p, n) = ([0.0], [2.0], [2.5]); // d(p, n) = 0.5 < d(a, n) = 2.5
+    /// assert_eq!(loss.value(&a, &p, &n, Reduction::Sum)?, 0.5);
+    /// assert_eq!(loss.swap(true).value(&a, &p, &n, Reduction::Sum)?, 2.5);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn swap(self, swap: bool) -> Self {
+        Triplet { swap, ..self }
     }
 
     /// Per-sample weights (one per row, checked at the call).
@@ -205,11 +286,36 @@ struct TripletBatch<'a, 'w, const GRAD: bool> {
     grad_scale: f32,
 }
 
+/// The kernels of the distances, one per `(distance, swap)`.
+mod dist {
+    /// [`super::Distance::Squared`].
+    pub(super) const SQUARED: u8 = 0;
+    /// [`super::Distance::Euclidean`].
+    pub(super) const EUCLIDEAN: u8 = 1;
+    /// [`super::Distance::Manhattan`].
+    pub(super) const MANHATTAN: u8 = 2;
+}
+
 impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
     type Output = f32;
 
     #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
+        match (self.loss.distance, self.loss.swap) {
+            (Distance::Squared, false) => self.batch::<L, { dist::SQUARED }, false>(),
+            (Distance::Squared, true) => self.batch::<L, { dist::SQUARED }, true>(),
+            (Distance::Euclidean, false) => self.batch::<L, { dist::EUCLIDEAN }, false>(),
+            (Distance::Euclidean, true) => self.batch::<L, { dist::EUCLIDEAN }, true>(),
+            (Distance::Manhattan, false) => self.batch::<L, { dist::MANHATTAN }, false>(),
+            (Distance::Manhattan, true) => self.batch::<L, { dist::MANHATTAN }, true>(),
+        }
+    }
+}
+
+impl<const GRAD: bool> TripletBatch<'_, '_, GRAD> {
+    /// Every row with the distance `DIST` (a [`dist`] constant), `SWAP`.
+    #[inline(always)]
+    fn batch<L: Lane, const DIST: u8, const SWAP: bool>(self) -> f32 {
         let TripletBatch {
             loss,
             inputs,
@@ -217,10 +323,7 @@ impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
             out,
             grad_scale,
         } = self;
-        let eps = match loss.distance {
-            Distance::Squared => 0.0,
-            Distance::Euclidean => 1e-6,
-        };
+        let eps = loss.eps.unwrap_or(loss.distance.default_eps());
         let n = rows_in(inputs[0].len(), loss.dim);
         let mut samples = Samples::new(out);
         each_row(
@@ -234,30 +337,103 @@ impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
             |row| {
                 let w = row.weight;
                 let scale = w * grad_scale;
-                w * triplet_row::<L, GRAD>(row.x, row.grad, eps, loss.margin, loss.distance, scale)
+                w * triplet_row::<L, DIST, SWAP, GRAD>(row.x, row.grad, eps, loss.margin, scale)
             },
         );
         samples.total()
     }
 }
 
-/// The triplet differences `u = a - p + ε`, `v = a - n + ε` at `i`.
+/// The triplet differences `u = a - p + ε`, `v = a - n + ε` and (for the
+/// swap) `w = p - n + ε` at `i`.
 #[inline(always)]
-fn triplet_diffs<L: Lane>([a, p, n]: [&[f32]; 3], i: usize, eps: L) -> (L, L) {
-    let a: L = load(a, i, 0.0);
-    let u = a - load(p, i, 0.0) + eps;
-    let v = a - load(n, i, 0.0) + eps;
-    (u, v)
+fn triplet_diffs<L: Lane>([a, p, n]: [&[f32]; 3], i: usize, eps: L) -> [L; 3] {
+    let (a, p, n): (L, L, L) = (load(a, i, 0.0), load(p, i, 0.0), load(n, i, 0.0));
+    [a - p + eps, a - n + eps, p - n + eps]
+}
+
+/// What a distance `DIST` sums per value: `w²`, or `|w|` (Manhattan).
+#[inline(always)]
+fn term<L: Lane, const DIST: u8>(w: L) -> (L, L) {
+    if DIST == dist::MANHATTAN {
+        (w.abs(), L::splat(1.0))
+    } else {
+        (w, w)
+    }
+}
+
+/// The distance `DIST` from its sum, and the factor of its gradient
+/// w.r.t. `w` (`∂d/∂w = factor · f(w)`, [`direction`]).
+#[inline(always)]
+fn distance<L: Lane, const DIST: u8>(sum: f32) -> (f32, f32) {
+    match DIST {
+        dist::SQUARED => (sum, 2.0),
+        dist::EUCLIDEAN => {
+            let d = sqrt1::<L>(sum);
+            (d, recip_or_zero(d))
+        }
+        _ => (sum, 1.0),
+    }
+}
+
+/// `f(w)` of [`distance`]: `w`, or `sign(w)` (0 at 0) for Manhattan.
+#[inline(always)]
+fn direction<L: Lane, const DIST: u8>(w: L) -> L {
+    if DIST == dist::MANHATTAN {
+        let zero = L::splat(0.0);
+        w.gt(zero)
+            .select(L::splat(1.0), w.lt(zero).select(L::splat(-1.0), zero))
+    } else {
+        w
+    }
+}
+
+/// The negative distance and the share `λ` of its gradient that goes to
+/// `d(a, n)` (the rest to `d(p, n)`): without the swap `d(a, n)` and 1;
+/// with it the smaller of the two (NaN if either is), 1/2 at a tie.
+#[inline(always)]
+fn negative<const SWAP: bool>(d_an: f32, d_pn: f32) -> (f32, f32) {
+    if !SWAP {
+        return (d_an, 1.0);
+    }
+    if d_an.is_nan() || d_pn.is_nan() {
+        (f32::NAN, 1.0)
+    } else if d_pn < d_an {
+        (d_pn, 0.0)
+    } else if d_pn == d_an {
+        (d_an, 0.5)
+    } else {
+        (d_an, 1.0)
+    }
+}
+
+/// The three gradients at `i`: `∂a = k_u f(u) - k_v f(v)`,
+/// `∂p = -k_u f(u) - k_w f(w)`, `∂n = k_v f(v) + k_w f(w)`.
+#[inline(always)]
+fn triplet_grads<L: Lane, const DIST: u8, const SWAP: bool>(
+    x: [&[f32]; 3],
+    i: usize,
+    eps: L,
+    [ku, kv, kw]: [L; 3],
+) -> [L; 3] {
+    let [u, v, w] = triplet_diffs::<L>(x, i, eps);
+    let gu = ku * direction::<L, DIST>(u);
+    let gv = kv * direction::<L, DIST>(v);
+    if SWAP {
+        let gw = kw * direction::<L, DIST>(w);
+        [gu - gv, -gu - gw, gv + gw]
+    } else {
+        [gu - gv, -gu, gv]
+    }
 }
 
 /// One triplet row: its loss, and with `GRAD` its gradients times `scale`.
 #[inline(always)]
-fn triplet_row<L: Lane, const GRAD: bool>(
+fn triplet_row<L: Lane, const DIST: u8, const SWAP: bool, const GRAD: bool>(
     x: [&[f32]; 3],
     [ga, gp, gn]: [&mut [f32]; 3],
     eps: f32,
     margin: f32,
-    distance: Distance,
     scale: f32,
 ) -> f32 {
     let [a, p, n] = x;
@@ -269,70 +445,86 @@ fn triplet_row<L: Lane, const GRAD: bool>(
         return f32::NAN;
     }
     let e = L::splat(eps);
-    let [dp, dn] = dots::<L, 2>(
-        dim,
-        #[inline(always)]
-        |i| {
-            let (u, v) = triplet_diffs::<L>(x, i, e);
-            [(u, u), (v, v)]
-        },
-    );
-    let (gap, coef_p, coef_n) = match distance {
-        Distance::Squared => (dp - dn, 2.0, 2.0),
-        Distance::Euclidean => {
-            let (dp, dn) = (sqrt1::<L>(dp), sqrt1::<L>(dn));
-            (dp - dn, recip_or_zero(dp), recip_or_zero(dn))
-        }
+    let [s_ap, s_an, s_pn] = if SWAP {
+        dots::<L, 3>(
+            dim,
+            #[inline(always)]
+            |i| {
+                // (Not `array::map`: its `try_map` is not inlined into the
+                // AVX entries.)
+                let [u, v, w] = triplet_diffs::<L>(x, i, e);
+                [term::<L, DIST>(u), term::<L, DIST>(v), term::<L, DIST>(w)]
+            },
+        )
+    } else {
+        let [s_ap, s_an] = dots::<L, 2>(
+            dim,
+            #[inline(always)]
+            |i| {
+                let [u, v, _] = triplet_diffs::<L>(x, i, e);
+                [term::<L, DIST>(u), term::<L, DIST>(v)]
+            },
+        );
+        [s_ap, s_an, 0.0]
     };
-    let l = gap + margin;
+    let (d_ap, c_ap) = distance::<L, DIST>(s_ap);
+    let (d_an, c_an) = distance::<L, DIST>(s_an);
+    let (d_pn, c_pn) = if SWAP {
+        distance::<L, DIST>(s_pn)
+    } else {
+        (0.0, 0.0)
+    };
+    let (d_neg, share) = negative::<SWAP>(d_an, d_pn);
+    let l = d_ap - d_neg + margin;
     if GRAD {
         let k = scale * hinge_slope(l);
-        let (alpha, beta) = (L::splat(k * coef_p), L::splat(k * coef_n));
-        // `∂a = α u - β v`, `∂p = -α u`, `∂n = β v`. Up to 8 lanes one
-        // pass writes all three; at 16 lanes that body is not inlined (a
-        // call per lane), so each gradient gets its own pass over the
-        // cache-resident rows. Measured at 4096x128, value + gradient: one
-        // pass 546 us vs three 424 us at 16 lanes (AVX-512), but 477 us vs
-        // 802 us at 4 lanes (SSE2); forcing the one-pass body inline did
-        // not help, nor did one shared closure for the three passes.
+        let ks = [
+            L::splat(k * c_ap),
+            L::splat(k * share * c_an),
+            L::splat(k * (1.0 - share) * c_pn),
+        ];
+        // Up to 8 lanes one pass writes all three; at 16 lanes that body
+        // is not inlined (a call per lane), so each gradient gets its own
+        // pass over the cache-resident rows. Measured at 4096x128, value +
+        // gradient: one pass 546 us vs three 424 us at 16 lanes (AVX-512),
+        // but 477 us vs 802 us at 4 lanes (SSE2); forcing the one-pass body
+        // inline did not help.
         if L::LANES < 16 {
             for_lanes::<L, 1>(
                 dim,
                 #[inline(always)]
                 |i, _, _| {
-                    let (u, v) = triplet_diffs::<L>(x, i, e);
-                    let (gu, gv) = (alpha * u, beta * v);
-                    store(gu - gv, ga, i);
-                    store(-gu, gp, i);
-                    store(gv, gn, i);
+                    let [da, dp, dn] = triplet_grads::<L, DIST, SWAP>(x, i, e, ks);
+                    store(da, ga, i);
+                    store(dp, gp, i);
+                    store(dn, gn, i);
                 },
             );
         } else {
-            for_lanes::<L, 1>(
-                dim,
-                #[inline(always)]
-                |i, _, _| {
-                    let (u, v) = triplet_diffs::<L>(x, i, e);
-                    store(alpha * u - beta * v, ga, i);
-                },
-            );
-            for_lanes::<L, 1>(
-                dim,
-                #[inline(always)]
-                |i, _, _| {
-                    let u = load::<L>(a, i, 0.0) - load(p, i, 0.0) + e;
-                    store(-(alpha * u), gp, i);
-                },
-            );
-            for_lanes::<L, 1>(
-                dim,
-                #[inline(always)]
-                |i, _, _| {
-                    let v = load::<L>(a, i, 0.0) - load(n, i, 0.0) + e;
-                    store(beta * v, gn, i);
-                },
-            );
+            grad_pass::<L, DIST, SWAP, 0>(x, ga, e, ks);
+            grad_pass::<L, DIST, SWAP, 1>(x, gp, e, ks);
+            grad_pass::<L, DIST, SWAP, 2>(x, gn, e, ks);
         }
     }
     hinge(l)
+}
+
+/// One gradient (`SLOT`: anchor, positive, negative) of a triplet row.
+#[inline(always)]
+fn grad_pass<L: Lane, const DIST: u8, const SWAP: bool, const SLOT: usize>(
+    x: [&[f32]; 3],
+    g: &mut [f32],
+    e: L,
+    ks: [L; 3],
+) {
+    for_lanes::<L, 1>(
+        g.len(),
+        #[inline(always)]
+        |i, _, _| {
+            let d = triplet_grads::<L, DIST, SWAP>(x, i, e, ks);
+            if let Some(&v) = d.get(SLOT) {
+                store(v, g, i);
+            }
+        },
+    );
 }

@@ -2,6 +2,7 @@
 //! validation of a call into a [`Plan`].
 
 use super::plan::{Plan, Targets, kind};
+use super::targets::ClassLabels;
 use super::{Input, Labels};
 use crate::Reduction;
 use crate::driver::{Outputs, Sum, reduction_scale};
@@ -27,8 +28,9 @@ use crate::error::{Bound, Domain, Error, check_len, check_param, const_try, rows
 #[derive(Clone, Copy, Debug)]
 pub struct SoftmaxCrossEntropy<'w> {
     classes: usize,
+    spatial: usize,
     smoothing: f32,
-    ignore_index: Option<u32>,
+    ignore_index: Option<i64>,
     input: Input,
     class_weight: Option<&'w [f32]>,
     sample_weight: Option<&'w [f32]>,
@@ -59,6 +61,7 @@ impl SoftmaxCrossEntropy<'static> {
         }
         Ok(SoftmaxCrossEntropy {
             classes,
+            spatial: 1,
             smoothing: 0.0,
             ignore_index: None,
             input: Input::Logits,
@@ -69,12 +72,20 @@ impl SoftmaxCrossEntropy<'static> {
 }
 
 impl<'w> SoftmaxCrossEntropy<'w> {
-    /// Label smoothing `α` in `[0, 1]` (PyTorch semantics): the sparse target
-    /// becomes `(1-α) onehot(y) + α/classes`. Ignored for dense labels.
+    /// Label smoothing `α` in `[0, 1]` (PyTorch semantics): a sparse target
+    /// becomes `(1-α) onehot(y) + α/classes`, a dense target row `t`
+    /// becomes `(1-α) t + α/classes` (then class weights apply, as in
+    /// PyTorch).
     ///
     /// ```
-    /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// use loss_kernels::Reduction;
     /// assert!(SoftmaxCrossEntropy::new(3)?.label_smoothing(1.5).is_err());
+    /// // Dense targets are smoothed too: one-hot [0, 1] at α = 0.5 is [0.25, 0.75].
+    /// let ce = SoftmaxCrossEntropy::new(2)?.label_smoothing(0.5)?;
+    /// let dense = ce.value(&[0.0, 0.0], Labels::Dense(&[0.0, 1.0]), Reduction::Sum)?;
+    /// let sparse = ce.value(&[0.0, 0.0], Labels::Sparse(&[1]), Reduction::Sum)?;
+    /// assert_eq!(dense, sparse);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
     pub const fn label_smoothing(self, alpha: f32) -> Result<Self, Error> {
@@ -83,13 +94,62 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     }
 
     /// Rows whose sparse label equals `index` contribute 0 loss and 0
-    /// gradient and do not count in `Mean`; `index` may be `>= classes`.
+    /// gradient and do not count in `Mean`; `index` may be `>= classes` or
+    /// negative (PyTorch's default is `Some(-100)`, with
+    /// [`Labels::SparseI64`]; the crate's default is `None`).
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// use loss_kernels::Reduction;
+    /// let ce = SoftmaxCrossEntropy::new(2)?.ignore_index(Some(-100));
+    /// let labels: [i64; 2] = [1, -100]; // a PyTorch int64 target, as it is
+    /// let v = ce.value(&[0.0, 0.0, 5.0, 1.0], Labels::SparseI64(&labels), Reduction::Mean)?;
+    /// assert!((v - core::f32::consts::LN_2).abs() < 1e-7);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
     #[must_use]
-    pub const fn ignore_index(self, index: Option<u32>) -> Self {
+    pub const fn ignore_index(self, index: Option<i64>) -> Self {
         SoftmaxCrossEntropy {
             ignore_index: index,
             ..self
         }
+    }
+
+    /// A strided class axis of `positions` per sample (PyTorch's
+    /// K-dimensional `cross_entropy`, e.g. segmentation logits
+    /// `N × C × H × W` with `positions = H W`): the logits are laid out
+    /// `n × classes × positions`, class `k` of position `s` of sample `i` at
+    /// `(i classes + k) positions + s`; sparse labels, sample weights and
+    /// the per-sample output hold one value per position (`n × positions`),
+    /// dense targets and the gradient the logits' layout. Every option
+    /// applies as in the row form, a position taking the place of a row
+    /// (`Mean` divides by `Σ c[y]` over the positions not ignored). The
+    /// default, 1, is the row form.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// use loss_kernels::Reduction;
+    /// // one sample, 2 classes, 3 positions: class 0 of the positions, then class 1
+    /// let logits = [0.0, 5.0, 0.0, 0.0, 0.0, 5.0];
+    /// let mut per_position = [0.0; 3];
+    /// SoftmaxCrossEntropy::new(2)?
+    ///     .spatial(3)?
+    ///     .per_sample(&logits, Labels::Sparse(&[1, 0, 1]), &mut per_position)?;
+    /// assert!((per_position[0] - core::f32::consts::LN_2).abs() < 1e-7);
+    /// assert!(per_position[1] < 0.01 && per_position[2] < 0.01);
+    /// assert!(SoftmaxCrossEntropy::new(2)?.spatial(0).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub const fn spatial(self, positions: usize) -> Result<Self, Error> {
+        if positions == 0 {
+            return Err(Error::ZeroSize {
+                argument: "positions",
+            });
+        }
+        Ok(SoftmaxCrossEntropy {
+            spatial: positions,
+            ..self
+        })
     }
 
     /// Whether the rows are logits (default) or log-probabilities.
@@ -232,9 +292,13 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         let kernel = match labels {
             // The one-hot kernel exactly where the smoothed one would
             // spread nothing (`α / C = 0`).
-            Labels::Sparse(_) if self.smoothing / self.classes as f32 == 0.0 => kind::ONE_HOT,
-            Labels::Sparse(_) if weighted => kind::SMOOTHED_WEIGHTED,
-            Labels::Sparse(_) => kind::SMOOTHED,
+            Labels::Sparse(_) | Labels::SparseI64(_)
+                if self.smoothing / self.classes as f32 == 0.0 =>
+            {
+                kind::ONE_HOT
+            }
+            Labels::Sparse(_) | Labels::SparseI64(_) if weighted => kind::SMOOTHED_WEIGHTED,
+            Labels::Sparse(_) | Labels::SparseI64(_) => kind::SMOOTHED,
             Labels::Dense(_) if weighted => kind::DENSE_WEIGHTED,
             Labels::Dense(_) => kind::DENSE,
         };
@@ -250,7 +314,18 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         reduction: Reduction,
     ) -> Result<Plan<'a>, Error> {
         let classes = self.classes;
-        let n = rows("logits", "classes", logits.len(), classes)?;
+        let spatial = self.spatial;
+        // `classes × positions` values per sample (rows of `classes` in the
+        // row form).
+        let width = classes
+            .checked_mul(spatial)
+            .ok_or(Error::InvalidParameter {
+                argument: "positions",
+                expected: "such that classes × positions fits in usize",
+            })?;
+        let n = rows("logits", "classes", logits.len(), width)?
+            .checked_mul(spatial)
+            .unwrap_or(0);
         if let Some(c) = self.class_weight {
             check_len("class_weight", c, classes)?;
         }
@@ -258,41 +333,14 @@ impl<'w> SoftmaxCrossEntropy<'w> {
             check_len("sample_weight", w, n)?;
         }
         let (targets, denominator) = match labels {
-            Labels::Sparse(y) => {
-                check_len("labels", y, n)?;
-                let mut den = Sum::default();
-                for (index, &label) in y.iter().enumerate() {
-                    if Some(label) == self.ignore_index {
-                        continue;
-                    }
-                    let k = label as usize;
-                    if k >= classes {
-                        return Err(Error::OutOfRange {
-                            argument: "labels",
-                            index: Some(index),
-                            value: k,
-                            bound: Bound::Classes(classes),
-                        });
-                    }
-                    den.add(
-                        self.class_weight
-                            .and_then(|c| c.get(k).copied())
-                            .unwrap_or(1.0),
-                    );
-                }
-                let targets = Targets::Sparse {
-                    labels: y,
-                    ignore_index: self.ignore_index,
-                    smoothing: self.smoothing,
-                    class_weight: self.class_weight,
-                };
-                (targets, den.total())
-            }
+            Labels::Sparse(y) => self.sparse_targets(ClassLabels::U32(y), n)?,
+            Labels::SparseI64(y) => self.sparse_targets(ClassLabels::I64(y), n)?,
             Labels::Dense(t) => {
                 check_len("labels", t, logits.len())?;
                 let targets = Targets::Dense {
                     target: t,
                     class_weight: self.class_weight,
+                    smoothing: self.smoothing,
                 };
                 (targets, n as f32)
             }
@@ -300,10 +348,59 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         Ok(Plan {
             classes,
             rows: n,
+            spatial,
             input: self.input,
             sample_weight: self.sample_weight,
             grad_scale: reduction_scale(reduction, denominator),
             targets,
         })
+    }
+
+    /// The targets of `n` sparse labels `y`, after checking every label
+    /// (`0 <= y < classes`, or the ignored index), and the `Mean`
+    /// denominator `Σ c[y_i]` over the rows not ignored. A negative label
+    /// that is not ignored is reported as [`Error::OutOfRange`] with
+    /// `value: usize::MAX`.
+    fn sparse_targets<'a>(
+        &'a self,
+        y: ClassLabels<'a>,
+        n: usize,
+    ) -> Result<(Targets<'a>, f32), Error> {
+        if y.len() != n {
+            return Err(Error::LengthMismatch {
+                argument: "labels",
+                expected: n,
+                found: y.len(),
+            });
+        }
+        let classes = self.classes;
+        let mut den = Sum::default();
+        for index in 0..y.len() {
+            let Some(label) = y.get(index) else { break };
+            if Some(label) == self.ignore_index {
+                continue;
+            }
+            let k = usize::try_from(label).unwrap_or(usize::MAX);
+            if k >= classes {
+                return Err(Error::OutOfRange {
+                    argument: "labels",
+                    index: Some(index),
+                    value: k,
+                    bound: Bound::Classes(classes),
+                });
+            }
+            den.add(
+                self.class_weight
+                    .and_then(|c| c.get(k).copied())
+                    .unwrap_or(1.0),
+            );
+        }
+        let targets = Targets::Sparse {
+            labels: y,
+            ignore_index: self.ignore_index,
+            smoothing: self.smoothing,
+            class_weight: self.class_weight,
+        };
+        Ok((targets, den.total()))
     }
 }

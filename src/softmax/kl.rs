@@ -12,7 +12,8 @@ use crate::error::{Error, check_len, rows};
 /// classes (MXNet 1.x; PyTorch `reduction="batchmean"` for `Mean`), with
 /// `t ln t = 0` at `t = 0`. The prediction rows hold log-probabilities
 /// `ln q` by default, or logits with [`Input::Logits`] (`log_softmax` is
-/// applied inside). `Mean` divides by the number of rows.
+/// applied inside). `Mean` divides by the number of rows. With
+/// [`log_target`](Self::log_target) the targets are log-probabilities.
 ///
 /// ```
 /// use loss_kernels::softmax::{Input, KlDivergence};
@@ -29,6 +30,7 @@ use crate::error::{Error, check_len, rows};
 pub struct KlDivergence<'w> {
     classes: usize,
     input: Input,
+    log_target: bool,
     sample_weight: Option<&'w [f32]>,
 }
 
@@ -43,6 +45,7 @@ impl KlDivergence<'static> {
         Ok(KlDivergence {
             classes,
             input: Input::LogProbs,
+            log_target: false,
             sample_weight: None,
         })
     }
@@ -53,6 +56,37 @@ impl<'w> KlDivergence<'w> {
     #[must_use]
     pub const fn input(self, input: Input) -> Self {
         KlDivergence { input, ..self }
+    }
+
+    /// Whether the target rows hold log-probabilities `lt` (PyTorch's
+    /// `log_target=True`) instead of probabilities (default `false`):
+    /// `l_i = s_i Σ_k e^(lt_ik) (lt_ik - ln q_ik)`, with `e^lt lt = 0` where
+    /// `e^lt = 0` (so `lt = -∞` adds 0, where PyTorch's `exp(lt) (lt - x)`
+    /// gives NaN). The gradient is the dense one with `t = e^lt`.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::KlDivergence;
+    /// use loss_kernels::Reduction;
+    /// let pred = [0.25f32.ln(), 0.75f32.ln()];
+    /// let kl = KlDivergence::new(2)?;
+    /// let probs = kl.value(&pred, &[0.5, 0.5], Reduction::Sum)?;
+    /// let logs = kl.log_target(true).value(&pred, &[0.5f32.ln(), 0.5f32.ln()], Reduction::Sum)?;
+    /// assert!((probs - logs).abs() < 1e-6);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn log_target(self, log_target: bool) -> Self {
+        KlDivergence { log_target, ..self }
+    }
+
+    /// The kernel of these options.
+    #[inline(always)]
+    fn kind(&self) -> u8 {
+        if self.log_target {
+            kind::KL_LOG
+        } else {
+            kind::KL
+        }
     }
 
     /// Per-sample weights (one per row, checked at the call).
@@ -80,7 +114,7 @@ impl<'w> KlDivergence<'w> {
     #[inline(always)]
     pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
         let plan = self.plan(pred, target, reduction)?;
-        Ok(plan.dispatch::<false>(kind::KL, self.input, pred, Outputs::none()))
+        Ok(plan.dispatch::<false>(self.kind(), self.input, pred, Outputs::none()))
     }
 
     /// The reduced loss and its gradient w.r.t. `pred` (same length).
@@ -94,7 +128,7 @@ impl<'w> KlDivergence<'w> {
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
         let plan = self.plan(pred, target, reduction)?;
-        Ok(plan.dispatch::<true>(kind::KL, self.input, pred, Outputs::grad(grad)))
+        Ok(plan.dispatch::<true>(self.kind(), self.input, pred, Outputs::grad(grad)))
     }
 
     /// The per-sample losses into `out`, one per row.
@@ -102,7 +136,7 @@ impl<'w> KlDivergence<'w> {
     pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let plan = self.plan(pred, target, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        plan.dispatch::<false>(kind::KL, self.input, pred, Outputs::values(out));
+        plan.dispatch::<false>(self.kind(), self.input, pred, Outputs::values(out));
         Ok(())
     }
 
@@ -120,7 +154,7 @@ impl<'w> KlDivergence<'w> {
         let plan = self.plan(pred, target, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
         let out = Outputs { grad, values: out };
-        Ok(plan.dispatch::<true>(kind::KL, self.input, pred, out))
+        Ok(plan.dispatch::<true>(self.kind(), self.input, pred, out))
     }
 
     /// Validates every argument once into a [`Plan`].
@@ -138,6 +172,7 @@ impl<'w> KlDivergence<'w> {
         Ok(Plan {
             classes: self.classes,
             rows: n,
+            spatial: 1,
             input: self.input,
             sample_weight: self.sample_weight,
             grad_scale: reduction_scale(reduction, n as f32),

@@ -10,13 +10,14 @@
 //!
 //! | labels | `w_k` |
 //! |---|---|
-//! | [`Labels::Sparse`] `y`, smoothing `α` | `(1-α) c_y [k = y] + (α/C) c_k` |
-//! | [`Labels::Dense`] `t` | `c_k t_k` |
+//! | [`Labels::Sparse`] / [`Labels::SparseI64`] `y`, smoothing `α` | `(1-α) c_y [k = y] + (α/C) c_k` |
+//! | [`Labels::Dense`] `t`, smoothing `α` | `c_k ((1-α) t_k + α/C)` |
 //!
 //! (`c` the class weights, 1 without them). Write `w_k = hot [k = y] +
 //! spread v_k` with `hot = (1-α) c_y`, `spread = α/C`, `v_k = c_k` for
 //! sparse labels and `hot = 0`, `spread = 1`, `v_k = c_k t_k` for dense
-//! ones. With `D = Σ_k v_k (m - x_k)` and `W = hot + spread Σ_k v_k`, a
+//! ones (`v_k = c_k ((1-α) t_k + α/C)` with smoothing, PyTorch's rule for
+//! probability targets). With `D = Σ_k v_k (m - x_k)` and `W = hot + spread Σ_k v_k`, a
 //! row's loss is
 //!
 //! ```text
@@ -34,6 +35,17 @@
 //! [`KlDivergence`] is the dense case without class weights plus the target
 //! entropy: `l = s_i Σ_k t_k (ln t_k - log_softmax(x)_k)`, with `t ln t = 0`
 //! at `t = 0`; for log-probability input `log_softmax(x)` is `x` itself.
+//! With `log_target` the targets are log-probabilities `lt`:
+//! `l = s_i Σ_k e^(lt_k) (lt_k - log_softmax(x)_k)`, the same kernel with
+//! `t = e^lt` and the entropy term `e^lt lt`.
+//!
+//! # Strided class axis
+//!
+//! [`SoftmaxCrossEntropy::spatial`] takes logits laid out `n × C × S`
+//! (PyTorch's `N × C × d1 × …`): one sample per position, every option as
+//! in the row form. A lane holds consecutive positions and walks the
+//! classes (the positions of one class are contiguous), so no transpose is
+//! needed and the sums need no horizontal reduction.
 //!
 //! # Reductions
 //!
@@ -112,6 +124,7 @@ mod kl;
 mod narrow;
 mod plan;
 mod rows;
+mod strided;
 mod targets;
 
 pub use cross_entropy::SoftmaxCrossEntropy;
@@ -124,6 +137,11 @@ pub enum Labels<'a> {
     /// One class index per row, each `< classes` (or equal to the
     /// `ignore_index`).
     Sparse(&'a [u32]),
+    /// One class index per row as PyTorch's `int64` labels, each in
+    /// `0..classes` or equal to the `ignore_index` (PyTorch's default
+    /// `-100` works as it is: `.ignore_index(Some(-100))`, no remapping
+    /// pass). The same kernels as [`Labels::Sparse`].
+    SparseI64(&'a [i64]),
     /// A row of `classes` non-negative target weights per row (usually a
     /// probability distribution), same layout as the logits.
     Dense(&'a [f32]),

@@ -105,31 +105,33 @@ impl<L: Lane> Columns<L> for BlockColumns<'_> {
 
 /// The per-row scalars of a block, one row per lane.
 #[derive(Clone, Copy, Debug)]
-struct BlockRows<L> {
+pub(super) struct BlockRows<L> {
     /// The sparse label as a float (exact below 2^24), -1 for dense rows.
-    label: L,
+    pub(super) label: L,
     /// `(1 - α) c_y`, or 0.
-    hot: L,
+    pub(super) hot: L,
     /// `α / C` or 1 (0 for ignored rows).
-    spread: L,
+    pub(super) spread: L,
     /// The sample weight.
-    weight: L,
-    /// Mask of the rows that are not ignored.
-    live: L,
+    pub(super) weight: L,
+    /// Mask of the rows that are not ignored (and, in the strided layout,
+    /// that exist).
+    pub(super) live: L,
 }
 
 /// The scalars of the `LANES` rows from `first`; when the kind says they
 /// are uniform and there are no sample weights, only the labels are read.
 #[inline(always)]
-fn block_rows<L: Lane, T: TargetKind>(
+pub(super) fn block_rows<L: Lane, T: TargetKind>(
     kind: &T,
     first: usize,
     sample_weight: Option<&[f32]>,
 ) -> BlockRows<L> {
     let mut label = [-1.0f32; MAX_LANES];
-    let labels = kind.labels().get(first..).unwrap_or(&[]);
-    for (l, &y) in label.iter_mut().zip(labels.iter().take(L::LANES)) {
-        *l = y as f32;
+    for (j, l) in label.iter_mut().enumerate().take(L::LANES) {
+        if let Some(y) = kind.label(first + j) {
+            *l = y as f32;
+        }
     }
     let label = L::load_or(&label, -1.0);
     if sample_weight.is_none()
@@ -171,6 +173,45 @@ fn block_rows<L: Lane, T: TargetKind>(
     }
 }
 
+/// How a block's layout holds its logits and gradient, one column (class
+/// `k` of the block's `LANES` rows or positions) at a time: the transposed
+/// stack buffer here, the caller's memory in the strided layout
+/// ([`super::strided`]).
+pub(super) trait BlockIo<L: Lane> {
+    /// Column `k` of the logits (or log-probabilities).
+    fn logits(&self, k: usize) -> L;
+    /// Parks `e^(x - m)` of column `k` for the gradient pass.
+    fn park(&mut self, k: usize, e: L);
+    /// The value [`park`](Self::park)ed at column `k`.
+    fn parked(&self, k: usize) -> L;
+    /// Writes column `k` of the gradient.
+    fn put_grad(&mut self, k: usize, g: L);
+}
+
+/// The transposed stack buffer as a block's logits and gradient.
+struct Transposed<'b> {
+    buf: &'b mut [f32; BLOCK],
+}
+
+impl<L: Lane> BlockIo<L> for Transposed<'_> {
+    #[inline(always)]
+    fn logits(&self, k: usize) -> L {
+        column(self.buf, k)
+    }
+    #[inline(always)]
+    fn park(&mut self, k: usize, e: L) {
+        e.store(from_mut(self.buf, k * L::LANES));
+    }
+    #[inline(always)]
+    fn parked(&self, k: usize) -> L {
+        column(self.buf, k)
+    }
+    #[inline(always)]
+    fn put_grad(&mut self, k: usize, g: L) {
+        g.store(from_mut(self.buf, k * L::LANES));
+    }
+}
+
 /// `LANES` rows at once, transposed: `block.index` counts blocks of
 /// `LANES` rows, `block.x = [logits, target]` (`LANES · classes` values
 /// each, the target empty for sparse labels), lane `j` is row
@@ -192,36 +233,73 @@ pub(super) fn block<L: Lane, T: TargetKind, const GRAD: bool>(
         grad: [grad],
         ..
     } = block;
-    let first = index * L::LANES;
-    let zero = L::splat(0.0);
-    let rows = block_rows::<L, T>(kind, first, sample_weight);
-    // Columns of logits, the max, then the exp pass (`e` replaces the
-    // logits in the buffer); the label's logit is picked out by mask.
+    let rows = block_rows::<L, T>(kind, index * L::LANES, sample_weight);
     let Scratch { buf, target } = scratch;
     transpose_in::<L>(x, classes, buf);
     if T::DENSE {
         transpose_in::<L>(t, classes, target);
     }
     let cols = BlockColumns { target };
-    let mut m = L::splat(f32::NEG_INFINITY);
-    for k in 0..classes {
-        m = m.max(column::<L>(buf, k));
+    let mut io = Transposed { buf };
+    let loss = columns::<L, T, true, GRAD>(kind, classes, &rows, &cols, &mut io, grad_scale);
+    if GRAD {
+        transpose_out::<L>(io.buf, classes, grad);
+    }
+    let mut losses = [0.0f32; MAX_LANES];
+    loss.store(&mut losses);
+    losses
+}
+
+/// The math of a block whose lane `j` is one row (or position), written
+/// once for every layout: `rows` the per-row scalars, `cols` the per-class
+/// inputs, `io` the logits and gradient. Returns the sample-weighted
+/// losses (0 in rows that are not live) and, with `GRAD`, writes the
+/// gradients times `grad_scale` through `io`. `LOGITS`: the columns are
+/// logits (else log-probabilities: `l = -Σ w_k x_k`, gradient `-w_k`).
+#[inline(always)]
+pub(super) fn columns<L: Lane, T: TargetKind, const LOGITS: bool, const GRAD: bool>(
+    kind: &T,
+    classes: usize,
+    rows: &BlockRows<L>,
+    cols: &impl Columns<L>,
+    io: &mut impl BlockIo<L>,
+    grad_scale: f32,
+) -> L {
+    let zero = L::splat(0.0);
+    // The max, then the exp pass (`e` parked for the gradient); the
+    // label's logit is picked out by mask.
+    let mut m = if LOGITS {
+        L::splat(f32::NEG_INFINITY)
+    } else {
+        zero
+    };
+    if LOGITS {
+        for k in 0..classes {
+            m = m.max(io.logits(k));
+        }
     }
     let mut sums = Sums::<L>::zero();
     let mut label_logit = zero;
     for k in 0..classes {
-        let v = column::<L>(buf, k);
-        let e = exp_nonpositive(v - m);
-        sums.s = sums.s + e;
+        let v = io.logits(k);
+        if LOGITS {
+            let e = exp_nonpositive(v - m);
+            sums.s = sums.s + e;
+            io.park(k, e);
+        }
         if !T::DENSE {
             label_logit = rows.label.eq(L::splat(k as f32)).select(v, label_logit);
         }
-        sums.add(v, m, kind.spread(&cols, k), kind.entropy(&cols, k));
-        e.store(from_mut(buf, k * L::LANES));
+        sums.add(v, m, kind.spread(cols, k), kind.entropy(cols, k));
     }
-    let sums = sums.with_total(kind);
-    let m_minus_label = rows.hot.eq(zero).select(zero, m - label_logit);
-    let (loss, a) = combine(rows.hot, m_minus_label, rows.spread, sums);
+    let (loss, a) = if LOGITS {
+        let sums = sums.with_total(kind);
+        let m_minus_label = rows.hot.eq(zero).select(zero, m - label_logit);
+        combine(rows.hot, m_minus_label, rows.spread, sums)
+    } else {
+        let label_term = rows.hot.eq(zero).select(zero, rows.hot * label_logit);
+        (rows.spread.mul_add(sums.d, sums.entropy) - label_term, zero)
+    };
     let loss = rows.live.select(loss * rows.weight, zero);
     if GRAD {
         let scale = rows.weight * L::splat(grad_scale);
@@ -232,17 +310,15 @@ pub(super) fn block<L: Lane, T: TargetKind, const GRAD: bool>(
             hot: rows.live.select(f.hot, zero),
         };
         for k in 0..classes {
-            let g = f.at(column::<L>(buf, k), kind.spread(&cols, k));
+            let e = if LOGITS { io.parked(k) } else { zero };
+            let g = f.at(e, kind.spread(cols, k));
             let g = if T::DENSE {
                 g
             } else {
                 g - rows.label.eq(L::splat(k as f32)).select(f.hot, zero)
             };
-            rows.live.select(g, zero).store(from_mut(buf, k * L::LANES));
+            io.put_grad(k, rows.live.select(g, zero));
         }
-        transpose_out::<L>(buf, classes, grad);
     }
-    let mut losses = [0.0f32; MAX_LANES];
-    loss.store(&mut losses);
-    losses
+    loss
 }

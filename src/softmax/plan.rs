@@ -7,7 +7,10 @@
 use super::Input;
 use super::kernel;
 use super::narrow::{self, Scratch};
-use super::targets::{Dense, Kl, OneHot, Smoothed, Sparse, TargetKind, Unweighted, Weighted};
+use super::strided;
+use super::targets::{
+    ClassLabels, Dense, Kl, KlLog, OneHot, Smoothed, Sparse, TargetKind, Unweighted, Weighted,
+};
 use crate::driver::batch::Row;
 use crate::driver::lanes::load;
 use crate::driver::row::{dots, max};
@@ -20,9 +23,9 @@ pub(super) enum Targets<'a> {
     /// One class index per row (each `< classes` or `ignore_index`).
     Sparse {
         /// The labels.
-        labels: &'a [u32],
+        labels: ClassLabels<'a>,
         /// Rows with this label are ignored.
-        ignore_index: Option<u32>,
+        ignore_index: Option<i64>,
         /// Label smoothing `α`.
         smoothing: f32,
         /// Class weights (length `classes`).
@@ -34,8 +37,11 @@ pub(super) enum Targets<'a> {
         target: &'a [f32],
         /// Class weights (length `classes`).
         class_weight: Option<&'a [f32]>,
+        /// Label smoothing `α`.
+        smoothing: f32,
     },
-    /// KL divergence against a row of target probabilities per row.
+    /// KL divergence against a row of target probabilities (or, with
+    /// `log_target`, log-probabilities) per row.
     Kl {
         /// The targets, the predictions' layout.
         target: &'a [f32],
@@ -47,8 +53,11 @@ pub(super) enum Targets<'a> {
 pub(super) struct Plan<'a> {
     /// Values per row.
     pub(super) classes: usize,
-    /// Rows in the batch.
+    /// Samples in the batch: rows, or positions with a strided class axis.
     pub(super) rows: usize,
+    /// Positions per sample of the strided class axis (1: the row layout,
+    /// the classes contiguous).
+    pub(super) spatial: usize,
     /// What the prediction rows hold.
     pub(super) input: Input,
     /// One weight per row, if any.
@@ -77,6 +86,8 @@ pub(super) mod kind {
     pub(in crate::softmax) const DENSE_WEIGHTED: u8 = 4;
     /// KL divergence.
     pub(in crate::softmax) const KL: u8 = 5;
+    /// KL divergence against log-probability targets.
+    pub(in crate::softmax) const KL_LOG: u8 = 6;
 }
 
 impl<'a> Plan<'a> {
@@ -95,12 +106,23 @@ impl<'a> Plan<'a> {
         logits: &'a [f32],
         out: Outputs<'a>,
     ) -> f32 {
+        let strided = self.spatial > 1;
         macro_rules! pick {
             ($($k:ident),*) => {
-                match (kind, input) {
+                match (kind, input, strided) {
                     $(
-                        (kind::$k, Input::Logits) => self.run::<{ kind::$k }, true, GRAD>(logits, out),
-                        (kind::$k, Input::LogProbs) => self.run::<{ kind::$k }, false, GRAD>(logits, out),
+                        (kind::$k, Input::Logits, false) => {
+                            self.run::<{ kind::$k }, true, GRAD, false>(logits, out)
+                        }
+                        (kind::$k, Input::LogProbs, false) => {
+                            self.run::<{ kind::$k }, false, GRAD, false>(logits, out)
+                        }
+                        (kind::$k, Input::Logits, true) => {
+                            self.run::<{ kind::$k }, true, GRAD, true>(logits, out)
+                        }
+                        (kind::$k, Input::LogProbs, true) => {
+                            self.run::<{ kind::$k }, false, GRAD, true>(logits, out)
+                        }
                     )*
                     _ => f32::NAN,
                 }
@@ -112,14 +134,16 @@ impl<'a> Plan<'a> {
             SMOOTHED_WEIGHTED,
             DENSE,
             DENSE_WEIGHTED,
-            KL
+            KL,
+            KL_LOG
         )
     }
 
     /// The kernel `KIND` for rows of logits (`LOGITS`) or log-probabilities,
-    /// through the backend seam.
+    /// in the row layout or (`STRIDED`) the strided class axis, through the
+    /// backend seam.
     #[inline(never)]
-    fn run<const KIND: u8, const LOGITS: bool, const GRAD: bool>(
+    fn run<const KIND: u8, const LOGITS: bool, const GRAD: bool, const STRIDED: bool>(
         self,
         logits: &'a [f32],
         out: Outputs<'a>,
@@ -129,7 +153,7 @@ impl<'a> Plan<'a> {
         } else {
             Input::LogProbs
         };
-        lane::run(Call::<KIND, GRAD> {
+        lane::run(Call::<KIND, GRAD, STRIDED> {
             plan: Plan { input, ..self },
             logits,
             out,
@@ -138,7 +162,7 @@ impl<'a> Plan<'a> {
 }
 
 /// A plan with its inputs and outputs, ready for [`lane::run`].
-struct Call<'a, const KIND: u8, const GRAD: bool> {
+struct Call<'a, const KIND: u8, const GRAD: bool, const STRIDED: bool> {
     plan: Plan<'a>,
     logits: &'a [f32],
     out: Outputs<'a>,
@@ -148,8 +172,8 @@ struct Call<'a, const KIND: u8, const GRAD: bool> {
 #[inline(always)]
 fn sparse<'a, L: Lane>(
     classes: usize,
-    labels: &'a [u32],
-    ignore_index: Option<u32>,
+    labels: ClassLabels<'a>,
+    ignore_index: Option<i64>,
     smoothing: f32,
     class_weight: Option<&'a [f32]>,
 ) -> Sparse<'a> {
@@ -174,7 +198,19 @@ fn sparse<'a, L: Lane>(
     }
 }
 
-impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
+/// The dense kind with smoothing `α`: `t -> (1-α) t + α/C`.
+#[inline(always)]
+fn dense<C>(classes: usize, class_weight: C, smoothing: f32) -> Dense<C> {
+    Dense {
+        class_weight,
+        keep: 1.0 - smoothing,
+        add: smoothing / classes as f32,
+    }
+}
+
+impl<const KIND: u8, const GRAD: bool, const STRIDED: bool> Kernel
+    for Call<'_, KIND, GRAD, STRIDED>
+{
     type Output = f32;
 
     /// Builds the kernel `KIND`'s target kind, runs every row and reduces.
@@ -193,7 +229,7 @@ impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
                 },
             ) => {
                 let sparse = sparse::<L>(classes, labels, ignore_index, smoothing, class_weight);
-                batch::<L, _, GRAD>(&plan, OneHot(sparse), logits, &[], out)
+                batch::<L, _, GRAD, STRIDED>(&plan, OneHot(sparse), logits, &[], out)
             }
             (
                 kind::SMOOTHED,
@@ -208,7 +244,7 @@ impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
                     sparse: sparse::<L>(classes, labels, ignore_index, smoothing, None),
                     class_weight: Unweighted,
                 };
-                batch::<L, _, GRAD>(&plan, kind, logits, &[], out)
+                batch::<L, _, GRAD, STRIDED>(&plan, kind, logits, &[], out)
             }
             (
                 kind::SMOOTHED_WEIGHTED,
@@ -223,24 +259,35 @@ impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
                     sparse: sparse::<L>(classes, labels, ignore_index, smoothing, Some(c)),
                     class_weight: Weighted(c),
                 };
-                batch::<L, _, GRAD>(&plan, kind, logits, &[], out)
+                batch::<L, _, GRAD, STRIDED>(&plan, kind, logits, &[], out)
             }
             (
                 kind::DENSE,
                 Targets::Dense {
                     target,
                     class_weight: None,
+                    smoothing,
                 },
-            ) => batch::<L, _, GRAD>(&plan, Dense(Unweighted), logits, target, out),
+            ) => {
+                let kind = dense(classes, Unweighted, smoothing);
+                batch::<L, _, GRAD, STRIDED>(&plan, kind, logits, target, out)
+            }
             (
                 kind::DENSE_WEIGHTED,
                 Targets::Dense {
                     target,
                     class_weight: Some(c),
+                    smoothing,
                 },
-            ) => batch::<L, _, GRAD>(&plan, Dense(Weighted(c)), logits, target, out),
+            ) => {
+                let kind = dense(classes, Weighted(c), smoothing);
+                batch::<L, _, GRAD, STRIDED>(&plan, kind, logits, target, out)
+            }
             (kind::KL, Targets::Kl { target }) => {
-                batch::<L, _, GRAD>(&plan, Kl, logits, target, out)
+                batch::<L, _, GRAD, STRIDED>(&plan, Kl, logits, target, out)
+            }
+            (kind::KL_LOG, Targets::Kl { target }) => {
+                batch::<L, _, GRAD, STRIDED>(&plan, KlLog, logits, target, out)
             }
             // The entry points pick `KIND` from the same targets.
             _ => f32::NAN,
@@ -258,13 +305,19 @@ impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
 /// `LANES` rows, the rest (and all log-probability rows) row by row.
 /// Returns the sum of the per-sample losses.
 #[inline(always)]
-fn batch<L: Lane, T: TargetKind, const GRAD: bool>(
+fn batch<L: Lane, T: TargetKind, const GRAD: bool, const STRIDED: bool>(
     plan: &Plan<'_>,
     kind: T,
     logits: &[f32],
     target: &[f32],
     out: Outputs<'_>,
 ) -> f32 {
+    if STRIDED {
+        return match plan.input {
+            Input::Logits => strided::batch::<L, T, true, GRAD>(plan, kind, logits, target, out),
+            Input::LogProbs => strided::batch::<L, T, false, GRAD>(plan, kind, logits, target, out),
+        };
+    }
     let Plan {
         classes,
         rows,

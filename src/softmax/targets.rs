@@ -11,7 +11,7 @@
 //! [`Columns`] view of the layout (the row layout or the transposed one).
 
 use crate::lane::Lane;
-use crate::math::ln;
+use crate::math::{exp, ln};
 
 /// How a layout reads the per-class inputs at column `k`: in the row
 /// layout a lane holds classes `k..k + LANES` of one row; in the transposed
@@ -44,10 +44,10 @@ pub(super) trait TargetKind: Copy {
     const DENSE: bool;
     /// Row `i`'s scalars.
     fn row(&self, i: usize) -> RowTarget;
-    /// The sparse labels, one per row (empty for dense targets).
+    /// Row `i`'s sparse label (`None` for dense targets).
     #[inline(always)]
-    fn labels(&self) -> &[u32] {
-        &[]
+    fn label(&self, _i: usize) -> Option<i64> {
+        None
     }
     /// The scalars every row shares (only the label differs), when they do.
     fn uniform(&self) -> Option<RowTarget>;
@@ -99,13 +99,42 @@ impl ClassWeights for Weighted<'_> {
     }
 }
 
+/// The sparse labels of a call, in the caller's integer type (read as
+/// `i64`, no remapping pass).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum ClassLabels<'a> {
+    /// `u32` labels.
+    U32(&'a [u32]),
+    /// `i64` labels (PyTorch's).
+    I64(&'a [i64]),
+}
+
+impl ClassLabels<'_> {
+    /// The number of labels.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            ClassLabels::U32(y) => y.len(),
+            ClassLabels::I64(y) => y.len(),
+        }
+    }
+
+    /// Label `i` (`None` past the end).
+    #[inline(always)]
+    pub(super) fn get(&self, i: usize) -> Option<i64> {
+        match self {
+            ClassLabels::U32(y) => y.get(i).map(|&v| i64::from(v)),
+            ClassLabels::I64(y) => y.get(i).copied(),
+        }
+    }
+}
+
 /// The per-call constants of sparse labels.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Sparse<'a> {
     /// One label per row (validated: `< classes` or the ignored index).
-    pub(super) labels: &'a [u32],
+    pub(super) labels: ClassLabels<'a>,
     /// Rows with this label are ignored.
-    pub(super) ignore_index: Option<u32>,
+    pub(super) ignore_index: Option<i64>,
     /// `1 - α`.
     pub(super) hot: f32,
     /// `α / C`.
@@ -122,8 +151,9 @@ impl Sparse<'_> {
     /// Row `i`'s scalars: `hot = (1 - α) c_y`; both 0 when ignored.
     #[inline(always)]
     fn row(&self, i: usize) -> RowTarget {
-        let y = self.labels.get(i).copied().unwrap_or(0);
-        let label = y as usize;
+        let y = self.labels.get(i).unwrap_or(0);
+        // Validated: `0 <= y < classes` unless ignored.
+        let label = usize::try_from(y).unwrap_or(0);
         if Some(y) == self.ignore_index {
             return RowTarget {
                 label,
@@ -163,8 +193,8 @@ pub(super) struct OneHot<'a>(pub(super) Sparse<'a>);
 impl TargetKind for OneHot<'_> {
     const DENSE: bool = false;
     #[inline(always)]
-    fn labels(&self) -> &[u32] {
-        self.0.labels
+    fn label(&self, i: usize) -> Option<i64> {
+        self.0.labels.get(i)
     }
     #[inline(always)]
     fn row(&self, i: usize) -> RowTarget {
@@ -197,8 +227,8 @@ pub(super) struct Smoothed<'a, C> {
 impl<C: ClassWeights> TargetKind for Smoothed<'_, C> {
     const DENSE: bool = false;
     #[inline(always)]
-    fn labels(&self) -> &[u32] {
-        self.sparse.labels
+    fn label(&self, i: usize) -> Option<i64> {
+        self.sparse.labels.get(i)
     }
     #[inline(always)]
     fn row(&self, i: usize) -> RowTarget {
@@ -226,9 +256,18 @@ const DENSE_ROW: RowTarget = RowTarget {
     ignored: false,
 };
 
-/// Dense targets: spread weights `v_k = c_k t_k`.
+/// Dense targets with label smoothing `α` (PyTorch): the target row `t`
+/// becomes `(1-α) t + α/C`; spread weights `v_k = c_k ((1-α) t_k + α/C)`.
+/// (`α = 0` gives `t` exactly: `t · 1 + 0`.)
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Dense<C>(pub(super) C);
+pub(super) struct Dense<C> {
+    /// The class weights.
+    pub(super) class_weight: C,
+    /// `1 - α`.
+    pub(super) keep: f32,
+    /// `α / C`.
+    pub(super) add: f32,
+}
 
 impl<C: ClassWeights> TargetKind for Dense<C> {
     const DENSE: bool = true;
@@ -242,8 +281,10 @@ impl<C: ClassWeights> TargetKind for Dense<C> {
     }
     #[inline(always)]
     fn spread<L: Lane>(&self, cols: &impl Columns<L>, k: usize) -> Option<L> {
-        let t = cols.target(k);
-        Some(match self.0.at(cols, k) {
+        let t = cols
+            .target(k)
+            .mul_add(L::splat(self.keep), L::splat(self.add));
+        Some(match self.class_weight.at(cols, k) {
             Some(c) => c * t,
             None => t,
         })
@@ -280,5 +321,37 @@ impl TargetKind for Kl {
     #[inline(always)]
     fn entropy<L: Lane>(&self, cols: &impl Columns<L>, k: usize) -> Option<L> {
         Some(x_ln_x(cols.target(k)))
+    }
+}
+
+/// KL divergence against log-probability targets `lt` (PyTorch's
+/// `log_target=True`): `t = e^lt` in the dense terms, and the entropy term
+/// `t ln t = e^lt lt` (0 where `e^lt = 0`, so `lt = -∞` adds nothing).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct KlLog;
+
+impl TargetKind for KlLog {
+    const DENSE: bool = true;
+    #[inline(always)]
+    fn row(&self, _: usize) -> RowTarget {
+        DENSE_ROW
+    }
+    #[inline(always)]
+    fn uniform(&self) -> Option<RowTarget> {
+        Some(DENSE_ROW)
+    }
+    #[inline(always)]
+    fn spread<L: Lane>(&self, cols: &impl Columns<L>, k: usize) -> Option<L> {
+        Some(exp(cols.target(k)))
+    }
+    #[inline(always)]
+    fn spread_total(&self) -> Option<f32> {
+        None
+    }
+    #[inline(always)]
+    fn entropy<L: Lane>(&self, cols: &impl Columns<L>, k: usize) -> Option<L> {
+        let lt = cols.target(k);
+        let t = exp(lt);
+        Some(t.eq(L::splat(0.0)).select(L::splat(0.0), t * lt))
     }
 }

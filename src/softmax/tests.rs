@@ -160,6 +160,7 @@ fn every_width_agrees_with_scalar() {
 fn ce(loss: SoftmaxCrossEntropy<'_>, x: &[f32], labels: Labels<'_>, reduction: Reduction) -> Run {
     let rows = match labels {
         Labels::Sparse(y) => y.len(),
+        Labels::SparseI64(y) => y.len(),
         Labels::Dense(t) => t.len() / (x.len() / ROWS),
     };
     let mut grad = std::vec![0.0; x.len()];

@@ -38,6 +38,12 @@ pub fn indices() -> &'static [u32] {
     black_box(&INDICES[..])
 }
 
+/// Opaque `i64` input (PyTorch's labels).
+pub fn indices_i64() -> &'static [i64] {
+    static INDICES: [i64; 16] = [1; 16];
+    black_box(&INDICES[..])
+}
+
 /// An opaque size.
 pub fn size(v: usize) -> usize {
     black_box(v)

@@ -1,11 +1,13 @@
-//! Link check: triplet (both distances) and cosine embedding, every entry
-//! point, with and without sample weights.
+//! Link check: triplet (every distance, eps, swap), cosine embedding and
+//! SDML, every entry point, with and without sample weights.
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
 use loss_kernels::Reduction;
-use loss_kernels::embedding::{CosineEmbedding, CosineGrads, Distance, Triplet, TripletGrads};
+use loss_kernels::embedding::{
+    CosineEmbedding, CosineGrads, Distance, Sdml, SdmlGrads, Triplet, TripletGrads,
+};
 use loss_kernels_nopanic::{data, flag, halt, keep, param, size};
 
 #[inline(never)]
@@ -48,6 +50,25 @@ fn cosine(loss: CosineEmbedding<'_>) {
     keep(loss.per_sample_and_grad(data(), data(), data(), out, grads));
 }
 
+#[inline(never)]
+fn sdml(loss: Sdml<'_>) {
+    let (mut a, mut b, mut out) = ([0.0f32; 64], [0.0f32; 64], [0.0f32; 64]);
+    let out = black_box(&mut out[..]);
+    let reduction = black_box(Reduction::Mean);
+    keep(loss.value(data(), data(), reduction));
+    let grads = SdmlGrads {
+        x1: black_box(&mut a[..]),
+        x2: black_box(&mut b[..]),
+    };
+    keep(loss.value_and_grad(data(), data(), reduction, grads));
+    keep(loss.per_sample(data(), data(), out));
+    let grads = SdmlGrads {
+        x1: black_box(&mut a[..]),
+        x2: black_box(&mut b[..]),
+    };
+    keep(loss.per_sample_and_grad(data(), data(), out, grads));
+}
+
 /// The entry symbol: the linker keeps what it reaches.
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
@@ -60,6 +81,19 @@ pub extern "C" fn _start() -> ! {
         let loss = loss.distance(distance);
         triplet(loss);
         triplet(loss.sample_weight(data()));
+    }
+    // The p-norms, eps and swap.
+    if let Ok(loss) = Triplet::new(size(4))
+        .and_then(|l| l.eps(param(1e-6)))
+        .and_then(|l| Ok(l.distance(Distance::p_norm(size(1) as u32)?)))
+    {
+        triplet(loss.swap(flag()));
+        triplet(loss.swap(true).sample_weight(data()));
+        triplet(loss.distance(Distance::Manhattan));
+    }
+    if let Ok(loss) = Sdml::new(size(4)).and_then(|l| l.smoothing(param(0.3))) {
+        sdml(loss);
+        sdml(loss.sample_weight(data()));
     }
     if let Ok(loss) = CosineEmbedding::new(size(4)).and_then(|l| l.margin(param(0.0))) {
         cosine(loss);

@@ -1,12 +1,13 @@
-//! Link check: cross-entropy (sparse and dense labels, every option), KL
-//! divergence, and the row functions; every entry point.
+//! Link check: cross-entropy (sparse `u32`/`i64` and dense labels, every
+//! option, the strided class axis), KL divergence (both target kinds), and
+//! the row functions; every entry point.
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
 use loss_kernels::Reduction;
 use loss_kernels::softmax::{self, Input, KlDivergence, Labels, SoftmaxCrossEntropy};
-use loss_kernels_nopanic::{data, flag, halt, indices, keep, param, size};
+use loss_kernels_nopanic::{data, flag, halt, indices, indices_i64, keep, param, size};
 
 fn input() -> Input {
     if flag() {
@@ -66,9 +67,26 @@ pub extern "C" fn _start() -> ! {
             cross_entropy(loss, Labels::Dense(data()));
         }
     }
+    if let Ok(loss) = SoftmaxCrossEntropy::new(size(4)) {
+        // PyTorch's int64 labels, dense smoothing, the strided class axis.
+        let loss = loss.input(input()).ignore_index(black_box(Some(-100)));
+        cross_entropy(loss, Labels::SparseI64(indices_i64()));
+        if let Ok(loss) = loss.label_smoothing(param(0.1)) {
+            cross_entropy(loss, Labels::Dense(data()));
+            if let Ok(loss) = loss.spatial(size(3)) {
+                cross_entropy(loss, Labels::SparseI64(indices_i64()));
+                cross_entropy(loss, Labels::Sparse(indices()));
+                let loss = loss.class_weight(data()).sample_weight(data());
+                cross_entropy(loss, Labels::SparseI64(indices_i64()));
+                cross_entropy(loss, Labels::Dense(data()));
+            }
+        }
+    }
     if let Ok(loss) = KlDivergence::new(size(4)) {
         kl(loss.input(input()));
         kl(loss.input(input()).sample_weight(data()));
+        kl(loss.input(input()).log_target(flag()));
+        kl(loss.input(input()).log_target(true).sample_weight(data()));
     }
     let mut out = [0.0f32; 64];
     let out = black_box(&mut out[..]);

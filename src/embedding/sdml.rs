@@ -1,0 +1,332 @@
+//! The smoothed deep metric learning loss (Gluon's `SDMLLoss`); the math is
+//! in [`Sdml`]'s docs.
+
+use crate::Reduction;
+use crate::driver::lanes::{for_lanes, load, store};
+use crate::driver::row::dots;
+use crate::driver::{Samples, each_row, reduction_scale, rows_in};
+use crate::error::{Error, check_len, rows};
+use crate::lane::{self, Kernel, Lane};
+use crate::math::{exp_nonpositive, ln};
+
+/// The gradient slices of an SDML loss, each the length of its input.
+#[derive(Debug)]
+pub struct SdmlGrads<'g> {
+    /// Gradient w.r.t. `x1`.
+    pub x1: &'g mut [f32],
+    /// Gradient w.r.t. `x2`.
+    pub x2: &'g mut [f32],
+}
+
+/// Smoothed deep metric learning (Gluon's `SDMLLoss`) over `n >= 2` pairs
+/// of rows of `dim` values: row `i` of `x1` should be nearer to row `i` of
+/// `x2` than to every other row of `x2`.
+///
+/// With `D_ij = ‖x1_i - x2_j‖²`, `q_ij = log_softmax_j(-D_ij)` and the
+/// smoothed labels `t_ii = 1 - s`, `t_ij = s/(n-1)` (`s` the smoothing):
+///
+/// ```text
+/// l_i = Σ_j t_ij (ln t_ij - q_ij) = H + Σ_j t_ij D_ij + lse_j(-D_ij)
+/// ```
+///
+/// (`H = Σ_j t_ij ln t_ij`, `0 ln 0 = 0`), with
+/// `lse_j(-D_ij) = -m_i + ln Σ_j e^(m_i - D_ij)`, `m_i = min_j D_ij`: no
+/// exponential overflows. Gradients, with `p_ij = e^(q_ij)` and
+/// `G_ij = w_i (t_ij - p_ij)`: `∂/∂x1_i = 2 Σ_j G_ij (x1_i - x2_j)`,
+/// `∂/∂x2_j = -2 Σ_i G_ij (x1_i - x2_j)`.
+///
+/// Cost `O(n² dim)`: the distances of row `i` are computed four rows of
+/// `x2` at a time, lanes along `dim`; `lse` is accumulated online (one
+/// pass over `j` for the value), and the gradient recomputes each `D_ij`
+/// in a second pass instead of keeping an `n × n` workspace.
+/// `Mean` divides by `n`; sample weights scale row `i`'s loss and
+/// gradient. Gluon (its `KLDivLoss`) takes `ln(t + 1e-12)`, which adds about
+/// `1e-12` per nonzero `t_ij` to its values; this crate computes the
+/// formula above.
+///
+/// ```
+/// use loss_kernels::embedding::{Sdml, SdmlGrads};
+/// use loss_kernels::Reduction;
+/// // two pairs, each nearest its own partner
+/// let (x1, x2) = ([0.0, 0.0, 3.0, 0.0], [0.0, 0.1, 3.0, -0.1]);
+/// let (mut g1, mut g2) = ([0.0; 4], [0.0; 4]);
+/// let grads = SdmlGrads { x1: &mut g1, x2: &mut g2 };
+/// let v = Sdml::new(2)?.smoothing(0.0)?.value_and_grad(&x1, &x2, Reduction::Mean, grads)?;
+/// assert!(v > 0.0 && v < 1e-3);
+/// assert!(Sdml::new(2)?.smoothing(1.0).is_err());
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Sdml<'w> {
+    dim: usize,
+    smoothing: f32,
+    sample_weight: Option<&'w [f32]>,
+}
+
+impl Sdml<'static> {
+    /// SDML over rows of `dim` (at least 1) values, smoothing 0.3 (Gluon's
+    /// default).
+    pub const fn new(dim: usize) -> Result<Self, Error> {
+        if dim == 0 {
+            return Err(Error::ZeroSize { argument: "dim" });
+        }
+        Ok(Sdml {
+            dim,
+            smoothing: 0.3,
+            sample_weight: None,
+        })
+    }
+}
+
+impl<'w> Sdml<'w> {
+    /// The smoothing `s` in `[0, 1)`.
+    pub fn smoothing(self, smoothing: f32) -> Result<Self, Error> {
+        if !(0.0..1.0).contains(&smoothing) {
+            return Err(Error::InvalidParameter {
+                argument: "smoothing",
+                expected: "in [0, 1)",
+            });
+        }
+        Ok(Sdml { smoothing, ..self })
+    }
+
+    /// Per-sample weights (one per row of `x1`, checked at the call).
+    #[must_use]
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> Sdml<'v>
+    where
+        'w: 'v,
+    {
+        Sdml {
+            sample_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// The reduced loss.
+    pub fn value(&self, x1: &[f32], x2: &[f32], reduction: Reduction) -> Result<f32, Error> {
+        let n = self.check(x1, x2)?;
+        let total = self.run::<false>([x1, x2], [&mut [], &mut []], &mut [], 1.0);
+        Ok(total * reduction_scale(reduction, n as f32))
+    }
+
+    /// The reduced loss and its gradients w.r.t. `x1` and `x2`.
+    pub fn value_and_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        reduction: Reduction,
+        grads: SdmlGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(x1, x2)?;
+        check_grads(&grads, x1.len())?;
+        let scale = reduction_scale(reduction, n as f32);
+        let total = self.run::<true>([x1, x2], [grads.x1, grads.x2], &mut [], scale);
+        Ok(total * scale)
+    }
+
+    /// The per-sample losses into `out`, one per row.
+    pub fn per_sample(&self, x1: &[f32], x2: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        let n = self.check(x1, x2)?;
+        check_len("out", out, n)?;
+        self.run::<false>([x1, x2], [&mut [], &mut []], out, 1.0);
+        Ok(())
+    }
+
+    /// The per-sample losses into `out` and the gradients of their sum;
+    /// returns the sum.
+    pub fn per_sample_and_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        out: &mut [f32],
+        grads: SdmlGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(x1, x2)?;
+        check_len("out", out, n)?;
+        check_grads(&grads, x1.len())?;
+        Ok(self.run::<true>([x1, x2], [grads.x1, grads.x2], out, 1.0))
+    }
+
+    fn check(&self, x1: &[f32], x2: &[f32]) -> Result<usize, Error> {
+        let n = rows("x1", "dim", x1.len(), self.dim)?;
+        check_len("x2", x2, x1.len())?;
+        if n < 2 {
+            return Err(Error::InvalidParameter {
+                argument: "x1",
+                expected: "at least 2 rows",
+            });
+        }
+        if let Some(w) = self.sample_weight {
+            check_len("sample_weight", w, n)?;
+        }
+        Ok(n)
+    }
+
+    fn run<const GRAD: bool>(
+        &self,
+        inputs: [&[f32]; 2],
+        grads: [&mut [f32]; 2],
+        out: &mut [f32],
+        grad_scale: f32,
+    ) -> f32 {
+        lane::run(SdmlBatch::<GRAD> {
+            loss: *self,
+            inputs,
+            grads,
+            out,
+            grad_scale,
+        })
+    }
+}
+
+fn check_grads(g: &SdmlGrads<'_>, len: usize) -> Result<(), Error> {
+    check_len("grads.x1", g.x1, len)?;
+    check_len("grads.x2", g.x2, len)
+}
+
+/// A validated SDML call (see [`Kernel`]).
+struct SdmlBatch<'a, 'w, const GRAD: bool> {
+    loss: Sdml<'w>,
+    inputs: [&'a [f32]; 2],
+    grads: [&'a mut [f32]; 2],
+    out: &'a mut [f32],
+    grad_scale: f32,
+}
+
+/// The smoothed labels of `n` rows: `(t_ii, t_ij, H = Σ_j t_ij ln t_ij)`.
+#[inline(always)]
+fn labels(n: usize, s: f32) -> (f32, f32, f32) {
+    let (hot, off) = (1.0 - s, s / (n - 1).max(1) as f32);
+    (hot, off, x_ln_x(hot) + (n - 1) as f32 * x_ln_x(off))
+}
+
+/// `t ln t`, 0 at `t = 0`.
+#[inline(always)]
+fn x_ln_x(t: f32) -> f32 {
+    if t == 0.0 { 0.0 } else { t * ln::<f32>(t) }
+}
+
+impl<const GRAD: bool> Kernel for SdmlBatch<'_, '_, GRAD> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run<L: Lane>(self) -> f32 {
+        let SdmlBatch {
+            loss,
+            inputs: [x1, x2],
+            grads: [g1, g2],
+            out,
+            grad_scale,
+        } = self;
+        let dim = loss.dim;
+        let n = rows_in(x1.len(), dim);
+        let (hot, off, entropy) = labels(n, loss.smoothing);
+        if GRAD {
+            g2.fill(0.0);
+        }
+        let mut samples = Samples::new(out);
+        each_row(
+            dim,
+            0..n,
+            [x1],
+            [g1],
+            loss.sample_weight,
+            &mut samples,
+            #[inline(always)]
+            |row| {
+                let w = row.weight;
+                let [a] = row.x;
+                let [ga] = row.grad;
+                let t = |j: usize| if j == row.index { hot } else { off };
+                // Pass 1: the online `lse` of `-D_i·` and `Σ_j t_ij D_ij`.
+                let (mut m, mut s, mut td) = (f32::INFINITY, 0.0f32, 0.0f32);
+                distances::<L>(
+                    a,
+                    x2,
+                    dim,
+                    #[inline(always)]
+                    |j, d| {
+                        if d < m {
+                            s = s * exp_nonpositive::<f32>(d - m) + 1.0;
+                            m = d;
+                        } else {
+                            s += exp_nonpositive::<f32>(m - d);
+                        }
+                        td += t(j) * d;
+                    },
+                );
+                let loss_i = entropy + td + (ln::<f32>(s) - m);
+                if GRAD {
+                    // Pass 2: `G_ij = w (t_ij - p_ij)`, `p_ij = e^(m - D_ij) / s`.
+                    ga.fill(0.0);
+                    let (scale, inv_s) = (w * grad_scale, 1.0 / s);
+                    distances::<L>(
+                        a,
+                        x2,
+                        dim,
+                        #[inline(always)]
+                        |j, d| {
+                            let p = exp_nonpositive::<f32>(m - d) * inv_s;
+                            let c = L::splat(2.0 * scale * (t(j) - p));
+                            let b = x2.get(j * dim..(j + 1) * dim).unwrap_or(&[]);
+                            let gb = g2.get_mut(j * dim..(j + 1) * dim).unwrap_or(&mut []);
+                            for_lanes::<L, 1>(
+                                dim,
+                                #[inline(always)]
+                                |k, _, _| {
+                                    let diff = c * (load::<L>(a, k, 0.0) - load(b, k, 0.0));
+                                    store(load::<L>(ga, k, 0.0) + diff, ga, k);
+                                    store(load::<L>(gb, k, 0.0) - diff, gb, k);
+                                },
+                            );
+                        },
+                    );
+                }
+                w * loss_i
+            },
+        );
+        samples.total()
+    }
+}
+
+/// `visit(j, D_ij)` for every row `j` of `x2`, `D_ij = ‖a - x2_j‖²`: four
+/// rows at a time (four independent accumulators along `dim`), then the
+/// rest one by one.
+#[inline(always)]
+fn distances<L: Lane>(a: &[f32], x2: &[f32], dim: usize, mut visit: impl FnMut(usize, f32)) {
+    let n = rows_in(x2.len(), dim);
+    let row = |j: usize| x2.get(j * dim..(j + 1) * dim).unwrap_or(&[]);
+    let mut j = 0;
+    while j + 4 <= n {
+        let [b0, b1, b2, b3] = [row(j), row(j + 1), row(j + 2), row(j + 3)];
+        let d = dots::<L, 4>(
+            dim,
+            #[inline(always)]
+            |k| {
+                // (Not `array::map`: its `try_map` is not inlined into
+                // the AVX entries.)
+                let x: L = load(a, k, 0.0);
+                let (u0, u1) = (x - load(b0, k, 0.0), x - load(b1, k, 0.0));
+                let (u2, u3) = (x - load(b2, k, 0.0), x - load(b3, k, 0.0));
+                [(u0, u0), (u1, u1), (u2, u2), (u3, u3)]
+            },
+        );
+        for (o, dij) in d.into_iter().enumerate() {
+            visit(j + o, dij);
+        }
+        j += 4;
+    }
+    while j < n {
+        let b = row(j);
+        let [dij] = dots::<L, 1>(
+            dim,
+            #[inline(always)]
+            |k| {
+                let u = load::<L>(a, k, 0.0) - load(b, k, 0.0);
+                [(u, u)]
+            },
+        );
+        visit(j, dij);
+        j += 1;
+    }
+}

@@ -1,0 +1,218 @@
+//! [`MultilabelMargin`]; the math is in the [module docs](super).
+
+use super::{Label, RowLoss, Want, call, hinge, step};
+use crate::Reduction;
+use crate::driver::lanes::{for_lanes, keep_or, load, store};
+use crate::error::{Bound, Error, check_len};
+use crate::lane::Lane;
+
+/// PyTorch's `multilabel_margin_loss` over rows of `classes` scores: each
+/// row's targets `T` are the leading entries of its row of `targets` (the
+/// scores' layout) up to the first negative one;
+/// `l_i = (1/C) Σ_{j∈T} Σ_{k∉T} max(0, 1 - x_j + x_k)`; see the
+/// [module docs](super).
+///
+/// ```
+/// use loss_kernels::margin::MultilabelMargin;
+/// use loss_kernels::Reduction;
+/// // PyTorch's doc example: targets 3 and 0, then the terminator
+/// let x = [0.1, 0.2, 0.4, 0.8];
+/// let v = MultilabelMargin::new(4)?.value(&x, &[3i64, 0, -1, 1], Reduction::Sum)?;
+/// assert!((v - 0.85).abs() < 1e-6);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct MultilabelMargin<'w> {
+    classes: usize,
+    sample_weight: Option<&'w [f32]>,
+}
+
+impl MultilabelMargin<'static> {
+    /// Over rows of `classes` (at least 1) scores, without weights.
+    pub const fn new(classes: usize) -> Result<Self, Error> {
+        if classes == 0 {
+            return Err(Error::ZeroSize {
+                argument: "classes",
+            });
+        }
+        Ok(MultilabelMargin {
+            classes,
+            sample_weight: None,
+        })
+    }
+}
+
+/// The listed targets of a row: its leading entries up to the first
+/// negative one.
+#[inline(always)]
+fn listed<Y: Label>(row: &[Y]) -> &[Y] {
+    let end = row.iter().position(|y| y.index() < 0).unwrap_or(row.len());
+    row.get(..end).unwrap_or(&[])
+}
+
+/// One row's math with the call's targets.
+#[derive(Clone, Copy, Debug)]
+struct Row<'a, Y> {
+    targets: &'a [Y],
+    classes: usize,
+    inv_classes: f32,
+}
+
+impl<Y: Label> RowLoss for Row<'_, Y> {
+    #[inline(always)]
+    fn row<L: Lane, const GRAD: bool>(
+        &self,
+        index: usize,
+        x: &[f32],
+        _target: &[f32],
+        grad: &mut [f32],
+        scale: f32,
+    ) -> f32 {
+        let c = self.classes;
+        let row = self.targets.get(index * c..(index + 1) * c).unwrap_or(&[]);
+        let list = listed(row);
+        let zero = L::splat(0.0);
+        let all = zero.eq(zero);
+        let g_scale = scale * self.inv_classes;
+        if GRAD {
+            grad.fill(0.0);
+        }
+        let mut total = 0.0;
+        for y in list {
+            // Validated: `0 <= j < classes`.
+            let j = usize::try_from(y.index()).unwrap_or(0);
+            let shift = L::splat(1.0 - x.get(j).copied().unwrap_or(0.0));
+            let (mut acc, mut count) = (zero, zero);
+            for_lanes::<L, 1>(
+                x.len(),
+                #[inline(always)]
+                |i, _, keep| {
+                    let k = L::iota() + L::splat(i as f32);
+                    let mut member = zero.lt(zero);
+                    for t in list {
+                        member = k.eq(L::splat(t.index() as f32)).select(all, member);
+                    }
+                    let z = shift + load(x, i, 0.0);
+                    let h = member.select(zero, keep_or(keep, hinge(z), zero));
+                    acc = acc + h;
+                    if GRAD {
+                        let d = member.select(zero, keep_or(keep, step(z), zero));
+                        count = count + d;
+                        let g: L = load(grad, i, 0.0);
+                        store(d.mul_add(L::splat(g_scale), g), grad, i);
+                    }
+                },
+            );
+            total += acc.sum();
+            if GRAD && let Some(g) = grad.get_mut(j) {
+                *g -= count.sum() * g_scale;
+            }
+        }
+        total * self.inv_classes
+    }
+}
+
+impl<'w> MultilabelMargin<'w> {
+    /// Per-sample weights (one per row, checked at the call).
+    #[must_use]
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> MultilabelMargin<'v>
+    where
+        'w: 'v,
+    {
+        MultilabelMargin {
+            sample_weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// The reduced loss (`Mean`: over rows); `targets` in the scores'
+    /// layout, each row's listed entries `< classes`.
+    ///
+    /// ```
+    /// use loss_kernels::margin::MultilabelMargin;
+    /// use loss_kernels::Reduction;
+    /// // every class listed: nothing to rank against
+    /// let v = MultilabelMargin::new(2)?.value(&[0.0, 9.0], &[0u32, 1], Reduction::Mean)?;
+    /// assert_eq!(v, 0.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value<Y: Label>(
+        &self,
+        x: &[f32],
+        targets: &[Y],
+        reduction: Reduction,
+    ) -> Result<f32, Error> {
+        self.call(x, targets, Want::Reduced(reduction, None))
+    }
+
+    /// The reduced loss and its gradient w.r.t. `x` (same length).
+    #[inline(always)]
+    pub fn value_and_grad<Y: Label>(
+        &self,
+        x: &[f32],
+        targets: &[Y],
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.call(x, targets, Want::Reduced(reduction, Some(grad)))
+    }
+
+    /// The per-sample losses (sample-weighted) into `out`, one per row.
+    #[inline(always)]
+    pub fn per_sample<Y: Label>(
+        &self,
+        x: &[f32],
+        targets: &[Y],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        self.call(x, targets, Want::PerSample(out, None))
+            .map(|_| ())
+    }
+
+    /// The per-sample losses into `out` and the gradient of their sum into
+    /// `grad`; returns the sum.
+    #[inline(always)]
+    pub fn per_sample_and_grad<Y: Label>(
+        &self,
+        x: &[f32],
+        targets: &[Y],
+        out: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.call(x, targets, Want::PerSample(out, Some(grad)))
+    }
+
+    #[inline(always)]
+    fn call<Y: Label>(&self, x: &[f32], targets: &[Y], want: Want<'_>) -> Result<f32, Error> {
+        let classes = self.classes;
+        let row = Row {
+            targets,
+            classes,
+            inv_classes: 1.0 / classes as f32,
+        };
+        call(row, classes, x, &[], self.sample_weight, want, |_| {
+            check_len("targets", targets, x.len())?;
+            check_targets(targets, classes)
+        })
+    }
+}
+
+/// Every listed entry of every row in `0..classes`.
+fn check_targets<Y: Label>(targets: &[Y], classes: usize) -> Result<(), Error> {
+    // `max(1)`: `classes` is never 0 here; it keeps `chunks`' assertion out.
+    for (r, row) in targets.chunks(classes.max(1)).enumerate() {
+        for (k, y) in listed(row).iter().enumerate() {
+            let v = usize::try_from(y.index()).unwrap_or(usize::MAX);
+            if v >= classes {
+                return Err(Error::OutOfRange {
+                    argument: "targets",
+                    index: Some(r * classes + k),
+                    value: v,
+                    bound: Bound::Classes(classes),
+                });
+            }
+        }
+    }
+    Ok(())
+}
