@@ -5,7 +5,8 @@
 //! computes.
 
 use loss_kernels::Reduction;
-use loss_kernels::embedding::{CosineEmbedding, Distance, Triplet};
+use loss_kernels::embedding::{CosineEmbedding, Distance, Sdml, Triplet};
+use loss_kernels::margin::MultiMargin;
 use loss_kernels::pointwise::{Bce, Hinge, Huber, L2, Pointwise, SigmoidBce, SquaredHinge};
 use loss_kernels::softmax::{KlDivergence, SoftmaxCrossEntropy};
 use loss_kernels::{Error, ctc};
@@ -48,6 +49,18 @@ const COSINE: Result<CosineEmbedding<'static>, Error> = match CosineEmbedding::n
     Err(e) => Err(e),
 };
 const CTC: ctc::Ctc = ctc::Ctc::new(0).zero_infinity(true);
+const SDML_BAD: Result<Sdml<'static>, Error> = match Sdml::new(2) {
+    Ok(s) => s.smoothing(1.0),
+    Err(e) => Err(e),
+};
+const MULTI_MARGIN_BAD: Result<MultiMargin<'static>, Error> = match MultiMargin::new(3) {
+    Ok(m) => m.p(3),
+    Err(e) => Err(e),
+};
+const TRIPLET_EPS_BAD: Result<Triplet<'static>, Error> = match Triplet::new(2) {
+    Ok(t) => t.eps(f32::INFINITY),
+    Err(e) => Err(e),
+};
 
 #[test]
 fn invalid_const_configurations_are_errors() {
@@ -76,6 +89,24 @@ fn invalid_const_configurations_are_errors() {
         CE_BAD_SMOOTHING,
         Err(Error::InvalidParameter {
             argument: "label_smoothing",
+            ..
+        })
+    ));
+    assert!(matches!(
+        SDML_BAD,
+        Err(Error::InvalidParameter {
+            argument: "smoothing",
+            ..
+        })
+    ));
+    assert!(matches!(
+        MULTI_MARGIN_BAD,
+        Err(Error::InvalidParameter { argument: "p", .. })
+    ));
+    assert!(matches!(
+        TRIPLET_EPS_BAD,
+        Err(Error::InvalidParameter {
+            argument: "eps",
             ..
         })
     ));

@@ -80,8 +80,8 @@ impl Sdml<'static> {
 
 impl<'w> Sdml<'w> {
     /// The smoothing `s` in `[0, 1)`.
-    pub fn smoothing(self, smoothing: f32) -> Result<Self, Error> {
-        if !(0.0..1.0).contains(&smoothing) {
+    pub const fn smoothing(self, smoothing: f32) -> Result<Self, Error> {
+        if !(smoothing >= 0.0 && smoothing < 1.0) {
             return Err(Error::InvalidParameter {
                 argument: "smoothing",
                 expected: "in [0, 1)",

@@ -130,8 +130,8 @@ impl<'w> Triplet<'w> {
     /// assert!(Triplet::new(1)?.eps(f32::NAN).is_err());
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn eps(self, eps: f32) -> Result<Self, Error> {
-        let eps = check_param("eps", eps, Domain::Finite)?;
+    pub const fn eps(self, eps: f32) -> Result<Self, Error> {
+        let eps = const_try!(check_param("eps", eps, Domain::Finite));
         Ok(Triplet {
             eps: Some(eps),
             ..self

@@ -3,7 +3,7 @@
 use super::{Label, RowLoss, Want, call, hinge, step};
 use crate::Reduction;
 use crate::driver::lanes::{for_lanes, keep_or, load, store};
-use crate::error::{Bound, Domain, Error, check_len, check_param};
+use crate::error::{Bound, Domain, Error, check_len, check_param, const_try};
 use crate::lane::Lane;
 
 /// PyTorch's `multi_margin_loss` over rows of `classes` scores with one
@@ -116,7 +116,7 @@ impl<Y: Label, const SQUARED: bool> RowLoss for Row<'_, Y, SQUARED> {
 
 impl<'w> MultiMargin<'w> {
     /// The power `p` of the hinge: 1 or 2 (PyTorch's only values).
-    pub fn p(self, p: u32) -> Result<Self, Error> {
+    pub const fn p(self, p: u32) -> Result<Self, Error> {
         match p {
             1 | 2 => Ok(MultiMargin {
                 squared: p == 2,
@@ -130,8 +130,8 @@ impl<'w> MultiMargin<'w> {
     }
 
     /// The margin (finite; default 1).
-    pub fn margin(self, margin: f32) -> Result<Self, Error> {
-        let margin = check_param("margin", margin, Domain::Finite)?;
+    pub const fn margin(self, margin: f32) -> Result<Self, Error> {
+        let margin = const_try!(check_param("margin", margin, Domain::Finite));
         Ok(MultiMargin { margin, ..self })
     }
 
