@@ -24,10 +24,12 @@ pub(crate) mod batch;
 pub(crate) mod lanes;
 pub(crate) mod row;
 pub(crate) mod sweep;
+pub(crate) mod sweep3;
 
 pub(crate) use batch::{Samples, each_row, rows_in};
 pub use sweep::ElementLoss;
 pub(crate) use sweep::sweep;
+pub(crate) use sweep3::{ElementLoss3, batch3, sweep3};
 
 use crate::Reduction;
 
