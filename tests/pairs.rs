@@ -133,36 +133,24 @@ fn gaussian_batch(
     }
 }
 
-fn gaussian_got(loss: GaussianNll<'_>, b: &Batch) -> Got {
-    let [p, t, v] = &b.x;
-    let n = b.n();
-    let loss = if b.weighted {
-        loss.sample_weight(&b.weight)
-    } else {
-        loss
-    };
-    let fresh = || [vec![f32::NAN; p.len()], vec![f32::NAN; v.len()]];
+/// A pair loss's calls: `(per-sample out, both gradients, reduction) -> value`.
+type Call<'a> = dyn Fn(Option<&mut [f32]>, Option<[&mut [f32]; 2]>, Reduction) -> f32 + 'a;
+
+/// Every entry point of one loss on one batch (`grad_lens` the lengths of
+/// its two gradients).
+fn got(call: &Call<'_>, n: usize, grad_lens: [usize; 2]) -> Got {
+    let fresh = || grad_lens.map(|l| vec![f32::NAN; l]);
     let (mut per, mut grad) = (vec![f32::NAN; n], fresh());
     let [g0, g1] = &mut grad;
-    let sum = loss
-        .per_sample_and_grad(p, t, v, &mut per, GaussianGrads { pred: g0, var: g1 })
-        .unwrap();
+    let sum = call(Some(&mut per), Some([g0, g1]), Reduction::Sum);
     let mut grad_mean = fresh();
     let [m0, m1] = &mut grad_mean;
-    let mean = loss
-        .value_and_grad(
-            p,
-            t,
-            v,
-            Reduction::Mean,
-            GaussianGrads { pred: m0, var: m1 },
-        )
-        .unwrap();
+    let mean = call(None, Some([m0, m1]), Reduction::Mean);
     let mut per_only = vec![f32::NAN; n];
-    loss.per_sample(p, t, v, &mut per_only).unwrap();
-    let value_sum = loss.value(p, t, v, Reduction::Sum).unwrap();
+    call(Some(&mut per_only), None, Reduction::Sum);
+    let value_sum = call(None, None, Reduction::Sum);
     assert_eq!(
-        loss.value(p, t, v, Reduction::Mean).unwrap().to_bits(),
+        call(None, None, Reduction::Mean).to_bits(),
         mean.to_bits(),
         "value(Mean) vs value_and_grad(Mean)"
     );
@@ -175,6 +163,26 @@ fn gaussian_got(loss: GaussianNll<'_>, b: &Batch) -> Got {
         per_only,
         value_sum,
     }
+}
+
+fn gaussian_got(loss: GaussianNll<'_>, b: &Batch) -> Got {
+    let [p, t, v] = &b.x;
+    let loss = if b.weighted {
+        loss.sample_weight(&b.weight)
+    } else {
+        loss
+    };
+    let call = |out: Option<&mut [f32]>, g: Option<[&mut [f32]; 2]>, r: Reduction| {
+        let grads = g.map(|[gp, gv]| GaussianGrads { pred: gp, var: gv });
+        match (out, grads) {
+            (Some(o), Some(g)) => loss.per_sample_and_grad(p, t, v, o, g),
+            (Some(o), None) => loss.per_sample(p, t, v, o).map(|_| f32::NAN),
+            (None, Some(g)) => loss.value_and_grad(p, t, v, r, g),
+            (None, None) => loss.value(p, t, v, r),
+        }
+        .unwrap()
+    };
+    got(&call, b.n(), [p.len(), v.len()])
 }
 
 /// Gaussian NLL: every length and offset, both `var` layouts, `full`,
@@ -239,35 +247,22 @@ fn ranking_batch(rng: &mut Rng, n: usize, dim: usize, offset: usize, weighted: b
 
 fn ranking_got(loss: MarginRanking<'_>, b: &Batch) -> Got {
     let [x1, x2, t] = &b.x;
-    let n = b.n();
     let loss = if b.weighted {
         loss.sample_weight(&b.weight)
     } else {
         loss
     };
-    let fresh = || [vec![f32::NAN; x1.len()], vec![f32::NAN; x1.len()]];
-    let (mut per, mut grad) = (vec![f32::NAN; n], fresh());
-    let [g0, g1] = &mut grad;
-    let sum = loss
-        .per_sample_and_grad(x1, x2, t, &mut per, RankingGrads { x1: g0, x2: g1 })
-        .unwrap();
-    let mut grad_mean = fresh();
-    let [m0, m1] = &mut grad_mean;
-    let mean = loss
-        .value_and_grad(x1, x2, t, Reduction::Mean, RankingGrads { x1: m0, x2: m1 })
-        .unwrap();
-    let mut per_only = vec![f32::NAN; n];
-    loss.per_sample(x1, x2, t, &mut per_only).unwrap();
-    let value_sum = loss.value(x1, x2, t, Reduction::Sum).unwrap();
-    Got {
-        per,
-        sum,
-        grad,
-        mean,
-        grad_mean,
-        per_only,
-        value_sum,
-    }
+    let call = |out: Option<&mut [f32]>, g: Option<[&mut [f32]; 2]>, r: Reduction| {
+        let grads = g.map(|[g1, g2]| RankingGrads { x1: g1, x2: g2 });
+        match (out, grads) {
+            (Some(o), Some(g)) => loss.per_sample_and_grad(x1, x2, t, o, g),
+            (Some(o), None) => loss.per_sample(x1, x2, t, o).map(|_| f32::NAN),
+            (None, Some(g)) => loss.value_and_grad(x1, x2, t, r, g),
+            (None, None) => loss.value(x1, x2, t, r),
+        }
+        .unwrap()
+    };
+    got(&call, b.n(), [x1.len(), x1.len()])
 }
 
 /// Margin ranking: every length and offset, weights, several margins, at

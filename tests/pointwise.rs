@@ -766,3 +766,28 @@ fn per_class_gradient_matches_finite_differences() {
         assert!(close(grad[k], fd, 1e-5, 1e-7), "k={k}: {} vs {fd}", grad[k]);
     }
 }
+
+/// Fuzzing found it: a huge finite `alpha` (2.3e38) overflowed the focal
+/// weight `α t + (1-α)(1-t)` when written `t (2α - 1) + (1 - α)` (NaN for
+/// `t = 0`, where the weight is `1 - α`, finite).
+#[test]
+fn focal_weight_with_a_huge_alpha_stays_finite() {
+    each_lane(Family::Pointwise, |lanes| {
+        let alpha = f32::MAX * (86.0 / 128.0);
+        let loss = pointwise::SigmoidFocal::new(alpha, 3.5).unwrap();
+        let (pred, target) = ([-3.8125f32; 5], [0.0f32; 5]);
+        let mut grad = [0.0f32; 5];
+        let v = loss
+            .value_and_grad(&pred, &target, Reduction::Sum, &mut grad)
+            .unwrap();
+        let e = Loss::SigmoidFocal { alpha, gamma: 3.5 }.eval(-3.8125, 0.0);
+        assert!(
+            close(v, 5.0 * e.f, 1e-4, 0.0),
+            "{lanes} lanes: {v} vs {}",
+            5.0 * e.f
+        );
+        for g in grad {
+            assert!(close(g, e.g, 1e-4, 0.0), "{lanes} lanes: {g} vs {}", e.g);
+        }
+    });
+}

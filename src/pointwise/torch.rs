@@ -286,8 +286,9 @@ impl ElementLoss for elements::SigmoidFocal {
         if self.alpha < 0.0 {
             return (value, derivative);
         }
-        // α t + (1-α)(1-t)
-        let a = t.mul_add(L::splat(2.0 * self.alpha - 1.0), L::splat(1.0 - self.alpha));
+        // α t + (1-α)(1-t), as two products: `t (2α - 1) + (1 - α)` would
+        // overflow `2α` for a huge finite α (fuzzing found it).
+        let a = nt.mul_add(L::splat(1.0 - self.alpha), t * L::splat(self.alpha));
         (a * value, a * derivative)
     }
 }

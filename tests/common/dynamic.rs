@@ -71,16 +71,16 @@ impl AnyPointwise for SigmoidBcePerClass<'_> {
         &self,
         p: &[f32],
         t: &[f32],
-        out: &mut [f32],
+        o: &mut [f32],
         g: &mut [f32],
     ) -> Result<f32, Error> {
-        SigmoidBcePerClass::per_sample_and_grad(self, p, t, out, g)
+        self.per_sample_and_grad(p, t, o, g)
     }
-    fn per_sample(&self, p: &[f32], t: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        SigmoidBcePerClass::per_sample(self, p, t, out)
+    fn per_sample(&self, p: &[f32], t: &[f32], o: &mut [f32]) -> Result<(), Error> {
+        self.per_sample(p, t, o)
     }
     fn value(&self, p: &[f32], t: &[f32], r: Reduction) -> Result<f32, Error> {
-        SigmoidBcePerClass::value(self, p, t, r)
+        self.value(p, t, r)
     }
     fn value_and_grad(
         &self,
@@ -89,6 +89,6 @@ impl AnyPointwise for SigmoidBcePerClass<'_> {
         r: Reduction,
         g: &mut [f32],
     ) -> Result<f32, Error> {
-        SigmoidBcePerClass::value_and_grad(self, p, t, r, g)
+        self.value_and_grad(p, t, r, g)
     }
 }
