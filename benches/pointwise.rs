@@ -31,6 +31,23 @@ enum Plain {
     Bce,
     PoissonNll,
     LogCosh,
+    Mse,
+    SmoothL1,
+    HuberTorch,
+    SoftMargin,
+    HingeEmbedding,
+    SigmoidFocal,
+}
+
+/// torchvision's focal loss (alpha 0.25, gamma 2) as a user writes it:
+/// value and derivative from `libm`.
+fn plain_focal(p: f32, t: f32) -> (f32, f32) {
+    let q = 1.0 / (1.0 + libm::expf(-p));
+    let ce = libm::fmaxf(p, 0.0) - p * t + libm::log1pf(libm::expf(-libm::fabsf(p)));
+    let m = q + t - 2.0 * q * t;
+    let a = 0.25 * t + 0.75 * (1.0 - t);
+    let dm = q * (1.0 - q) * (1.0 - 2.0 * t);
+    (a * ce * m * m, a * ((q - t) * m * m + ce * 2.0 * m * dm))
 }
 
 impl Plain {
@@ -57,6 +74,17 @@ impl Plain {
             Plain::Bce => -(t * libm::logf(p + 1e-12) + (1.0 - t) * libm::logf(1.0 - p + 1e-12)),
             Plain::PoissonNll => libm::expf(p) - t * p,
             Plain::LogCosh => libm::logf(libm::coshf(s)),
+            Plain::Mse => s * s,
+            Plain::SmoothL1 | Plain::HuberTorch => Plain::Huber.value(p, t),
+            Plain::SoftMargin => libm::log1pf(libm::expf(-t * p)),
+            Plain::HingeEmbedding => {
+                if t == 1.0 {
+                    p
+                } else {
+                    libm::fmaxf(0.0, 1.0 - p)
+                }
+            }
+            Plain::SigmoidFocal => plain_focal(p, t).0,
         }
     }
 
@@ -92,6 +120,19 @@ impl Plain {
             Plain::Bce => -(t / (p + 1e-12) - (1.0 - t) / (1.0 - p + 1e-12)),
             Plain::PoissonNll => libm::expf(p) - t,
             Plain::LogCosh => libm::tanhf(s),
+            Plain::Mse => 2.0 * s,
+            Plain::SmoothL1 | Plain::HuberTorch => Plain::Huber.derivative(p, t),
+            Plain::SoftMargin => -t / (1.0 + libm::expf(t * p)),
+            Plain::HingeEmbedding => {
+                if t == 1.0 {
+                    1.0
+                } else if 1.0 - p > 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
+            Plain::SigmoidFocal => plain_focal(p, t).1,
         }
     }
 
@@ -154,7 +195,15 @@ fn bench_loss<F: ElementLoss>(
     plain: Plain,
 ) {
     let probabilities = matches!(plain, Plain::Bce);
-    let labels = matches!(plain, Plain::Hinge | Plain::SquaredHinge | Plain::Logistic);
+    let labels = matches!(
+        plain,
+        Plain::Hinge
+            | Plain::SquaredHinge
+            | Plain::Logistic
+            | Plain::SoftMargin
+            | Plain::HingeEmbedding
+            | Plain::SigmoidFocal
+    );
     let mut group = c.benchmark_group(format!("pointwise/{name}"));
     for (label, n) in [
         ("1Ki", 1 << 10),
@@ -227,6 +276,37 @@ fn pointwise_losses(c: &mut Criterion) {
         Plain::PoissonNll,
     );
     bench_loss(c, "log_cosh", pointwise::LogCosh::new(), Plain::LogCosh);
+    bench_loss(c, "mse", pointwise::Mse::new(), Plain::Mse);
+    bench_loss(
+        c,
+        "smooth_l1",
+        pointwise::SmoothL1::new(1.0).unwrap(),
+        Plain::SmoothL1,
+    );
+    bench_loss(
+        c,
+        "huber_torch",
+        pointwise::HuberTorch::new(1.0).unwrap(),
+        Plain::HuberTorch,
+    );
+    bench_loss(
+        c,
+        "soft_margin",
+        pointwise::SoftMargin::new(),
+        Plain::SoftMargin,
+    );
+    bench_loss(
+        c,
+        "hinge_embedding",
+        pointwise::HingeEmbedding::new(1.0).unwrap(),
+        Plain::HingeEmbedding,
+    );
+    bench_loss(
+        c,
+        "sigmoid_focal",
+        pointwise::SigmoidFocal::new(0.25, 2.0).unwrap(),
+        Plain::SigmoidFocal,
+    );
 }
 
 criterion_group! {

@@ -21,7 +21,11 @@
 //! `per_sample_and_grad` and [`Reduction::Sum`] / [`Reduction::Mean`]:
 //!
 //! * [`pointwise`]: L1, L2, Huber, hinge, squared hinge, logistic, sigmoid
-//!   BCE, BCE, Poisson NLL, log-cosh (`dim`, sample weights);
+//!   BCE, BCE, Poisson NLL, log-cosh (`dim`, sample weights), and PyTorch's
+//!   MSE, smooth L1, Huber, soft margin, hinge embedding, torchvision's
+//!   sigmoid focal loss, sigmoid BCE with per-class `pos_weight`;
+//! * [`pair`]: Gaussian NLL and margin ranking (two or three inputs, two
+//!   gradients);
 //! * [`softmax`]: softmax cross-entropy (sparse `u32`/`i64` or dense
 //!   labels, label smoothing, `ignore_index`, class weights, a strided class
 //!   axis), KL divergence (probability or log-probability targets), and
@@ -55,6 +59,7 @@ pub mod error;
 pub mod lane;
 pub mod margin;
 pub mod math;
+pub mod pair;
 pub mod pointwise;
 pub mod softmax;
 

@@ -28,14 +28,10 @@ use serde_json::Value;
 /// loudly. Each later issue removes its file from this list.
 const NOT_YET: &[&str] = &[];
 
-/// parity.json schemas checked by another branch (the pointwise and pair
-/// losses of issue 12); skipped by case, loudly, and counted.
-const NOT_YET_SCHEMAS: &[&str] = &["pointwise", "gaussian_nll", "margin_ranking"];
-
 #[test]
 fn conformance() {
     let files = conformance_files();
-    let (mut checked, mut read_files, mut skipped) = (0usize, 0usize, 0usize);
+    let (mut checked, mut read_files) = (0usize, 0usize);
     let mut errors = Vec::new();
     for path in &files {
         let name = path
@@ -54,15 +50,13 @@ fn conformance() {
             let before = errors.len();
             let schema = case.get("schema").and_then(Value::as_str);
             let (family, check): (Family, fn(&Value, &mut Vec<String>)) = match (schema, loss) {
+                (Some("gaussian_nll"), "gaussian_nll") => (Family::Pointwise, check_gaussian_nll),
+                (Some("margin_ranking"), "margin_ranking") => {
+                    (Family::Pointwise, check_margin_ranking)
+                }
+                (Some("pointwise"), _) => (Family::Pointwise, check_pointwise),
                 (Some("row"), _) => (Family::Softmax, check_parity_row),
                 (Some("embedding"), _) => (Family::Embedding, check_parity_embedding),
-                (Some(other), _) if NOT_YET_SCHEMAS.contains(&other) => {
-                    eprintln!(
-                        "conformance: SKIPPING {id}: schema `{other}` is not dispatched on this branch"
-                    );
-                    skipped += 1;
-                    continue;
-                }
                 (Some(other), _) => {
                     errors.push(format!("{id}: unknown schema `{other}` in {name}"));
                     continue;
@@ -95,7 +89,7 @@ fn conformance() {
             }
         }
     }
-    println!("conformance: checked {checked} cases from {read_files} files ({skipped} skipped)");
+    println!("conformance: checked {checked} cases from {read_files} files");
     assert!(
         errors.is_empty(),
         "{} mismatches:\n{}",
@@ -116,7 +110,44 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
     let weight = opt_f32s(&case["sample_weight"]);
     let w = weight.as_deref();
     let flag = |k: &str, d: bool| case["params"].get(k).and_then(Value::as_bool).unwrap_or(d);
+    // A per-class pos_weight (parity.json): an array instead of a number.
+    let pos_weights = case["params"]
+        .get("pos_weight")
+        .filter(|v| v.is_array())
+        .map(f32s);
     let loss: Box<dyn AnyPointwise> = match case["loss"].as_str().expect("loss") {
+        "sigmoid_bce" if pos_weights.is_some() => {
+            let pw = pos_weights.as_deref().expect("pos_weight");
+            assert_eq!(pw.len(), dim, "{id}: pos_weight per class");
+            let l = pointwise::SigmoidBcePerClass::new(pw).expect("pos_weight");
+            match w {
+                Some(w) => Box::new(l.sample_weight(w)),
+                None => Box::new(l),
+            }
+        }
+        "mse" => boxed(pointwise::Mse::new(), dim, w),
+        "smooth_l1" => boxed(
+            pointwise::SmoothL1::new(param(case, "beta", 1.0)).expect("beta"),
+            dim,
+            w,
+        ),
+        "huber_torch" => boxed(
+            pointwise::HuberTorch::new(param(case, "delta", 1.0)).expect("delta"),
+            dim,
+            w,
+        ),
+        "soft_margin" => boxed(pointwise::SoftMargin::new(), dim, w),
+        "hinge_embedding" => boxed(
+            pointwise::HingeEmbedding::new(param(case, "margin", 1.0)).expect("margin"),
+            dim,
+            w,
+        ),
+        "sigmoid_focal" => boxed(
+            pointwise::SigmoidFocal::new(param(case, "alpha", 0.25), param(case, "gamma", 2.0))
+                .expect("alpha, gamma"),
+            dim,
+            w,
+        ),
         "l1" => boxed(pointwise::L1::new(), dim, w),
         "l2" => boxed(pointwise::L2::new(), dim, w),
         "huber" => boxed(
@@ -156,11 +187,14 @@ fn check_pointwise(case: &Value, errors: &mut Vec<String>) {
             dim,
             w,
         ),
-        "poisson_nll" => boxed(
-            pointwise::PoissonNll::new(flag("log_input", true), flag("full", false)),
-            dim,
-            w,
-        ),
+        "poisson_nll" => {
+            let l = pointwise::PoissonNll::new(flag("log_input", true), flag("full", false));
+            let l = match case["params"].get("eps") {
+                Some(eps) => l.eps(num(eps) as f32).expect("eps"),
+                None => l,
+            };
+            boxed(l, dim, w)
+        }
         "log_cosh" => boxed(pointwise::LogCosh::new(), dim, w),
         other => panic!("{id}: not pointwise: {other}"),
     };
@@ -905,4 +939,166 @@ fn check_parity_embedding(case: &Value, errors: &mut Vec<String>) {
         }
         other => errors.push(format!("{id}: unknown embedding loss `{other}`")),
     }
+}
+
+/// A pair loss's calls: `(per-sample out, both gradients, reduction) -> value`.
+type PairCall<'a> = dyn Fn(Option<&mut [f32]>, Option<[&mut [f32]; 2]>, Reduction) -> f32 + 'a;
+
+/// A case of the parity schemas `gaussian_nll` and `margin_ranking`: every
+/// entry point, both reductions, both gradients (by input name), at the
+/// case's tolerances.
+fn check_pair(
+    case: &Value,
+    errors: &mut Vec<String>,
+    names: [&str; 2],
+    call: &PairCall<'_>,
+    grad_lens: [usize; 2],
+    n: usize,
+) {
+    let id = case["id"].as_str().expect("id");
+    let tol = Tol::of(case);
+    let (lr, la, gr, ga) = (tol.loss_rtol, tol.loss_atol, tol.grad_rtol, tol.grad_atol);
+    let expect = &case["expect"];
+    let per_want = nums(&expect["per_sample"]);
+    // The expected gradients of a reduction: grad_mean where the case has
+    // it, else grad_sum / n.
+    let want_grad = |mean: bool, name: &str| -> Vec<f64> {
+        match (mean, expect.get("grad_mean")) {
+            (true, Some(g)) => nums(&g[name]),
+            (true, None) => nums(&expect["grad_sum"][name])
+                .iter()
+                .map(|v| v / n as f64)
+                .collect(),
+            (false, _) => nums(&expect["grad_sum"][name]),
+        }
+    };
+    let fresh = || grad_lens.map(|l| vec![f32::NAN; l]);
+    let check_grads = |errors: &mut Vec<String>, what: &str, g: &[Vec<f32>; 2], mean: bool| {
+        for (name, g) in names.iter().zip(g) {
+            compare(
+                errors,
+                id,
+                &format!("{what}.grad.{name}"),
+                g,
+                &want_grad(mean, name),
+                gr,
+                ga,
+            );
+        }
+    };
+    let (mut per, mut g) = (vec![f32::NAN; n], fresh());
+    let [g0, g1] = &mut g;
+    let sum = call(Some(&mut per), Some([g0, g1]), Reduction::Sum);
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.out",
+        &per,
+        &per_want,
+        lr,
+        la,
+    );
+    compare(
+        errors,
+        id,
+        "per_sample_and_grad.sum",
+        &[sum],
+        &[num(&expect["sum"])],
+        lr,
+        la,
+    );
+    check_grads(errors, "per_sample_and_grad", &g, false);
+    let mut per = vec![f32::NAN; n];
+    call(Some(&mut per), None, Reduction::Sum);
+    compare(errors, id, "per_sample", &per, &per_want, lr, la);
+    for (r, key, mean) in [
+        (Reduction::Sum, "sum", false),
+        (Reduction::Mean, "mean", true),
+    ] {
+        let want = [num(&expect[key])];
+        compare(
+            errors,
+            id,
+            &format!("value({key})"),
+            &[call(None, None, r)],
+            &want,
+            lr,
+            la,
+        );
+        let mut g = fresh();
+        let [g0, g1] = &mut g;
+        let v = call(None, Some([g0, g1]), r);
+        compare(
+            errors,
+            id,
+            &format!("value_and_grad({key})"),
+            &[v],
+            &want,
+            lr,
+            la,
+        );
+        check_grads(errors, &format!("value_and_grad({key})"), &g, mean);
+    }
+}
+
+/// `gaussian_nll` cases (per-element or per-sample `var`).
+fn check_gaussian_nll(case: &Value, errors: &mut Vec<String>) {
+    use loss_kernels::pair::{GaussianGrads, GaussianNll};
+    let dim = case["dim"].as_u64().expect("dim") as usize;
+    let [pred, target, var] = ["pred", "target", "var"].map(|k| f32s(&case[k]));
+    let weight = opt_f32s(&case["sample_weight"]);
+    let p = &case["params"];
+    let mut loss = GaussianNll::new()
+        .full(p["full"].as_bool().expect("full"))
+        .eps(num(&p["eps"]) as f32)
+        .expect("eps")
+        .dim(dim);
+    if let Some(w) = &weight {
+        loss = loss.sample_weight(w);
+    }
+    let n = pred.len() / dim;
+    let call = |out: Option<&mut [f32]>, g: Option<[&mut [f32]; 2]>, r: Reduction| -> f32 {
+        let grads = g.map(|[gp, gv]| GaussianGrads { pred: gp, var: gv });
+        match (out, grads) {
+            (Some(o), Some(g)) => loss.per_sample_and_grad(&pred, &target, &var, o, g),
+            (Some(o), None) => loss.per_sample(&pred, &target, &var, o).map(|_| f32::NAN),
+            (None, Some(g)) => loss.value_and_grad(&pred, &target, &var, r, g),
+            (None, None) => loss.value(&pred, &target, &var, r),
+        }
+        .expect("gaussian_nll call")
+    };
+    check_pair(
+        case,
+        errors,
+        ["pred", "var"],
+        &call,
+        [pred.len(), var.len()],
+        n,
+    );
+}
+
+/// `margin_ranking` cases.
+fn check_margin_ranking(case: &Value, errors: &mut Vec<String>) {
+    use loss_kernels::pair::{MarginRanking, RankingGrads};
+    let dim = case["dim"].as_u64().expect("dim") as usize;
+    let [x1, x2, labels] = ["x1", "x2", "labels"].map(|k| f32s(&case[k]));
+    let weight = opt_f32s(&case["sample_weight"]);
+    let mut loss = MarginRanking::new(param(case, "margin", 0.0))
+        .expect("margin")
+        .dim(dim);
+    if let Some(w) = &weight {
+        loss = loss.sample_weight(w);
+    }
+    let n = x1.len() / dim;
+    let call = |out: Option<&mut [f32]>, g: Option<[&mut [f32]; 2]>, r: Reduction| -> f32 {
+        let grads = g.map(|[g1, g2]| RankingGrads { x1: g1, x2: g2 });
+        match (out, grads) {
+            (Some(o), Some(g)) => loss.per_sample_and_grad(&x1, &x2, &labels, o, g),
+            (Some(o), None) => loss.per_sample(&x1, &x2, &labels, o).map(|_| f32::NAN),
+            (None, Some(g)) => loss.value_and_grad(&x1, &x2, &labels, r, g),
+            (None, None) => loss.value(&x1, &x2, &labels, r),
+        }
+        .expect("margin_ranking call")
+    };
+    check_pair(case, errors, ["x1", "x2"], &call, [x1.len(), x1.len()], n);
 }

@@ -36,6 +36,7 @@ const CONFORMANCE_NAMES: &[(&str, &str)] = &[
     ("kl_divergence", "kl_div"),
     ("logsumexp", "log_softmax"),
     ("softmax", "log_softmax"),
+    ("sigmoid_bce_per_class", "sigmoid_bce"),
 ];
 
 /// The families the scan must find losses in (a broken scan fails here
@@ -54,6 +55,11 @@ const EXPECTED: &[&str] = &[
     "MultiMargin",
     "MultilabelMargin",
     "Ctc",
+    "Mse",
+    "SigmoidFocal",
+    "SigmoidBcePerClass",
+    "GaussianNll",
+    "MarginRanking",
 ];
 
 fn root() -> PathBuf {

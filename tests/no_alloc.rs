@@ -149,6 +149,33 @@ fn pointwise_never_allocates() {
         for (log_input, full) in [(true, false), (true, true), (false, false), (false, true)] {
             errors += pointwise_calls(pointwise::PoissonNll::new(log_input, full));
         }
+        errors += pointwise_calls(pointwise::PoissonNll::new(false, true).eps(0.5).unwrap());
+        errors += pointwise_calls(pointwise::Mse::new());
+        errors += pointwise_calls(pointwise::Mse::default());
+        errors += pointwise_calls(pointwise::SoftMargin::new());
+        errors += pointwise_calls(pointwise::SoftMargin::default());
+        errors += pointwise_calls(pointwise::SmoothL1::new(0.0).unwrap());
+        errors += pointwise_calls(pointwise::SmoothL1::new(0.5).unwrap());
+        errors += pointwise_calls(pointwise::HuberTorch::new(2.0).unwrap());
+        errors += pointwise_calls(pointwise::HingeEmbedding::new(1.0).unwrap());
+        errors += pointwise_calls(pointwise::SigmoidFocal::new(0.25, 2.0).unwrap());
+        errors += pointwise_calls(pointwise::SigmoidFocal::new(-1.0, 1.5).unwrap());
+        for r in [
+            pointwise::SmoothL1::new(-1.0).map(|_| ()),
+            pointwise::HuberTorch::new(0.0).map(|_| ()),
+            pointwise::HingeEmbedding::new(f32::NAN).map(|_| ()),
+            pointwise::SigmoidFocal::new(f32::NAN, 2.0).map(|_| ()),
+            pointwise::SigmoidFocal::new(0.25, -2.0).map(|_| ()),
+            pointwise::PoissonNll::new(true, false).eps(0.5).map(|_| ()),
+            pointwise::PoissonNll::new(false, false)
+                .eps(0.0)
+                .map(|_| ()),
+        ] {
+            if let Err(e) = r {
+                black_box(show(e));
+                errors += 1;
+            }
+        }
         // Invalid parameters.
         for bad in [0.0, -1.0, f32::NAN, f32::INFINITY, 1e-40] {
             if let Err(e) = pointwise::Huber::new(bad) {
@@ -172,8 +199,145 @@ fn pointwise_never_allocates() {
             }
         }
     });
-    // 18 losses × 9 error calls, + 5 Huber + 12 other parameter errors.
-    assert_eq!(errors, 18 * 9 + 5 + 12, "every error path ran");
+    // 29 losses × 9 error calls, + 5 Huber + 12 + 7 other parameter errors.
+    assert_eq!(errors, 29 * 9 + 5 + 12 + 7, "every error path ran");
+}
+
+/// Every entry point of the per-class `pos_weight` BCE, success and error
+/// paths.
+#[test]
+fn per_class_bce_never_allocates() {
+    let pred: [f32; 12] = core::array::from_fn(|i| i as f32 * 0.5 - 3.0);
+    let target: [f32; 12] = core::array::from_fn(|i| (i % 2) as f32);
+    let pos_weight = [0.5f32, 2.0, 1.0];
+    let weight = [1.0f32, 0.5, 2.0, 0.0];
+    let (mut grad, mut out) = ([0.0f32; 12], [0.0f32; 4]);
+    let mut errors = 0;
+    assert_no_alloc("SigmoidBcePerClass", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        let base = pointwise::SigmoidBcePerClass::new(&pos_weight).unwrap();
+        black_box(base.classes());
+        for l in [base, base.sample_weight(&weight)] {
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(l.value(&pred, &target, r));
+                record(l.value_and_grad(&pred, &target, r, &mut grad));
+            }
+            record(l.per_sample(&pred, &target, &mut out).map(|_| 0.0));
+            record(l.per_sample_and_grad(&pred, &target, &mut out, &mut grad));
+            // Errors: target, grad, out, not divisible, weights.
+            record(l.value(&pred, &target[..9], Reduction::Sum));
+            record(l.value_and_grad(&pred, &target, Reduction::Sum, &mut grad[..3]));
+            record(l.per_sample(&pred, &target, &mut out[..3]).map(|_| 0.0));
+            record(l.value(&pred[..11], &target[..11], Reduction::Sum));
+        }
+        record(
+            base.sample_weight(&weight[..1])
+                .value(&pred, &target, Reduction::Sum),
+        );
+        record(pointwise::SigmoidBcePerClass::new(&[]).map(|_| 0.0));
+        record(pointwise::SigmoidBcePerClass::new(&[-1.0]).map(|_| 0.0));
+    });
+    assert_eq!(errors, 2 * 4 + 3, "every error path ran");
+}
+
+/// Every entry point of the pair losses (Gaussian NLL with both `var`
+/// layouts, margin ranking), success and error paths.
+#[test]
+fn pairs_never_allocate() {
+    use loss_kernels::pair::{GaussianGrads, GaussianNll, MarginRanking, RankingGrads};
+    let a: [f32; 12] = core::array::from_fn(|i| i as f32 * 0.25 - 1.0);
+    let b: [f32; 12] = core::array::from_fn(|i| (i % 3) as f32 * 0.5);
+    let var: [f32; 12] = core::array::from_fn(|i| 0.1 + i as f32 * 0.3);
+    let labels: [f32; 12] = core::array::from_fn(|i| if i % 2 == 0 { 1.0 } else { -1.0 });
+    let weight = [1.0f32, 0.5, 2.0, 0.0];
+    let (mut g0, mut g1, mut out) = ([0.0f32; 12], [0.0f32; 12], [0.0f32; 12]);
+    let mut errors = 0;
+    assert_no_alloc("pairs", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        let gaussian = GaussianNll::new().full(true).eps(1e-3).unwrap();
+        black_box(GaussianNll::default());
+        // dim 1 (var per element), dim 3 (per element, then per sample).
+        for (dim, var_len, w) in [(1, 12, None), (3, 12, Some(&weight)), (3, 4, Some(&weight))] {
+            let l = match w {
+                Some(w) => gaussian.dim(dim).sample_weight(w),
+                None => gaussian.dim(dim),
+            };
+            let n = 12 / dim;
+            let v = &var[..var_len];
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(l.value(&a, &b, v, r));
+                let grads = GaussianGrads {
+                    pred: &mut g0,
+                    var: &mut g1[..var_len],
+                };
+                record(l.value_and_grad(&a, &b, v, r, grads));
+            }
+            record(l.per_sample(&a, &b, v, &mut out[..n]).map(|_| 0.0));
+            let grads = GaussianGrads {
+                pred: &mut g0,
+                var: &mut g1[..var_len],
+            };
+            record(l.per_sample_and_grad(&a, &b, v, &mut out[..n], grads));
+        }
+        // Errors: negative var, var length, grad lengths, target, dim.
+        record(gaussian.value(&a, &b, &labels, Reduction::Sum));
+        record(gaussian.value(&a, &b, &var[..5], Reduction::Sum));
+        let grads = GaussianGrads {
+            pred: &mut g0[..2],
+            var: &mut g1,
+        };
+        record(gaussian.value_and_grad(&a, &b, &var, Reduction::Sum, grads));
+        record(gaussian.value(&a, &b[..3], &var, Reduction::Sum));
+        record(gaussian.dim(0).value(&a, &b, &var, Reduction::Sum));
+        record(GaussianNll::new().eps(0.0).map(|_| 0.0));
+        let ranking = MarginRanking::new(0.5).unwrap();
+        for (dim, w) in [(1, None), (3, Some(&weight))] {
+            let l = match w {
+                Some(w) => ranking.dim(dim).sample_weight(w),
+                None => ranking.dim(dim),
+            };
+            let n = 12 / dim;
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(l.value(&a, &b, &labels, r));
+                let grads = RankingGrads {
+                    x1: &mut g0,
+                    x2: &mut g1,
+                };
+                record(l.value_and_grad(&a, &b, &labels, r, grads));
+            }
+            record(l.per_sample(&a, &b, &labels, &mut out[..n]).map(|_| 0.0));
+            let grads = RankingGrads {
+                x1: &mut g0,
+                x2: &mut g1,
+            };
+            record(l.per_sample_and_grad(&a, &b, &labels, &mut out[..n], grads));
+        }
+        record(ranking.value(&a, &b, &labels[..3], Reduction::Sum));
+        let grads = RankingGrads {
+            x1: &mut g0,
+            x2: &mut g1[..1],
+        };
+        record(ranking.value_and_grad(&a, &b, &labels, Reduction::Sum, grads));
+        record(ranking.dim(5).value(&a, &b, &labels, Reduction::Sum));
+        record(MarginRanking::new(f32::NAN).map(|_| 0.0));
+    });
+    assert_eq!(errors, 6 + 4, "every error path ran");
 }
 
 /// A user-defined element loss through the public driver.

@@ -23,6 +23,7 @@ fn main() -> Result<(), Error> {
     linear_layer_step()?;
     loss_table()?;
     row_examples()?;
+    pytorch_examples()?;
     ctc_example()?;
     plots()?;
     Ok(())
@@ -42,6 +43,70 @@ fn basic_usage() -> Result<(), Error> {
     println!("... with sample weights [1, 2]          = {per_sample:?}");
     let mean = l2.value(&x, &y, Reduction::Mean)?;
     println!("reduced with Reduction::Mean             = {mean}\n");
+    Ok(())
+}
+
+/// Coming from PyTorch: the same inputs through PyTorch's definitions
+/// (`F.mse_loss` is twice Gluon's L2, `F.huber_loss(delta)` is `delta` times
+/// `smooth_l1_loss(beta = delta)`), torchvision's focal loss, Gaussian NLL
+/// and margin ranking.
+fn pytorch_examples() -> Result<(), Error> {
+    use loss_kernels::pair::{GaussianGrads, GaussianNll, MarginRanking, RankingGrads};
+    println!("\n== Coming from PyTorch ==");
+    let (x, y) = ([1.0f32; 2], [2.0f32; 2]);
+    let mse = pointwise::Mse::new().value(&x, &y, Reduction::Mean)?;
+    let l2 = pointwise::L2::new().value(&x, &y, Reduction::Mean)?;
+    println!("F.mse_loss(ones(2), 2*ones(2))           = {mse}   (L2Loss gives {l2})");
+    let (p, t) = ([5.0f32], [0.0f32]);
+    let huber = pointwise::HuberTorch::new(2.0)?.value(&p, &t, Reduction::Sum)?;
+    let smooth = pointwise::SmoothL1::new(2.0)?.value(&p, &t, Reduction::Sum)?;
+    let l1 = pointwise::SmoothL1::new(0.0)?.value(&p, &t, Reduction::Sum)?;
+    println!(
+        "F.huber_loss(5, 0, delta=2)              = {huber}   (smooth_l1, beta=2: {smooth}; beta=0: {l1})"
+    );
+    let logits = [3.0f32, -1.0, 0.5, -4.0];
+    let labels = [1.0f32, 0.0, 1.0, 0.0];
+    let mut grad = [0.0f32; 4];
+    let focal = pointwise::SigmoidFocal::new(0.25, 2.0)?.value_and_grad(
+        &logits,
+        &labels,
+        Reduction::Sum,
+        &mut grad,
+    )?;
+    println!("sigmoid_focal_loss({logits:?}, {labels:?}).sum() = {focal:.6}");
+    println!("  d/d logits = {grad:?}");
+    let soft = pointwise::SoftMargin::new().value(&[-100.0], &[1.0], Reduction::Sum)?;
+    println!(
+        "F.soft_margin_loss(-100, 1)              = {soft}   (PyTorch's log1p(exp(100)) is inf)"
+    );
+    let (mean, target, var) = ([0.5f32, 2.0], [0.0f32, 1.0], [1.0f32, 0.25]);
+    let (mut gp, mut gv) = ([0.0f32; 2], [0.0f32; 2]);
+    let nll = GaussianNll::new().value_and_grad(
+        &mean,
+        &target,
+        &var,
+        Reduction::Mean,
+        GaussianGrads {
+            pred: &mut gp,
+            var: &mut gv,
+        },
+    )?;
+    println!("F.gaussian_nll_loss({mean:?}, {target:?}, {var:?}) = {nll:.6}");
+    println!("  d/d input = {gp:?}, d/d var = {gv:?}");
+    let (x1, x2, t) = ([0.8f32, 0.2], [0.5f32, 0.6], [1.0f32, 1.0]);
+    let (mut g1, mut g2) = ([0.0f32; 2], [0.0f32; 2]);
+    let rank = MarginRanking::new(0.1)?.value_and_grad(
+        &x1,
+        &x2,
+        &t,
+        Reduction::Mean,
+        RankingGrads {
+            x1: &mut g1,
+            x2: &mut g2,
+        },
+    )?;
+    println!("F.margin_ranking_loss({x1:?}, {x2:?}, {t:?}, margin=0.1) = {rank:.6}");
+    println!("  d/d x1 = {g1:?}, d/d x2 = {g2:?}");
     Ok(())
 }
 

@@ -1,14 +1,23 @@
-//! Pointwise family: all ten losses, every entry point (`value`,
-//! `value_and_grad`, `per_sample`, `per_sample_and_grad`, both reductions,
-//! with and without `dim` and `sample_weight`), against the float64
-//! reference; malformed lengths, `dim` and parameters must give `Err`.
+//! Pointwise family: every loss (the ten of Gluon's set, PyTorch's MSE,
+//! smooth L1, Huber, soft margin, hinge embedding, torchvision's focal loss,
+//! Poisson NLL with `eps`, sigmoid BCE with per-class `pos_weight`), every
+//! entry point (`value`, `value_and_grad`, `per_sample`,
+//! `per_sample_and_grad`, both reductions, with and without `dim` and
+//! `sample_weight`), against the float64 reference; malformed lengths,
+//! `dim` and parameters must give `Err`.
 //!
 //! Input layout (see `fuzz_support::input` for the float encoding):
-//! `loss % 10, flags, n % 65, dim % 33, corrupt, delta, param, pred.., target.., weight..`
+//! `loss % 18, flags, n % 65, dim % 33, corrupt, delta, param, [extra..], pred.., target.., weight..`
 //! with flags bit 0 = sample weights, bit 1 = binary labels (logistic),
 //! bit 2 = log_input, bit 3 = full (Poisson); `corrupt % 8` picks the
 //! argument whose length is changed by `delta` (0 pred, 1 target,
-//! 2 sample_weight, 3 grad, 4 out, else none).
+//! 2 sample_weight, 3 grad, 4 out, else none). Losses 0-9 are Gluon's
+//! (L1, L2, Huber, hinge, squared hinge, logistic, sigmoid BCE, BCE,
+//! Poisson NLL, log-cosh), 10 MSE, 11 smooth L1 (`beta = param`), 12
+//! PyTorch Huber (`delta = param`), 13 soft margin, 14 hinge embedding
+//! (`margin = param`), 15 sigmoid focal (`alpha = param`, extra: `gamma`),
+//! 16 Poisson NLL without log input with `eps = param`, 17 sigmoid BCE with
+//! per-class `pos_weight` (extra: `dim` floats).
 
 #![no_main]
 
@@ -17,8 +26,8 @@ use fuzz_support::check::{
 };
 use fuzz_support::input::{Input, adjust};
 use libfuzzer_sys::fuzz_target;
-use loss_kernels::Reduction;
-use loss_kernels::pointwise::{self, ElementLoss, Labels, Pointwise};
+use loss_kernels::pointwise::{self, ElementLoss, Labels, Pointwise, SigmoidBcePerClass};
+use loss_kernels::{Error, Reduction};
 use loss_kernels_reference::pointwise::{Elem, Pointwise as Ref};
 
 /// One decoded case.
@@ -30,17 +39,87 @@ struct Case {
     weight: Option<Vec<f32>>,
     grad_len: usize,
     out_len: usize,
+    /// Per-class `pos_weight` (loss 17): element `k` uses `[k % dim]`.
+    pos_weight: Option<Vec<f32>>,
 }
+
+impl Case {
+    /// The reference of element `k`.
+    fn reference_at(&self, k: usize) -> Ref {
+        match &self.pos_weight {
+            Some(pw) => Ref::SigmoidBce {
+                pos_weight: pw[k % self.dim],
+            },
+            None => self.reference,
+        }
+    }
+}
+
+/// The four entry points of a pointwise-shaped loss.
+trait Entries {
+    fn value(&self, p: &[f32], t: &[f32], r: Reduction) -> Result<f32, Error>;
+    fn value_and_grad(
+        &self,
+        p: &[f32],
+        t: &[f32],
+        r: Reduction,
+        g: &mut [f32],
+    ) -> Result<f32, Error>;
+    fn per_sample(&self, p: &[f32], t: &[f32], out: &mut [f32]) -> Result<(), Error>;
+    fn per_sample_and_grad(
+        &self,
+        p: &[f32],
+        t: &[f32],
+        out: &mut [f32],
+        g: &mut [f32],
+    ) -> Result<f32, Error>;
+}
+
+/// Implements [`Entries`] by forwarding to the type's own methods.
+macro_rules! entries {
+    ($ty:ty $(, $gen:ident: $bound:path)?) => {
+        impl<$($gen: $bound)?> Entries for $ty {
+            fn value(&self, p: &[f32], t: &[f32], r: Reduction) -> Result<f32, Error> {
+                <$ty>::value(self, p, t, r)
+            }
+            fn value_and_grad(
+                &self,
+                p: &[f32],
+                t: &[f32],
+                r: Reduction,
+                g: &mut [f32],
+            ) -> Result<f32, Error> {
+                <$ty>::value_and_grad(self, p, t, r, g)
+            }
+            fn per_sample(&self, p: &[f32], t: &[f32], out: &mut [f32]) -> Result<(), Error> {
+                <$ty>::per_sample(self, p, t, out)
+            }
+            fn per_sample_and_grad(
+                &self,
+                p: &[f32],
+                t: &[f32],
+                out: &mut [f32],
+                g: &mut [f32],
+            ) -> Result<f32, Error> {
+                <$ty>::per_sample_and_grad(self, p, t, out, g)
+            }
+        }
+    };
+}
+entries!(Pointwise<'_, F>, F: ElementLoss);
+entries!(SigmoidBcePerClass<'_>);
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
-    let kind = input.byte() % 10;
+    let kind = input.byte() % 18;
     let flags = input.byte();
     let n = input.upto(64);
     let dim = input.upto(32);
     let corrupt = input.byte() % 8;
     let delta = input.delta();
     let param = input.float();
+    let gamma = if kind == 15 { input.float() } else { 2.0 };
+    let pos_weight = (kind == 17).then(|| input.floats(dim));
     let d = |which: u8| if corrupt == which { delta } else { 0 };
     let pred_len = adjust(n * dim, d(0));
     let target_len = adjust(pred_len, d(1));
@@ -60,8 +139,24 @@ fuzz_target!(|data: &[u8]| {
             8 => Ref::PoissonNll {
                 log_input: flags & 4 != 0,
                 full: flags & 8 != 0,
+                eps: 1e-8,
             },
-            _ => Ref::LogCosh,
+            9 => Ref::LogCosh,
+            10 => Ref::Mse,
+            11 => Ref::SmoothL1 { beta: param },
+            12 => Ref::HuberTorch { delta: param },
+            13 => Ref::SoftMargin,
+            14 => Ref::HingeEmbedding { margin: param },
+            15 => Ref::SigmoidFocal {
+                alpha: param,
+                gamma,
+            },
+            16 => Ref::PoissonNll {
+                log_input: false,
+                full: flags & 8 != 0,
+                eps: param,
+            },
+            _ => Ref::SigmoidBce { pos_weight: 1.0 },
         },
         dim,
         pred: input.floats(pred_len),
@@ -69,8 +164,13 @@ fuzz_target!(|data: &[u8]| {
         weight: (flags & 1 != 0).then(|| input.floats(weight_len)),
         grad_len: adjust(pred_len, d(3)),
         out_len: adjust(n, d(4)),
+        pos_weight,
     };
     let finite = param.is_finite();
+    if let Some(pw) = &case.pos_weight {
+        run_per_class(pw, &case);
+        return;
+    }
     match case.reference {
         Ref::L1 => run(pointwise::L1::new(), &case),
         Ref::L2 => run(pointwise::L2::new(), &case),
@@ -123,11 +223,82 @@ fuzz_target!(|data: &[u8]| {
                 run(loss, &case);
             }
         }
-        Ref::PoissonNll { log_input, full } => {
-            run(pointwise::PoissonNll::new(log_input, full), &case)
+        Ref::PoissonNll {
+            log_input,
+            full,
+            eps,
+        } if kind == 16 => {
+            let r = Faults::new().flag("eps", !(finite && eps > 0.0)).expect(
+                "PoissonNll::eps",
+                pointwise::PoissonNll::new(log_input, full).eps(eps),
+            );
+            if let Some(loss) = r {
+                run(loss, &case);
+            }
+        }
+        Ref::PoissonNll {
+            log_input, full, ..
+        } => run(pointwise::PoissonNll::new(log_input, full), &case),
+        Ref::Mse => run(pointwise::Mse::new(), &case),
+        Ref::SoftMargin => run(pointwise::SoftMargin::new(), &case),
+        Ref::SmoothL1 { beta } => {
+            let r = Faults::new()
+                .flag(
+                    "beta",
+                    !(beta == 0.0 || (finite && beta >= f32::MIN_POSITIVE)),
+                )
+                .expect("SmoothL1::new", pointwise::SmoothL1::new(beta));
+            if let Some(loss) = r {
+                run(loss, &case);
+            }
+        }
+        Ref::HuberTorch { delta } => {
+            let r = Faults::new()
+                .flag("delta", !(finite && delta >= f32::MIN_POSITIVE))
+                .expect("HuberTorch::new", pointwise::HuberTorch::new(delta));
+            if let Some(loss) = r {
+                run(loss, &case);
+            }
+        }
+        Ref::HingeEmbedding { margin } => {
+            let r = Faults::new().flag("margin", !finite).expect(
+                "HingeEmbedding::new",
+                pointwise::HingeEmbedding::new(margin),
+            );
+            if let Some(loss) = r {
+                run(loss, &case);
+            }
+        }
+        Ref::SigmoidFocal { alpha, gamma } => {
+            let r = Faults::new()
+                .flag("alpha", !finite)
+                .flag("gamma", !(gamma.is_finite() && gamma >= 0.0))
+                .expect(
+                    "SigmoidFocal::new",
+                    pointwise::SigmoidFocal::new(alpha, gamma),
+                );
+            if let Some(loss) = r {
+                run(loss, &case);
+            }
         }
     }
 });
+
+/// Loss 17: sigmoid BCE with per-class `pos_weight` (its row length is the
+/// case's `dim`).
+fn run_per_class(pw: &[f32], c: &Case) {
+    let r = Faults::new()
+        .flag(
+            "pos_weight",
+            pw.is_empty() || !pw.iter().all(|w| w.is_finite() && *w >= 0.0),
+        )
+        .expect("SigmoidBcePerClass::new", SigmoidBcePerClass::new(pw));
+    let Some(loss) = r else { return };
+    match &c.weight {
+        Some(w) => calls(&loss.sample_weight(w), c),
+        None => calls(&loss, c),
+    }
+}
 
 /// Whether the loss's parameter lies where the differential check applies.
 fn param_in_range(r: Ref) -> bool {
@@ -137,6 +308,11 @@ fn param_in_range(r: Ref) -> bool {
         Ref::SigmoidBce { pos_weight } | Ref::Bce { pos_weight } => {
             pos_weight == 0.0 || (1e-3..=1e3).contains(&pos_weight)
         }
+        Ref::SmoothL1 { beta } => beta == 0.0 || (1e-3..=1e3).contains(&beta),
+        Ref::HuberTorch { delta } => (1e-3..=1e3).contains(&delta),
+        Ref::HingeEmbedding { margin } => margin.abs() <= 1e3,
+        Ref::SigmoidFocal { alpha, gamma } => alpha.abs() <= 1e3 && gamma <= 16.0,
+        Ref::PoissonNll { eps, .. } => (1e-6..=1e3).contains(&eps),
         _ => true,
     }
 }
@@ -144,14 +320,14 @@ fn param_in_range(r: Ref) -> bool {
 fn run<F: ElementLoss>(loss: Pointwise<'static, F>, c: &Case) {
     let loss = loss.dim(c.dim);
     match &c.weight {
-        Some(w) => calls(loss.sample_weight(w), c),
-        None => calls(loss, c),
+        Some(w) => calls(&loss.sample_weight(w), c),
+        None => calls(&loss, c),
     }
 }
 
 /// Calls every entry point, checks the error model, then (when the inputs
 /// are checkable) the values against the reference.
-fn calls<F: ElementLoss>(loss: Pointwise<'_, F>, c: &Case) {
+fn calls(loss: &dyn Entries, c: &Case) {
     let (pred, target) = (&c.pred[..], &c.target[..]);
     let rows_ok = c.dim > 0 && !pred.is_empty() && pred.len() % c.dim == 0;
     let n = if rows_ok { pred.len() / c.dim } else { 0 };
@@ -242,12 +418,12 @@ fn calls<F: ElementLoss>(loss: Pointwise<'_, F>, c: &Case) {
     // (and the terms they are made of, unless the loss saturates them, as
     // `max(0, margin - p t)` does an overflowing `p t`) are well inside the
     // f32 range, whatever the magnitudes of the inputs.
-    let r = c.reference;
     let finite_inputs =
         pred.iter().chain(target).all(|x| x.is_finite()) && (0..n).all(|i| weight(i).is_finite());
     if finite_inputs {
         let mut sample_ok = vec![true; n];
         for (k, (&p, &t)) in pred.iter().zip(target).enumerate() {
+            let r = c.reference_at(k);
             let e = r.eval(p, t);
             let w = (weight(k / dim) as f64).abs().max(1.0);
             let mut terms = vec![e.f, e.g];
@@ -276,20 +452,25 @@ fn calls<F: ElementLoss>(loss: Pointwise<'_, F>, c: &Case) {
     }
 
     // Differential check where the inputs are finite and in the domain.
-    if !param_in_range(r) {
+    if !(0..pred.len().min(dim)).all(|k| param_in_range(c.reference_at(k))) {
         return;
     }
     if !(pred.iter().all(|&x| in_domain(x))
         && target.iter().all(|&x| in_domain(x))
         && (0..n).all(|i| in_domain(weight(i)))
-        && pred.iter().zip(target).all(|(&p, &t)| r.in_domain(p, t)))
+        && pred
+            .iter()
+            .zip(target)
+            .enumerate()
+            .all(|(k, (&p, &t))| c.reference_at(k).in_domain(p, t)))
     {
         return;
     }
     let elems: Vec<Elem> = pred
         .iter()
         .zip(target)
-        .map(|(&p, &t)| r.eval(p, t))
+        .enumerate()
+        .map(|(k, (&p, &t))| c.reference_at(k).eval(p, t))
         .collect();
     let all_checkable = elems.iter().enumerate().all(|(k, e)| {
         let w = (weight(k / dim) as f64).abs().max(1.0);

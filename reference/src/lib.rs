@@ -7,6 +7,8 @@
 //!   the *condition scale* of both (the size of the terms that cancel, which
 //!   a fair tolerance is relative to), plus batch helpers (per-sample,
 //!   reduced, gradient).
+//! * [`pairs`]: Gaussian NLL and margin ranking (three inputs, two
+//!   gradients).
 //! * [`rows`]: softmax cross-entropy, KL divergence, the row functions
 //!   (`logsumexp`, `log_softmax`, `softmax`), triplet and cosine embedding.
 //! * [`ctc`]: the CTC forward-backward recursion in log space, a brute-force
@@ -18,5 +20,6 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod ctc;
+pub mod pairs;
 pub mod pointwise;
 pub mod rows;

@@ -77,9 +77,39 @@ pub enum Pointwise {
         log_input: bool,
         /// Stirling term for `t > 1`.
         full: bool,
+        /// `p - t ln(p + eps)` without `log_input` (the crate's default
+        /// `1e-8`).
+        eps: f32,
     },
     /// `ln cosh s`.
     LogCosh,
+    /// `s²` (PyTorch `mse_loss`).
+    Mse,
+    /// PyTorch `smooth_l1_loss`: L1 for `beta = 0`, else Huber with
+    /// `rho = beta`.
+    SmoothL1 {
+        /// Threshold, `>= 0`.
+        beta: f32,
+    },
+    /// PyTorch `huber_loss`: `abs(s) <= delta ? s²/2 : delta (abs(s) - delta/2)`.
+    HuberTorch {
+        /// Threshold, `> 0`.
+        delta: f32,
+    },
+    /// `ln(1 + e^(-t p))` (PyTorch `soft_margin_loss`, computed stably).
+    SoftMargin,
+    /// `(t != 1 ? max(0, margin - p) : 0) + (t != -1 ? p : 0)`.
+    HingeEmbedding {
+        /// Margin.
+        margin: f32,
+    },
+    /// torchvision `sigmoid_focal_loss`.
+    SigmoidFocal {
+        /// Weight of the positives (`< 0`: no weighting).
+        alpha: f32,
+        /// Focusing exponent, `>= 0`.
+        gamma: f32,
+    },
 }
 
 /// `ln(1 + e^x)`, stably.
@@ -105,7 +135,9 @@ impl Pointwise {
     pub fn in_domain(self, p: f32, t: f32) -> bool {
         match self {
             Pointwise::Bce { .. } => (0.0..=1.0).contains(&p) && (0.0..=1.0).contains(&t),
-            Pointwise::SigmoidBce { .. } => (0.0..=1.0).contains(&t),
+            Pointwise::SigmoidBce { .. } | Pointwise::SigmoidFocal { .. } => {
+                (0.0..=1.0).contains(&t)
+            }
             Pointwise::PoissonNll {
                 log_input: false, ..
             } => p >= 0.0,
@@ -143,7 +175,11 @@ impl Pointwise {
     pub fn kink_distance(self, p: f64, t: f64) -> f64 {
         match self {
             Pointwise::L1 => (p - t).abs(),
-            Pointwise::Huber { rho } => ((p - t).abs() - rho as f64).abs(),
+            Pointwise::SmoothL1 { beta: 0.0 } => (p - t).abs(),
+            Pointwise::Huber { rho: r }
+            | Pointwise::SmoothL1 { beta: r }
+            | Pointwise::HuberTorch { delta: r } => ((p - t).abs() - r as f64).abs(),
+            Pointwise::HingeEmbedding { margin } if t != 1.0 => (p - margin as f64).abs(),
             Pointwise::Hinge { margin } | Pointwise::SquaredHinge { margin } if t != 0.0 => {
                 (p - margin as f64 / t).abs()
             }
@@ -242,12 +278,16 @@ impl Pointwise {
                     (pt / on).abs() + (1.0 + t.abs()) / off,
                 )
             }
-            Pointwise::PoissonNll { log_input, full } => {
+            Pointwise::PoissonNll {
+                log_input,
+                full,
+                eps,
+            } => {
                 let mut e = if log_input {
                     let ep = p.exp();
                     Elem::new(ep - t * p, ep - t, ep + (t * p).abs(), ep + t.abs())
                 } else {
-                    let q = p + 1e-8f32 as f64;
+                    let q = p + eps as f64;
                     Elem::new(
                         p - t * q.ln(),
                         1.0 - t / q,
@@ -268,8 +308,101 @@ impl Pointwise {
                 let f = a + (-2.0 * a).exp().ln_1p() - core::f64::consts::LN_2;
                 Elem::new(f, s.tanh(), a + 1.0, 1.0)
             }
+            Pointwise::Mse => Elem::new(s * s, 2.0 * s, s * s, 2.0 * s.abs()),
+            Pointwise::SmoothL1 { beta: 0.0 } => Pointwise::L1.eval64(p, t),
+            Pointwise::SmoothL1 { beta } => Pointwise::Huber { rho: beta }.eval64(p, t),
+            Pointwise::HuberTorch { delta } => {
+                let d = delta as f64;
+                let a = s.abs();
+                let (f, g) = if a <= d {
+                    (0.5 * s * s, s)
+                } else {
+                    (d * (a - 0.5 * d), d * s.signum())
+                };
+                Elem::new(f, g, f, d)
+            }
+            Pointwise::SoftMargin => {
+                let z = -t * p;
+                let f = softplus(z);
+                Elem::new(f, -t * sigmoid(z), f + z.abs(), t.abs())
+            }
+            Pointwise::HingeEmbedding { margin } => {
+                let m = margin as f64 - p;
+                let (neg, pos) = (t != 1.0, t != -1.0);
+                let f = if neg { m.max(0.0) } else { 0.0 } + if pos { p } else { 0.0 };
+                let slope = if pos { 1.0 } else { 0.0 };
+                let g = if neg && m > 0.0 { slope - 1.0 } else { slope };
+                let c = margin.abs() as f64 + p.abs();
+                let mut e = Elem::new(f, g, c, 1.0);
+                if neg && m.abs() <= 1e-6 * c {
+                    e.g_alt = Some(if m > 0.0 { slope } else { slope - 1.0 });
+                }
+                e
+            }
+            Pointwise::SigmoidFocal { alpha, gamma } => {
+                let (alpha, gamma) = (alpha as f64, gamma as f64);
+                let (q, qn) = (sigmoid(p), sigmoid(-p));
+                let ce = (1.0 - t) * softplus(p) + t * softplus(-p);
+                let m = (1.0 - t) * q + t * qn;
+                let mg = if gamma == 0.0 { 1.0 } else { m.powf(gamma) };
+                // d m^γ / dp = γ m^(γ-1) · q qn (1 - 2t); 0 where m = 0 (γ > 0).
+                let dmg = if gamma == 0.0 || m == 0.0 {
+                    0.0
+                } else {
+                    gamma * m.powf(gamma - 1.0) * q * qn * (1.0 - 2.0 * t)
+                };
+                let a = if alpha < 0.0 {
+                    1.0
+                } else {
+                    alpha * t + (1.0 - alpha) * (1.0 - t)
+                };
+                let f = a * ce * mg;
+                let g = a * ((q - t) * mg + ce * dmg);
+                // The f32 side rounds p (through ce and σ), and m^γ (through
+                // exp(γ ln m)) with a relative error of about γ |ln m| ulp.
+                let pow_cond = if m > 0.0 {
+                    1.0 + gamma * m.ln().abs()
+                } else {
+                    1.0
+                };
+                let ce_scale = ce + (1.0 + t.abs()) * (p.abs() + 1.0);
+                Elem::new(
+                    f,
+                    g,
+                    a.abs() * mg * ce_scale * pow_cond,
+                    a.abs()
+                        * (mg + gamma * mg.max(dmg.abs()) * ce_scale)
+                        * (1.0 + t.abs())
+                        * pow_cond,
+                )
+            }
         }
     }
+}
+
+/// Sigmoid BCE with one `pos_weight` per class: rows of `pos_weight.len()`
+/// elements, element `j` with `pos_weight[j]`; the per-sample losses
+/// (weighted row means) and the gradient of their sum.
+pub fn sigmoid_bce_per_class(
+    pred: &[f64],
+    target: &[f64],
+    pos_weight: &[f32],
+    weight: Option<&[f64]>,
+) -> (Vec<f64>, Vec<f64>) {
+    let dim = pos_weight.len();
+    let mut per = vec![0.0; pred.len() / dim];
+    let mut grad = vec![0.0; pred.len()];
+    for (k, (&p, &t)) in pred.iter().zip(target).enumerate() {
+        let (i, j) = (k / dim, k % dim);
+        let w = weight.map_or(1.0, |w| w[i]) / dim as f64;
+        let e = Pointwise::SigmoidBce {
+            pos_weight: pos_weight[j],
+        }
+        .eval64(p, t);
+        per[i] += w * e.f;
+        grad[k] = w * e.g;
+    }
+    (per, grad)
 }
 
 /// Per-sample losses: the mean over each sample's `dim` values, weighted.

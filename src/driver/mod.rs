@@ -13,6 +13,9 @@
 //!   and dot products / sums of squares.
 //! * [`sweep`]: the pointwise driver, `Σ w f(p, t)` over whole slices (the
 //!   same rule, expressed with `chunks_exact` over up to five slices in step).
+//! * [`sweep3`]: the same for element losses of three inputs with two
+//!   gradients (written on [`lanes::for_lanes`]), and `batch3`, a batch of
+//!   samples through it.
 //! * [`batch`]: the walk over the rows of a batch (per-row slices, the next
 //!   row, the sample weight) and [`Samples`], which puts each per-sample
 //!   result into the caller's per-sample slot and into the total.
@@ -24,10 +27,12 @@ pub(crate) mod batch;
 pub(crate) mod lanes;
 pub(crate) mod row;
 pub(crate) mod sweep;
+pub(crate) mod sweep3;
 
 pub(crate) use batch::{Samples, each_row, rows_in};
 pub use sweep::ElementLoss;
 pub(crate) use sweep::sweep;
+pub(crate) use sweep3::{ElementLoss3, batch3, sweep3};
 
 use crate::Reduction;
 

@@ -8,7 +8,7 @@ use crate::math::{LogisticParts, exp, ln};
 
 /// `max(0, m)` that keeps NaN.
 #[inline(always)]
-fn positive_part<L: Lane>(m: L) -> L {
+pub(crate) fn positive_part<L: Lane>(m: L) -> L {
     m.le(L::splat(0.0)).select(L::splat(0.0), m)
 }
 
@@ -33,6 +33,7 @@ macro_rules! element_types {
 
 /// The element losses behind the [`Pointwise`] aliases of this module.
 pub mod elements {
+    pub use super::super::torch::elements::*;
 
     element_types! {
         /// `abs(p - t)`.
@@ -84,6 +85,7 @@ pub mod elements {
     pub struct PoissonNll {
         pub(crate) log_input: bool,
         pub(crate) full: bool,
+        pub(crate) eps: f32,
     }
 }
 
@@ -223,7 +225,44 @@ impl Pointwise<'static, elements::PoissonNll> {
     /// Poisson NLL: `log_input` says `p` is `ln λ` (PyTorch's default,
     /// `true`); `full` adds the Stirling term for `t > 1`.
     pub const fn new(log_input: bool, full: bool) -> Self {
-        Self::from_element(elements::PoissonNll { log_input, full })
+        Self::from_element(elements::PoissonNll {
+            log_input,
+            full,
+            eps: 1e-8,
+        })
+    }
+}
+
+impl<'w> Pointwise<'w, elements::PoissonNll> {
+    /// Sets the `eps` of the `log_input = false` form `p - t ln(p + eps)`
+    /// (PyTorch's `eps`, default `1e-8`): finite and `> 0`. With
+    /// `log_input = true` there is no `eps` to set: an `Err`.
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::PoissonNll, Reduction};
+    /// let loss = PoissonNll::new(false, false).eps(0.5)?;
+    /// // 1 - 2 ln(1.5)
+    /// let v = loss.value(&[1.0], &[2.0], Reduction::Sum)?;
+    /// assert!((v - (1.0 - 2.0 * 1.5f32.ln())).abs() < 1e-6);
+    /// assert!(PoissonNll::new(true, false).eps(0.5).is_err());
+    /// assert!(PoissonNll::new(false, false).eps(0.0).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn eps(self, eps: f32) -> Result<Self, Error> {
+        let eps = check_param("eps", eps, Domain::Positive)?;
+        if self.element.log_input {
+            return Err(Error::InvalidParameter {
+                argument: "eps",
+                expected: "set only with log_input = false (the log-input form has no eps)",
+            });
+        }
+        Ok(Pointwise {
+            element: elements::PoissonNll {
+                eps,
+                ..self.element
+            },
+            ..self
+        })
     }
 }
 
@@ -306,16 +345,23 @@ impl ElementLoss for elements::SigmoidBce {
         if self.pos_weight == 1.0 {
             return (q.softplus() - p * t, q.sigmoid() - t);
         }
-        // (1-t) p + (1 + (pw-1) t) sp(-p) = (1-t) sp(p) + pw t sp(-p): two
-        // non-negative terms, where the first form cancels for p << 0 (the
-        // loss ~ e^p is the difference of p and sp(-p) ~ -p).
-        let neg = L::splat(1.0) - t;
-        let pos = L::splat(self.pos_weight) * t;
-        (
-            neg.mul_add(q.softplus(), pos * q.softplus_neg()),
-            neg.mul_add(q.sigmoid(), -(pos * q.sigmoid_neg())),
-        )
+        pos_weighted_bce(&q, t, L::splat(self.pos_weight))
     }
+}
+
+/// Sigmoid BCE with positive weight `pw` (a lane: one weight per element
+/// for the per-class form) from the logistic parts of the logit `p`.
+#[inline(always)]
+pub(crate) fn pos_weighted_bce<L: Lane>(q: &LogisticParts<L>, t: L, pw: L) -> (L, L) {
+    // (1-t) p + (1 + (pw-1) t) sp(-p) = (1-t) sp(p) + pw t sp(-p): two
+    // non-negative terms, where the first form cancels for p << 0 (the
+    // loss ~ e^p is the difference of p and sp(-p) ~ -p).
+    let neg = L::splat(1.0) - t;
+    let pos = pw * t;
+    (
+        neg.mul_add(q.softplus(), pos * q.softplus_neg()),
+        neg.mul_add(q.sigmoid(), -(pos * q.sigmoid_neg())),
+    )
 }
 
 impl ElementLoss for elements::Bce {
@@ -341,7 +387,7 @@ impl ElementLoss for elements::PoissonNll {
             let e = exp(p);
             (e - t * p, e - t)
         } else {
-            let q = p + L::splat(1e-8);
+            let q = p + L::splat(self.eps);
             (p - t * ln(q), L::splat(1.0) - t / q)
         };
         if !self.full {

@@ -1,4 +1,4 @@
-//! The ten pointwise losses: each sample is `dim` consecutive values of
+//! The pointwise losses: each sample is `dim` consecutive values of
 //! `pred` and `target`, and its loss is the **mean** over those values of an
 //! element loss `f(p, t)` (MXNet Gluon's mean over non-batch axes).
 //!
@@ -15,8 +15,35 @@
 //! | [`Logistic`] (`labels`) | `sp(p) - p z`, `z = (t+1)/2` (signed) or `t` (binary) | `σ(p) - z` |
 //! | [`SigmoidBce`] (`pos_weight`) | `(1-t) p + (1 + (pw-1) t) sp(-p)`, computed as `(1-t) sp(p) + pw t sp(-p)` | `(1-t) σ(p) - pw t σ(-p)` |
 //! | [`Bce`] (`pos_weight`) | `-(pw t ln(p + 1e-12) + (1-t) ln(1 - p + 1e-12))` | `-(pw t/(p + 1e-12) - (1-t)/(1 - p + 1e-12))` |
-//! | [`PoissonNll`] (`log_input`, `full`) | `e^p - t p` or `p - t ln(p + 1e-8)`, `+ t ln t - t + ln(2πt)/2` for `t > 1` with `full` | `e^p - t` or `1 - t/(p + 1e-8)` |
+//! | [`PoissonNll`] (`log_input`, `full`, [`eps`](Pointwise::eps)) | `e^p - t p` or `p - t ln(p + eps)` (`eps = 1e-8` unless set), `+ t ln t - t + ln(2πt)/2` for `t > 1` with `full` | `e^p - t` or `1 - t/(p + eps)` |
 //! | [`LogCosh`] | `ln cosh s = abs(s) + ln1p(e^-2abs(s)) - ln 2` | `tanh(s)` |
+//!
+//! PyTorch's definitions (`torch.nn.functional`, torchvision):
+//!
+//! | loss | f(p, t) | df/dp |
+//! |---|---|---|
+//! | [`Mse`] | `s²` (twice [`L2`]) | `2 s` |
+//! | [`SmoothL1`] (`beta >= 0`) | `beta = 0`: `abs(s)`; else as [`Huber`] with `rho = beta` | `abs(s) < beta ? s/beta : sign(s)` |
+//! | [`HuberTorch`] (`delta > 0`) | `abs(s) <= delta ? s²/2 : delta (abs(s) - delta/2)` | `abs(s) <= delta ? s : delta sign(s)` |
+//! | [`SoftMargin`] | `sp(-t p)` (PyTorch overflows to `inf` past `-t p > 88.7`; this stays finite) | `-t σ(-t p)` |
+//! | [`HingeEmbedding`] (`margin`) | `(t != 1 ? max(0, margin - p) : 0) + (t != -1 ? p : 0)` | `(t != 1 and margin > p ? -1 : 0) + (t != -1 ? 1 : 0)` |
+//! | [`SigmoidFocal`] (`alpha`, `gamma`) | `ce (1 - p_t)^γ`, `× (α t + (1-α)(1-t))` if `α >= 0`; `ce` the sigmoid BCE, `p_t = σ(p) t + σ(-p)(1-t)` | its exact derivative |
+//! | [`SigmoidBcePerClass`] (`pos_weight[C]`) | [`SigmoidBce`] with `pos_weight[j]` for class `j` of each row of `C` | as [`SigmoidBce`] |
+//!
+//! At a kink of a `max(0, z)` term (`z = 0`) the derivative is 0, as in
+//! PyTorch. Stable forms:
+//!
+//! * [`SoftMargin`]: `sp(-t p)` from one `exp(-|t p|)`.
+//! * [`SigmoidFocal`]: `ce = (1-t) sp(p) + t sp(-p)` and
+//!   `1 - p_t = (1-t) σ(p) + t σ(-p)` are sums of non-negative terms (no
+//!   cancellation at large `|p|`); `(1 - p_t)^γ` is `m·m` for `γ = 2`, `m`
+//!   for 1, 1 for 0, else `exp(γ ln m)`; its derivative
+//!   `γ (1-p_t)^γ · r · (1 - 2t)` uses `r = σ(p)σ(-p) / (1 - p_t) <= 1`
+//!   (0 where `1 - p_t = 0`).
+//! * [`SmoothL1`] is [`Huber`] (`rho = beta`) for `beta > 0` and [`L1`] for
+//!   `beta = 0`; [`HuberTorch`] is `delta ·` [`Huber`] with `rho = delta`.
+//! * The losses on two or three inputs (`gaussian_nll`, `margin_ranking`)
+//!   are in [`pair`](crate::pair).
 //!
 //! Every loss is a [`Pointwise`] over its [`ElementLoss`]: the element math
 //! is written once, generic over [`Lane`], and the shared driver walks the
@@ -42,8 +69,14 @@ pub use losses::{
     Bce, Hinge, Huber, L1, L2, Labels, LogCosh, Logistic, PoissonNll, SigmoidBce, SquaredHinge,
     elements,
 };
+pub use per_class::SigmoidBcePerClass;
+pub use torch::{HingeEmbedding, HuberTorch, Mse, SigmoidFocal, SmoothL1, SoftMargin};
+
+pub(crate) use losses::positive_part;
 
 mod losses;
+mod per_class;
+mod torch;
 
 /// A pointwise loss: an [`ElementLoss`] with the sample layout (`dim`) and
 /// optional per-sample weights. Build one with the loss's `new` (e.g.

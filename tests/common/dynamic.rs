@@ -1,7 +1,7 @@
 //! The entry points of every pointwise loss behind one object-safe trait,
 //! so tests can loop over losses chosen at run time.
 
-use loss_kernels::pointwise::{ElementLoss, Pointwise};
+use loss_kernels::pointwise::{ElementLoss, Pointwise, SigmoidBcePerClass};
 use loss_kernels::{Error, Reduction};
 
 /// The entry points of a pointwise loss, as one object-safe interface.
@@ -61,5 +61,34 @@ pub fn boxed<'w, F: ElementLoss + 'static>(
     match weight {
         Some(w) => Box::new(loss.sample_weight(w)),
         None => Box::new(loss),
+    }
+}
+
+/// The per-class `pos_weight` BCE behind the same interface (its row
+/// length is `pos_weight.len()`).
+impl AnyPointwise for SigmoidBcePerClass<'_> {
+    fn per_sample_and_grad(
+        &self,
+        p: &[f32],
+        t: &[f32],
+        o: &mut [f32],
+        g: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.per_sample_and_grad(p, t, o, g)
+    }
+    fn per_sample(&self, p: &[f32], t: &[f32], o: &mut [f32]) -> Result<(), Error> {
+        self.per_sample(p, t, o)
+    }
+    fn value(&self, p: &[f32], t: &[f32], r: Reduction) -> Result<f32, Error> {
+        self.value(p, t, r)
+    }
+    fn value_and_grad(
+        &self,
+        p: &[f32],
+        t: &[f32],
+        r: Reduction,
+        g: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.value_and_grad(p, t, r, g)
     }
 }

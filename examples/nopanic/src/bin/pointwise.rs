@@ -4,7 +4,7 @@
 
 use core::hint::black_box;
 use loss_kernels::Reduction;
-use loss_kernels::pointwise::{self, ElementLoss, Labels, Pointwise};
+use loss_kernels::pointwise::{self, ElementLoss, Labels, Pointwise, SigmoidBcePerClass};
 use loss_kernels_nopanic::{data, flag, halt, keep, param, size};
 
 /// The four entry points, with and without `dim` and sample weights.
@@ -22,6 +22,22 @@ fn all<F: ElementLoss>(loss: Pointwise<'static, F>) {
             keep(loss.per_sample(data(), data(), out));
             keep(loss.per_sample_and_grad(data(), data(), out, grad));
         }
+    }
+}
+
+/// The per-class `pos_weight` BCE's entry points.
+#[inline(never)]
+fn per_class(loss: SigmoidBcePerClass<'static>) {
+    let (mut grad, mut out) = ([0.0f32; 64], [0.0f32; 64]);
+    let grad = black_box(&mut grad[..]);
+    let out = black_box(&mut out[..]);
+    let reduction = black_box(Reduction::Mean);
+    keep(loss.classes());
+    for loss in [loss, loss.sample_weight(data())] {
+        keep(loss.value(data(), data(), reduction));
+        keep(loss.value_and_grad(data(), data(), reduction, grad));
+        keep(loss.per_sample(data(), data(), out));
+        keep(loss.per_sample_and_grad(data(), data(), out, grad));
     }
 }
 
@@ -48,6 +64,26 @@ pub extern "C" fn _start() -> ! {
     }
     if let Ok(l) = pointwise::Bce::new(param(1.0)) {
         all(l);
+    }
+    if let Ok(l) = pointwise::PoissonNll::new(flag(), flag()).eps(param(0.5)) {
+        all(l);
+    }
+    all(pointwise::Mse::new());
+    all(pointwise::SoftMargin::new());
+    if let Ok(l) = pointwise::SmoothL1::new(param(1.0)) {
+        all(l);
+    }
+    if let Ok(l) = pointwise::HuberTorch::new(param(1.0)) {
+        all(l);
+    }
+    if let Ok(l) = pointwise::HingeEmbedding::new(param(1.0)) {
+        all(l);
+    }
+    if let Ok(l) = pointwise::SigmoidFocal::new(param(0.25), param(2.0)) {
+        all(l);
+    }
+    if let Ok(l) = SigmoidBcePerClass::new(data()) {
+        per_class(l);
     }
     halt()
 }

@@ -1,0 +1,432 @@
+//! Gaussian negative log-likelihood (PyTorch `gaussian_nll_loss`).
+//!
+//! Inputs `pred` (the means), `target` and `var`: one variance per element
+//! (`n·dim` values) or one per sample (`n`, shared by its `dim` elements;
+//! for `dim = 1` the two agree). With `v = max(var, eps)` and
+//! `s = pred - target`:
+//!
+//! `f = 0.5 (ln v + s²/v)`, plus `0.5 ln 2π` with `full`;
+//! `df/dpred = s / v`, `df/dvar = 0.5 (1/v - s²/v²)`.
+//!
+//! The `var` gradient is that derivative at the clamped `v` **also where
+//! `var < eps`**: PyTorch clamps under `no_grad`, so the clamp passes the
+//! gradient through (SPEC's one stated exception to "the gradient is the
+//! derivative of the value"). A per-sample `var` gets the sum of its
+//! elements' `df/dvar`, scaled as the value is. A negative `var` is an
+//! `Err` (PyTorch raises); NaN propagates.
+//!
+//! Stable form: `s²/v` is `s · (s / v)`, and the per-sample form reads `ln v`
+//! once per sample.
+
+use super::layout;
+use crate::Reduction;
+use crate::driver::{
+    ElementLoss, ElementLoss3, Samples, batch3, each_row, reduction_scale, rows_in, sweep,
+};
+use crate::error::{Domain, Error, check_len, check_param};
+use crate::lane::{self, Kernel, Lane};
+use crate::math::ln;
+
+/// `0.5 ln 2π`, the constant `full` adds.
+const HALF_LN_TWO_PI: f32 = 0.918_938_5;
+
+/// The Gaussian NLL loss (PyTorch `gaussian_nll_loss`): with
+/// `v = max(var, eps)` and `s = pred - target`, `f = 0.5 (ln v + s²/v)`
+/// (`+ 0.5 ln 2π` with `full`), `df/dpred = s / v`,
+/// `df/dvar = 0.5 (1/v - s²/v²)`; `var` has one value per element or one
+/// per sample (table in the [module docs](super)).
+///
+/// The `var` gradient is that derivative at the clamped `v` also where
+/// `var < eps` (PyTorch clamps under `no_grad`, so the clamp passes the
+/// gradient through). A per-sample `var` gets the sum of its elements'
+/// `df/dvar`, scaled as the value is. A negative `var` is an `Err`
+/// (PyTorch raises); NaN propagates.
+///
+/// ```
+/// use loss_kernels::{pair::GaussianNll, Reduction};
+/// // s = 2, var = 4: 0.5 (ln 4 + 4/4)
+/// let v = GaussianNll::new().value(&[2.0], &[0.0], &[4.0], Reduction::Sum)?;
+/// assert!((v - 0.5 * (4f32.ln() + 1.0)).abs() < 1e-6);
+/// # Ok::<(), loss_kernels::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct GaussianNll<'w> {
+    full: bool,
+    eps: f32,
+    dim: usize,
+    sample_weight: Option<&'w [f32]>,
+}
+
+/// The gradients of [`GaussianNll`]: `pred` of the inputs' length, `var` of
+/// `var`'s (per element or per sample).
+#[derive(Debug)]
+pub struct GaussianGrads<'g> {
+    /// `d loss / d pred`.
+    pub pred: &'g mut [f32],
+    /// `d loss / d var`.
+    pub var: &'g mut [f32],
+}
+
+impl Default for GaussianNll<'static> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GaussianNll<'static> {
+    /// PyTorch's defaults: `full = false`, `eps = 1e-6`, `dim = 1`, no
+    /// weights.
+    pub const fn new() -> Self {
+        GaussianNll {
+            full: false,
+            eps: 1e-6,
+            dim: 1,
+            sample_weight: None,
+        }
+    }
+}
+
+impl<'w> GaussianNll<'w> {
+    /// Adds the constant `0.5 ln 2π` to every element loss.
+    ///
+    /// ```
+    /// use loss_kernels::{pair::GaussianNll, Reduction};
+    /// let v = GaussianNll::new().full(true).value(&[0.0], &[0.0], &[1.0], Reduction::Sum)?;
+    /// assert!((v - 0.918_938_5).abs() < 1e-6);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn full(self, full: bool) -> Self {
+        GaussianNll { full, ..self }
+    }
+
+    /// Sets the variance floor `eps` (finite and `> 0`, PyTorch's default
+    /// `1e-6`).
+    ///
+    /// ```
+    /// use loss_kernels::{pair::GaussianNll, Reduction};
+    /// let loss = GaussianNll::new().eps(0.5)?;
+    /// // var 0 is clamped to 0.5
+    /// let v = loss.value(&[0.0], &[0.0], &[0.0], Reduction::Sum)?;
+    /// assert!((v - 0.5 * 0.5f32.ln()).abs() < 1e-6);
+    /// assert!(GaussianNll::new().eps(0.0).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn eps(self, eps: f32) -> Result<Self, Error> {
+        let eps = check_param("eps", eps, Domain::Positive)?;
+        Ok(GaussianNll { eps, ..self })
+    }
+
+    /// Sets the number of elements per sample (checked at the call).
+    ///
+    /// ```
+    /// use loss_kernels::{pair::GaussianNll, Reduction};
+    /// // one sample of two elements, one shared variance
+    /// let v = GaussianNll::new().dim(2).value(&[1.0, 1.0], &[0.0, 0.0], &[1.0], Reduction::Sum)?;
+    /// assert!((v - 0.5).abs() < 1e-6);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn dim(self, dim: usize) -> Self {
+        GaussianNll { dim, ..self }
+    }
+
+    /// Sets per-sample weights (one per sample, checked at the call).
+    ///
+    /// ```
+    /// use loss_kernels::{pair::GaussianNll, Reduction};
+    /// let loss = GaussianNll::new().sample_weight(&[2.0]);
+    /// let v = loss.value(&[1.0], &[0.0], &[1.0], Reduction::Sum)?;
+    /// assert!((v - 1.0).abs() < 1e-6);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn sample_weight<'v>(self, weight: &'v [f32]) -> GaussianNll<'v> {
+        GaussianNll {
+            full: self.full,
+            eps: self.eps,
+            dim: self.dim,
+            sample_weight: Some(weight),
+        }
+    }
+
+    /// The reduced loss.
+    ///
+    /// ```
+    /// use loss_kernels::{pair::GaussianNll, Reduction};
+    /// let v = GaussianNll::new().value(&[0.0, 0.0], &[0.0, 0.0], &[1.0, 1.0], Reduction::Mean)?;
+    /// assert_eq!(v, 0.0);
+    /// assert!(GaussianNll::new().value(&[0.0], &[0.0], &[-1.0], Reduction::Mean).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        var: &[f32],
+        reduction: Reduction,
+    ) -> Result<f32, Error> {
+        let grads = GaussianGrads {
+            pred: &mut [],
+            var: &mut [],
+        };
+        self.run::<false, false>(pred, target, var, reduction, grads, &mut [])
+    }
+
+    /// The reduced loss and its gradients w.r.t. `pred` and `var`, in one
+    /// pass.
+    ///
+    /// ```
+    /// use loss_kernels::pair::{GaussianGrads, GaussianNll};
+    /// use loss_kernels::Reduction;
+    /// let (mut gp, mut gv) = ([0.0; 1], [0.0; 1]);
+    /// let grads = GaussianGrads { pred: &mut gp, var: &mut gv };
+    /// GaussianNll::new().value_and_grad(&[2.0], &[0.0], &[4.0], Reduction::Sum, grads)?;
+    /// // s / v = 0.5; 0.5 (1/v - s²/v²) = 0.5 (0.25 - 0.25) = 0
+    /// assert_eq!((gp, gv), ([0.5], [0.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        var: &[f32],
+        reduction: Reduction,
+        grads: GaussianGrads<'_>,
+    ) -> Result<f32, Error> {
+        check_len("grad.pred", grads.pred, pred.len())?;
+        check_len("grad.var", grads.var, var.len())?;
+        self.run::<true, false>(pred, target, var, reduction, grads, &mut [])
+    }
+
+    /// The per-sample losses into `out`.
+    ///
+    /// ```
+    /// use loss_kernels::pair::GaussianNll;
+    /// let mut out = [0.0; 2];
+    /// GaussianNll::new().per_sample(&[1.0, 0.0], &[0.0, 0.0], &[1.0, 1.0], &mut out)?;
+    /// assert_eq!(out, [0.5, 0.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        var: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let grads = GaussianGrads {
+            pred: &mut [],
+            var: &mut [],
+        };
+        self.run::<false, true>(pred, target, var, Reduction::Sum, grads, out)
+            .map(|_| ())
+    }
+
+    /// The per-sample losses and the gradients of their sum, in one pass;
+    /// returns the sum.
+    ///
+    /// ```
+    /// use loss_kernels::pair::{GaussianGrads, GaussianNll};
+    /// let (mut out, mut gp, mut gv) = ([0.0; 1], [0.0; 2], [0.0; 1]);
+    /// let grads = GaussianGrads { pred: &mut gp, var: &mut gv };
+    /// // one sample of two elements sharing var = 1
+    /// let loss = GaussianNll::new().dim(2);
+    /// let sum = loss.per_sample_and_grad(&[1.0, 1.0], &[0.0, 0.0], &[1.0], &mut out, grads)?;
+    /// assert_eq!((sum, gp, gv), (0.5, [0.5, 0.5], [0.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn per_sample_and_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        var: &[f32],
+        out: &mut [f32],
+        grads: GaussianGrads<'_>,
+    ) -> Result<f32, Error> {
+        check_len("grad.pred", grads.pred, pred.len())?;
+        check_len("grad.var", grads.var, var.len())?;
+        self.run::<true, true>(pred, target, var, Reduction::Sum, grads, out)
+    }
+
+    fn run<const GRAD: bool, const VALUES: bool>(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        var: &[f32],
+        reduction: Reduction,
+        grads: GaussianGrads<'_>,
+        values: &mut [f32],
+    ) -> Result<f32, Error> {
+        let n = layout(
+            self.dim,
+            ("pred", pred),
+            &[("target", target)],
+            self.sample_weight,
+            VALUES.then_some(&*values),
+        )?;
+        let per_sample_var = var.len() == n && self.dim > 1;
+        if !per_sample_var {
+            check_len("var", var, pred.len())?;
+        }
+        // `|`, not `||`: one branch-free pass.
+        if var.iter().fold(false, |negative, &v| negative | (v < 0.0)) {
+            return Err(Error::InvalidParameter {
+                argument: "var",
+                expected: ">= 0 in every entry (PyTorch raises for a negative variance)",
+            });
+        }
+        let element = Gaussian {
+            eps: self.eps,
+            constant: if self.full { HALF_LN_TWO_PI } else { 0.0 },
+        };
+        let scale = reduction_scale(reduction, n as f32) / self.dim as f32;
+        let call = GaussianBatch::<GRAD, VALUES> {
+            element,
+            dim: self.dim,
+            inputs: [pred, target, var],
+            weight: self.sample_weight,
+            scale,
+            grads,
+            values,
+        };
+        Ok(if per_sample_var {
+            lane::run(SharedVar(call))
+        } else {
+            lane::run(call)
+        })
+    }
+}
+
+/// The element math: `[pred, target, var]` → the value and
+/// `[df/dpred, df/dvar]`.
+#[derive(Clone, Copy)]
+struct Gaussian {
+    eps: f32,
+    /// `0.5 ln 2π` with `full`, else 0.
+    constant: f32,
+}
+
+impl Gaussian {
+    /// `max(var, eps)`, NaN kept.
+    #[inline(always)]
+    fn clamp<L: Lane>(&self, var: L) -> L {
+        let eps = L::splat(self.eps);
+        var.lt(eps).select(eps, var)
+    }
+}
+
+impl ElementLoss3 for Gaussian {
+    const PAD: [f32; 3] = [0.0, 0.0, 1.0];
+    #[inline(always)]
+    fn eval<L: Lane>(&self, [p, t, var]: [L; 3]) -> (L, [L; 2]) {
+        let half = L::splat(0.5);
+        let v = self.clamp(var);
+        let inv = L::splat(1.0) / v;
+        let s = p - t;
+        let q = s * inv;
+        let value = half.mul_add(ln(v) + s * q, L::splat(self.constant));
+        (value, [q, half * q.mul_add(-q, inv)])
+    }
+}
+
+/// The `pred` part of one sample with a shared variance: `0.5 s² / v` and
+/// `s / v` (the sample's `0.5 ln v` and gradient w.r.t. `v` are added per
+/// sample).
+#[derive(Clone, Copy)]
+struct OverVar {
+    inv: f32,
+}
+
+impl ElementLoss for OverVar {
+    const PAD: f32 = 0.0;
+    #[inline(always)]
+    fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
+        let s = p - t;
+        let q = s * L::splat(self.inv);
+        (L::splat(0.5) * s * q, q)
+    }
+}
+
+/// A validated Gaussian NLL call (per-element variances).
+struct GaussianBatch<'a, 'g, const GRAD: bool, const VALUES: bool> {
+    element: Gaussian,
+    dim: usize,
+    inputs: [&'a [f32]; 3],
+    weight: Option<&'a [f32]>,
+    scale: f32,
+    grads: GaussianGrads<'g>,
+    values: &'a mut [f32],
+}
+
+impl<const GRAD: bool, const VALUES: bool> Kernel for GaussianBatch<'_, '_, GRAD, VALUES> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run<L: Lane>(self) -> f32 {
+        batch3::<L, Gaussian, GRAD, VALUES>(
+            &self.element,
+            self.dim,
+            self.inputs,
+            self.weight,
+            self.scale,
+            [self.grads.pred, self.grads.var],
+            self.values,
+        )
+    }
+}
+
+/// The same call with one variance per sample: one sweep per sample.
+struct SharedVar<'a, 'g, const GRAD: bool, const VALUES: bool>(GaussianBatch<'a, 'g, GRAD, VALUES>);
+
+impl<const GRAD: bool, const VALUES: bool> Kernel for SharedVar<'_, '_, GRAD, VALUES> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run<L: Lane>(self) -> f32 {
+        let GaussianBatch {
+            element,
+            dim,
+            inputs: [pred, target, var],
+            weight,
+            scale,
+            grads,
+            values,
+        } = self.0;
+        let grad_var = grads.var;
+        let mut samples = Samples::new(values);
+        let elements = dim as f32;
+        each_row(
+            dim,
+            0..rows_in(pred.len(), dim),
+            [pred, target],
+            [grads.pred],
+            weight,
+            &mut samples,
+            #[inline(always)]
+            |row| {
+                let [p, t] = row.x;
+                let [g] = row.grad;
+                let v = element.clamp(var.get(row.index).copied().unwrap_or(f32::NAN));
+                let sw = scale * row.weight;
+                // Σ 0.5 s²/v, scaled by sw (and s/v · sw into the gradient).
+                let quadratic = sweep::<L, OverVar, GRAD, false>(
+                    &OverVar { inv: 1.0 / v },
+                    p,
+                    t,
+                    None,
+                    sw,
+                    g,
+                    &mut [],
+                );
+                if GRAD && let Some(gv) = grad_var.get_mut(row.index) {
+                    // sw Σ 0.5 (1/v - s²/v²) = sw · 0.5 dim / v - quadratic / v
+                    *gv = (sw * 0.5 * elements - quadratic) / v;
+                }
+                let shared = 0.5 * ln(v) + element.constant;
+                sw * elements * shared + quadratic
+            },
+        );
+        samples.total()
+    }
+}
