@@ -23,7 +23,7 @@ use crate::Reduction;
 use crate::driver::{
     ElementLoss, ElementLoss3, Samples, batch3, each_row, reduction_scale, rows_in, sweep,
 };
-use crate::error::{Domain, Error, check_len, check_param};
+use crate::error::{Domain, Error, check_len, check_param, const_try};
 use crate::lane::{self, Kernel, Lane};
 use crate::math::ln;
 
@@ -112,8 +112,8 @@ impl<'w> GaussianNll<'w> {
     /// assert!(GaussianNll::new().eps(0.0).is_err());
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn eps(self, eps: f32) -> Result<Self, Error> {
-        let eps = check_param("eps", eps, Domain::Positive)?;
+    pub const fn eps(self, eps: f32) -> Result<Self, Error> {
+        let eps = const_try!(check_param("eps", eps, Domain::Positive));
         Ok(GaussianNll { eps, ..self })
     }
 

@@ -10,7 +10,7 @@
 use super::layout;
 use crate::Reduction;
 use crate::driver::{ElementLoss3, batch3, reduction_scale};
-use crate::error::{Domain, Error, check_len, check_param};
+use crate::error::{Domain, Error, check_len, check_param, const_try};
 use crate::lane::{self, Kernel, Lane};
 use crate::pointwise::positive_part;
 
@@ -47,8 +47,8 @@ impl MarginRanking<'static> {
     /// use loss_kernels::pair::MarginRanking;
     /// assert!(MarginRanking::new(f32::NAN).is_err());
     /// ```
-    pub fn new(margin: f32) -> Result<Self, Error> {
-        let margin = check_param("margin", margin, Domain::Finite)?;
+    pub const fn new(margin: f32) -> Result<Self, Error> {
+        let margin = const_try!(check_param("margin", margin, Domain::Finite));
         Ok(MarginRanking {
             margin,
             dim: 1,

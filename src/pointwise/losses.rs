@@ -248,8 +248,8 @@ impl<'w> Pointwise<'w, elements::PoissonNll> {
     /// assert!(PoissonNll::new(false, false).eps(0.0).is_err());
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn eps(self, eps: f32) -> Result<Self, Error> {
-        let eps = check_param("eps", eps, Domain::Positive)?;
+    pub const fn eps(self, eps: f32) -> Result<Self, Error> {
+        let eps = const_try!(check_param("eps", eps, Domain::Positive));
         if self.element.log_input {
             return Err(Error::InvalidParameter {
                 argument: "eps",

@@ -43,17 +43,22 @@ impl<'w> SigmoidBcePerClass<'w> {
     /// assert!(SigmoidBcePerClass::new(&[]).is_err());
     /// assert!(SigmoidBcePerClass::new(&[1.0, -1.0]).is_err());
     /// ```
-    pub fn new(pos_weight: &'w [f32]) -> Result<Self, Error> {
+    pub const fn new(pos_weight: &'w [f32]) -> Result<Self, Error> {
         if pos_weight.is_empty() {
             return Err(Error::ZeroSize {
                 argument: "pos_weight",
             });
         }
-        if !pos_weight.iter().all(|w| w.is_finite() && *w >= 0.0) {
-            return Err(Error::InvalidParameter {
-                argument: "pos_weight",
-                expected: "finite and >= 0 in every entry",
-            });
+        // A `while` loop: iterators are not available in a `const fn`.
+        let mut rest = pos_weight;
+        while let [w, tail @ ..] = rest {
+            if !(w.is_finite() && *w >= 0.0) {
+                return Err(Error::InvalidParameter {
+                    argument: "pos_weight",
+                    expected: "finite and >= 0 in every entry",
+                });
+            }
+            rest = tail;
         }
         Ok(SigmoidBcePerClass {
             pos_weight,

@@ -5,7 +5,7 @@
 use super::losses::elements::{Huber, L1};
 use super::losses::positive_part;
 use super::{ElementLoss, Pointwise};
-use crate::error::{Domain, Error, check_param};
+use crate::error::{Domain, Error, check_param, const_try};
 use crate::lane::Lane;
 use crate::math::{LogisticParts, exp, ln};
 
@@ -62,13 +62,13 @@ pub type SigmoidFocal<'w> = Pointwise<'w, elements::SigmoidFocal>;
 
 /// A threshold that divides (`1 / x` must be finite): finite, `> 0` (or 0
 /// where `zero` allows it) and a normal number.
-fn threshold(argument: &'static str, x: f32, zero: bool) -> Result<f32, Error> {
+const fn threshold(argument: &'static str, x: f32, zero: bool) -> Result<f32, Error> {
     let domain = if zero {
         Domain::NonNegative
     } else {
         Domain::Positive
     };
-    let x = check_param(argument, x, domain)?;
+    let x = const_try!(check_param(argument, x, domain));
     if x != 0.0 && x < f32::MIN_POSITIVE {
         return Err(Error::InvalidParameter {
             argument,
@@ -130,8 +130,8 @@ impl Pointwise<'static, elements::SmoothL1> {
     /// assert!(SmoothL1::new(-1.0).is_err() && SmoothL1::new(1e-40).is_err());
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn new(beta: f32) -> Result<Self, Error> {
-        let beta = threshold("beta", beta, true)?;
+    pub const fn new(beta: f32) -> Result<Self, Error> {
+        let beta = const_try!(threshold("beta", beta, true));
         Ok(Self::from_element(elements::SmoothL1 { beta }))
     }
 }
@@ -146,8 +146,8 @@ impl Pointwise<'static, elements::HuberTorch> {
     /// assert_eq!(HuberTorch::new(2.0)?.value(&[5.0], &[0.0], Reduction::Sum)?, 8.0);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn new(delta: f32) -> Result<Self, Error> {
-        let delta = threshold("delta", delta, false)?;
+    pub const fn new(delta: f32) -> Result<Self, Error> {
+        let delta = const_try!(threshold("delta", delta, false));
         Ok(Self::from_element(elements::HuberTorch { delta }))
     }
 }
@@ -163,8 +163,8 @@ impl Pointwise<'static, elements::HingeEmbedding> {
     /// assert_eq!(per.value(&[0.25, 0.25], &[1.0, -1.0], Reduction::Sum)?, 1.0);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn new(margin: f32) -> Result<Self, Error> {
-        let margin = check_param("margin", margin, Domain::Finite)?;
+    pub const fn new(margin: f32) -> Result<Self, Error> {
+        let margin = const_try!(check_param("margin", margin, Domain::Finite));
         Ok(Self::from_element(elements::HingeEmbedding { margin }))
     }
 }
@@ -183,9 +183,9 @@ impl Pointwise<'static, elements::SigmoidFocal> {
     /// assert!(SigmoidFocal::new(0.25, -1.0).is_err());
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn new(alpha: f32, gamma: f32) -> Result<Self, Error> {
-        let alpha = check_param("alpha", alpha, Domain::Finite)?;
-        let gamma = check_param("gamma", gamma, Domain::NonNegative)?;
+    pub const fn new(alpha: f32, gamma: f32) -> Result<Self, Error> {
+        let alpha = const_try!(check_param("alpha", alpha, Domain::Finite));
+        let gamma = const_try!(check_param("gamma", gamma, Domain::NonNegative));
         Ok(Self::from_element(elements::SigmoidFocal { alpha, gamma }))
     }
 }
