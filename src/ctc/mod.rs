@@ -114,9 +114,6 @@ mod recursion;
 mod sequence;
 mod workspace;
 
-#[cfg(all(test, feature = "test-lanes"))]
-mod tests;
-
 pub use inputs::{Activations, Blank, Dims, Input, Labels, Layout};
 pub use workspace::{WORKSPACE_LANES, value_workspace_len, workspace_len};
 

@@ -63,8 +63,6 @@
 
 mod cosine;
 mod sdml;
-#[cfg(all(test, feature = "test-lanes"))]
-mod tests;
 mod triplet;
 
 pub use cosine::{CosineEmbedding, CosineGrads};

@@ -77,10 +77,3 @@ impl Kernel for Map<'_> {
         }
     }
 }
-
-/// The crate's own unit tests: a per-thread level request. The code needs
-/// `std` (a thread-local), so it lives with the tests, in
-/// `tests/common/unit_levels.rs`, and is compiled only under `cfg(test)`.
-#[cfg(test)]
-#[path = "../../tests/common/unit_levels.rs"]
-pub(crate) mod local;

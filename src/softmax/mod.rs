@@ -155,6 +155,3 @@ pub enum Input {
     /// Log-probabilities (Gluon's `from_logits=True`): used as given.
     LogProbs,
 }
-
-#[cfg(all(test, feature = "test-lanes"))]
-mod tests;

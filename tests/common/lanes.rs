@@ -69,7 +69,8 @@ pub fn levels() -> Vec<Level> {
     testing::levels().collect()
 }
 
-fn runs(level: Level) -> u64 {
+/// How many loss calls this thread has run at `level` (through the hook).
+pub fn runs(level: Level) -> u64 {
     let i = Level::ALL.iter().position(|&l| l == level).unwrap_or(0);
     RAN.with(Cell::get)[i]
 }

@@ -1,15 +1,22 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 //! Value and gradient agree across the levels this CPU runs (scalar, SSE2, AVX2, AVX-512 on x86-64) for both
 //! layouts, both input kinds and a tail of every kind along the classes
 //! (`C = 3`: shorter than a lane; `C = 29`: whole lanes and a tail;
 //! `C = 80`: whole lanes only), with and without `zero_infinity`, with a feasible sequence whose label has
 //! repeats, an infeasible one and an empty label.
 
-use super::{Activations, Ctc, Dims, Input, Labels, workspace_len};
-use crate::Reduction;
-use crate::error::Error;
-use crate::lane::Level;
-use crate::lane::testing::levels;
-use crate::lane::testing::local::{runs, with_level};
+mod common;
+use common::lanes::{levels, runs, with_level};
+use loss_kernels::Error;
+use loss_kernels::Reduction;
+use loss_kernels::ctc::{Activations, Ctc, Dims, Input, Labels, workspace_len};
+use loss_kernels::lane::Level;
 
 const T: usize = 12;
 const N: usize = 3;
@@ -105,7 +112,7 @@ fn every_lane_width_agrees() -> Result<(), Error> {
                     (infeasible, want.mean.is_finite()),
                     (infinite, zero_infinity)
                 );
-                for level in levels().skip(1) {
+                for level in levels().into_iter().skip(1) {
                     let got = run(&acts, ctc, level)?;
                     let case = (c, acts.layout, input, zero_infinity, level);
                     for (a, b) in got.per_sample.iter().zip(&want.per_sample) {

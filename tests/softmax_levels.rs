@@ -1,15 +1,18 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 //! Every option at every level agrees with the scalar lane (the row
 //! layout, the transposed layout and their leftover rows all run).
 
-#![allow(clippy::unwrap_used)] // test code: a call that fails fails the test
-
-extern crate std;
-
-use super::{Input, KlDivergence, Labels, SoftmaxCrossEntropy};
-use crate::Reduction;
-use crate::lane::Level;
-use crate::lane::testing::{levels, local::with_level};
-use std::vec::Vec;
+mod common;
+use common::lanes::{levels, with_level};
+use loss_kernels::Reduction;
+use loss_kernels::lane::Level;
+use loss_kernels::softmax::{Input, KlDivergence, Labels, SoftmaxCrossEntropy};
 
 /// Rows per batch: two or more transposed blocks and leftover rows at
 /// every width.
@@ -143,7 +146,7 @@ fn every_width_agrees_with_scalar() {
         ];
         for (c, config) in configs.iter().enumerate() {
             let scalar = with_level(Level::Scalar, config);
-            for level in levels().skip(1) {
+            for level in levels().into_iter().skip(1) {
                 let (v, per, g) = with_level(level, config);
                 assert!(
                     close(&[v], &[scalar.0], 1e-5)
@@ -163,13 +166,13 @@ fn ce(loss: SoftmaxCrossEntropy<'_>, x: &[f32], labels: Labels<'_>, reduction: R
         Labels::SparseI64(y) => y.len(),
         Labels::Dense(t) => t.len() / (x.len() / ROWS),
     };
-    let mut grad = std::vec![0.0; x.len()];
+    let mut grad = vec![0.0; x.len()];
     let v = loss
         .value_and_grad(x, labels, reduction, &mut grad)
         .unwrap();
     assert_eq!(v, loss.value(x, labels, reduction).unwrap());
-    let mut per = std::vec![0.0; rows];
-    let mut per_grad = std::vec![0.0; x.len()];
+    let mut per = vec![0.0; rows];
+    let mut per_grad = vec![0.0; x.len()];
     loss.per_sample_and_grad(x, labels, &mut per, &mut per_grad)
         .unwrap();
     grad.extend(per_grad);
@@ -177,13 +180,13 @@ fn ce(loss: SoftmaxCrossEntropy<'_>, x: &[f32], labels: Labels<'_>, reduction: R
 }
 
 fn kl(loss: KlDivergence<'_>, x: &[f32], target: &[f32]) -> Run {
-    let mut grad = std::vec![0.0; x.len()];
+    let mut grad = vec![0.0; x.len()];
     let v = loss
         .value_and_grad(x, target, Reduction::Mean, &mut grad)
         .unwrap();
     assert_eq!(v, loss.value(x, target, Reduction::Mean).unwrap());
-    let mut per = std::vec![0.0; ROWS];
-    let mut per_grad = std::vec![0.0; x.len()];
+    let mut per = vec![0.0; ROWS];
+    let mut per_grad = vec![0.0; x.len()];
     loss.per_sample_and_grad(x, target, &mut per, &mut per_grad)
         .unwrap();
     grad.extend(per_grad);

@@ -1,12 +1,17 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 //! The embedding losses agree at every level.
 
-extern crate std;
-use super::*;
-use crate::error::Error;
-use crate::lane::Level;
-use crate::lane::testing::levels;
-use crate::lane::testing::local::{runs, with_level};
-use std::{vec, vec::Vec};
+mod common;
+use common::lanes::{levels, runs, with_level};
+use loss_kernels::Error;
+use loss_kernels::embedding::*;
+use loss_kernels::lane::Level;
 
 /// Every output of one call of each loss: the per-sample losses, their
 /// sum and every gradient, for rows of `dim` values.
