@@ -20,7 +20,7 @@ mod common;
 
 use common::lanes::{Family, each_lane, each_lane_ok};
 use common::rng::Rng;
-use common::tolerance::close;
+use common::tolerance::{all_close, close, fd, to64, verdict};
 use loss_kernels::embedding::{Distance, Sdml, SdmlGrads, Triplet, TripletGrads};
 use loss_kernels::margin::{MultiMargin, MultilabelMargin, MultilabelSoftMargin};
 use loss_kernels::softmax::{Input, KlDivergence, Labels, SoftmaxCrossEntropy};
@@ -29,41 +29,6 @@ use loss_kernels_reference::rows as reference;
 use quickcheck::{QuickCheck, TestResult};
 
 const TESTS: u64 = 150;
-
-fn all_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) -> Result<(), String> {
-    if got.len() != want.len() {
-        return Err(format!("{what}: length {} vs {}", got.len(), want.len()));
-    }
-    for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
-        if !close(g, w, rtol, atol) {
-            return Err(format!("{what}[{k}] = {g:e}, want {w:e}"));
-        }
-    }
-    Ok(())
-}
-
-fn verdict(r: Result<(), String>) -> TestResult {
-    match r {
-        Ok(()) => TestResult::passed(),
-        Err(e) => TestResult::error(e),
-    }
-}
-
-/// Central finite difference of `f` at `x[k]` in float64.
-fn fd(x: &mut [f64], k: usize, f: &dyn Fn(&[f64]) -> f64) -> f64 {
-    let h = 1e-6 * x[k].abs().max(1.0);
-    let x0 = x[k];
-    x[k] = x0 + h;
-    let up = f(x);
-    x[k] = x0 - h;
-    let down = f(x);
-    x[k] = x0;
-    (up - down) / (2.0 * h)
-}
-
-fn to64(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| f64::from(x)).collect()
-}
 
 /// Every entry point of a loss over `n` samples (gradient of `len`) against
 /// the per-sample references `per_want`, the `Mean` denominator `den` and
