@@ -2,7 +2,7 @@
 
 use super::{hinge, hinge_slope, recip_or_zero, sqrt1};
 use crate::Reduction;
-use crate::driver::lanes::{for_lanes, load, store};
+use crate::driver::lanes::{for_lanes, load, put};
 use crate::driver::row::dots;
 use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, rows};
@@ -98,7 +98,7 @@ impl<'w> Triplet<'w> {
     ) -> Result<f32, Error> {
         let n = self.check(anchor, positive, negative)?;
         let scale = reduction_scale(reduction, n as f32);
-        let total = self.run::<false>(
+        let total = self.run::<false, false>(
             [anchor, positive, negative],
             [&mut [], &mut [], &mut []],
             &mut [],
@@ -120,8 +120,57 @@ impl<'w> Triplet<'w> {
         check_grads(&grads, anchor.len())?;
         let scale = reduction_scale(reduction, n as f32);
         let gs = [grads.anchor, grads.positive, grads.negative];
-        let total = self.run::<true>([anchor, positive, negative], gs, &mut [], scale);
+        let total = self.run::<true, false>([anchor, positive, negative], gs, &mut [], scale);
         Ok(total * scale)
+    }
+
+    /// The reduced loss, and `scale ·` its gradients w.r.t. the three
+    /// inputs **added** to `grads` in the same pass (`grad += scale · ∂L`).
+    /// `scale` (finite) weights the gradients only, never the value.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::{Triplet, TripletGrads};
+    /// use loss_kernels::Reduction;
+    /// let (a, p, n) = ([0.0], [1.0], [0.5]);
+    /// let (mut ga, mut gp, mut gn) = ([1.0], [1.0], [1.0]);
+    /// let grads = TripletGrads { anchor: &mut ga, positive: &mut gp, negative: &mut gn };
+    /// let v = Triplet::new(1)?.value_and_accumulate_grad(&a, &p, &n, Reduction::Sum, 0.5, grads)?;
+    /// assert_eq!(v, 1.0 - 0.25 + 1.0);
+    /// assert_eq!((ga, gp, gn), ([1.0 - 0.5], [1.0 + 1.0], [1.0 - 0.5]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_accumulate_grad(
+        &self,
+        anchor: &[f32],
+        positive: &[f32],
+        negative: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: TripletGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(anchor, positive, negative)?;
+        check_grads(&grads, anchor.len())?;
+        let factor = check_param("scale", scale, Domain::Finite)?;
+        let scale = reduction_scale(reduction, n as f32);
+        let gs = [grads.anchor, grads.positive, grads.negative];
+        let inputs = [anchor, positive, negative];
+        let total = self.run::<true, true>(inputs, gs, &mut [], scale * factor);
+        Ok(total * scale)
+    }
+
+    /// The `Mean` denominator of a batch: its number of rows. Shards
+    /// combine exactly with it: `Mean = Σ_k (d_k / d) Mean_k`, and the
+    /// factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::Triplet;
+    /// assert_eq!(Triplet::new(2)?.mean_denominator(&[0.0; 6])?, 3.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, anchor: &[f32]) -> Result<f32, Error> {
+        Ok(rows("anchor", "dim", anchor.len(), self.dim)? as f32)
     }
 
     /// The per-sample losses into `out`, one per row.
@@ -134,7 +183,7 @@ impl<'w> Triplet<'w> {
     ) -> Result<(), Error> {
         let n = self.check(anchor, positive, negative)?;
         check_len("out", out, n)?;
-        self.run::<false>(
+        self.run::<false, false>(
             [anchor, positive, negative],
             [&mut [], &mut [], &mut []],
             out,
@@ -157,7 +206,7 @@ impl<'w> Triplet<'w> {
         check_len("out", out, n)?;
         check_grads(&grads, anchor.len())?;
         let gs = [grads.anchor, grads.positive, grads.negative];
-        Ok(self.run::<true>([anchor, positive, negative], gs, out, 1.0))
+        Ok(self.run::<true, false>([anchor, positive, negative], gs, out, 1.0))
     }
 
     fn check(&self, anchor: &[f32], positive: &[f32], negative: &[f32]) -> Result<usize, Error> {
@@ -171,16 +220,16 @@ impl<'w> Triplet<'w> {
     }
 
     /// Runs the validated call: the losses (sample-weighted) into `out`
-    /// unless it is empty, with `GRAD` the gradients times `grad_scale`;
-    /// returns the sum of the losses.
-    fn run<const GRAD: bool>(
+    /// unless it is empty, with `GRAD` the gradients times `grad_scale`
+    /// (added to `grads` with `ACC`); returns the sum of the losses.
+    fn run<const GRAD: bool, const ACC: bool>(
         &self,
         inputs: [&[f32]; 3],
         grads: [&mut [f32]; 3],
         out: &mut [f32],
         grad_scale: f32,
     ) -> f32 {
-        lane::run(TripletBatch::<GRAD> {
+        lane::run(TripletBatch::<GRAD, ACC> {
             loss: *self,
             inputs,
             grads,
@@ -197,7 +246,7 @@ fn check_grads(g: &TripletGrads<'_>, len: usize) -> Result<(), Error> {
 }
 
 /// A validated triplet call (see [`Kernel`]).
-struct TripletBatch<'a, 'w, const GRAD: bool> {
+struct TripletBatch<'a, 'w, const GRAD: bool, const ACC: bool> {
     loss: Triplet<'w>,
     inputs: [&'a [f32]; 3],
     grads: [&'a mut [f32]; 3],
@@ -205,7 +254,7 @@ struct TripletBatch<'a, 'w, const GRAD: bool> {
     grad_scale: f32,
 }
 
-impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
+impl<const GRAD: bool, const ACC: bool> Kernel for TripletBatch<'_, '_, GRAD, ACC> {
     type Output = f32;
 
     #[inline(always)]
@@ -234,7 +283,8 @@ impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
             |row| {
                 let w = row.weight;
                 let scale = w * grad_scale;
-                w * triplet_row::<L, GRAD>(row.x, row.grad, eps, loss.margin, loss.distance, scale)
+                let distance = loss.distance;
+                w * triplet_row::<L, GRAD, ACC>(row.x, row.grad, eps, loss.margin, distance, scale)
             },
         );
         samples.total()
@@ -250,9 +300,10 @@ fn triplet_diffs<L: Lane>([a, p, n]: [&[f32]; 3], i: usize, eps: L) -> (L, L) {
     (u, v)
 }
 
-/// One triplet row: its loss, and with `GRAD` its gradients times `scale`.
+/// One triplet row: its loss, and with `GRAD` its gradients times `scale`
+/// (added to the gradient rows with `ACC`).
 #[inline(always)]
-fn triplet_row<L: Lane, const GRAD: bool>(
+fn triplet_row<L: Lane, const GRAD: bool, const ACC: bool>(
     x: [&[f32]; 3],
     [ga, gp, gn]: [&mut [f32]; 3],
     eps: f32,
@@ -285,8 +336,9 @@ fn triplet_row<L: Lane, const GRAD: bool>(
         }
     };
     let l = gap + margin;
-    if GRAD {
-        let k = scale * hinge_slope(l);
+    let k = scale * hinge_slope(l);
+    // An accumulating call adds nothing where the hinge is flat.
+    if GRAD && !(ACC && k == 0.0) {
         let (alpha, beta) = (L::splat(k * coef_p), L::splat(k * coef_n));
         // `∂a = α u - β v`, `∂p = -α u`, `∂n = β v`. Up to 8 lanes one
         // pass writes all three; at 16 lanes that body is not inlined (a
@@ -302,9 +354,9 @@ fn triplet_row<L: Lane, const GRAD: bool>(
                 |i, _, _| {
                     let (u, v) = triplet_diffs::<L>(x, i, e);
                     let (gu, gv) = (alpha * u, beta * v);
-                    store(gu - gv, ga, i);
-                    store(-gu, gp, i);
-                    store(gv, gn, i);
+                    put::<L, ACC>(gu - gv, ga, i);
+                    put::<L, ACC>(-gu, gp, i);
+                    put::<L, ACC>(gv, gn, i);
                 },
             );
         } else {
@@ -313,7 +365,7 @@ fn triplet_row<L: Lane, const GRAD: bool>(
                 #[inline(always)]
                 |i, _, _| {
                     let (u, v) = triplet_diffs::<L>(x, i, e);
-                    store(alpha * u - beta * v, ga, i);
+                    put::<L, ACC>(alpha * u - beta * v, ga, i);
                 },
             );
             for_lanes::<L, 1>(
@@ -321,7 +373,7 @@ fn triplet_row<L: Lane, const GRAD: bool>(
                 #[inline(always)]
                 |i, _, _| {
                     let u = load::<L>(a, i, 0.0) - load(p, i, 0.0) + e;
-                    store(-(alpha * u), gp, i);
+                    put::<L, ACC>(-(alpha * u), gp, i);
                 },
             );
             for_lanes::<L, 1>(
@@ -329,7 +381,7 @@ fn triplet_row<L: Lane, const GRAD: bool>(
                 #[inline(always)]
                 |i, _, _| {
                     let v = load::<L>(a, i, 0.0) - load(n, i, 0.0) + e;
-                    store(beta * v, gn, i);
+                    put::<L, ACC>(beta * v, gn, i);
                 },
             );
         }

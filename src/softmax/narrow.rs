@@ -67,16 +67,16 @@ fn transpose_in<L: Lane>(block: &[f32], stride: usize, buf: &mut [f32; BLOCK]) {
 }
 
 /// The inverse of [`transpose_in`]: column `k` of `buf` back to element `k`
-/// of every row of `block`.
+/// of every row of `block` (added to it with `ACC`).
 #[inline(always)]
-fn transpose_out<L: Lane>(buf: &[f32; BLOCK], stride: usize, block: &mut [f32]) {
+fn transpose_out<L: Lane, const ACC: bool>(buf: &[f32; BLOCK], stride: usize, block: &mut [f32]) {
     for (j, row) in block
         .chunks_exact_mut(stride.max(1))
         .take(L::LANES)
         .enumerate()
     {
         for (o, b) in row.iter_mut().zip(from(buf, j).iter().step_by(L::LANES)) {
-            *o = *b;
+            *o = if ACC { *o + *b } else { *b };
         }
     }
 }
@@ -176,9 +176,9 @@ fn block_rows<L: Lane, T: TargetKind>(
 /// each, the target empty for sparse labels), lane `j` is row
 /// `LANES · index + j`. Returns the rows' sample-weighted losses in the
 /// first `LANES` entries and writes their gradients times `grad_scale`
-/// into `block.grad`.
+/// into `block.grad` (adds them with `ACC`).
 #[inline(always)]
-pub(super) fn block<L: Lane, T: TargetKind, const GRAD: bool>(
+pub(super) fn block<L: Lane, T: TargetKind, const GRAD: bool, const ACC: bool>(
     kind: &T,
     classes: usize,
     block: Row<'_, 2, 1>,
@@ -240,7 +240,7 @@ pub(super) fn block<L: Lane, T: TargetKind, const GRAD: bool>(
             };
             rows.live.select(g, zero).store(from_mut(buf, k * L::LANES));
         }
-        transpose_out::<L>(buf, classes, grad);
+        transpose_out::<L, ACC>(buf, classes, grad);
     }
     let mut losses = [0.0f32; MAX_LANES];
     loss.store(&mut losses);

@@ -86,9 +86,11 @@ impl<'a> Plan<'a> {
     /// for (`GRAD` says whether `out.grad` is written).
     ///
     /// Inlined, so where the caller's options are known the choice is
-    /// made at compile time; each kernel is its own function.
+    /// made at compile time; each kernel is its own function. With `ACC`
+    /// the gradient is added to `out.grad` ([`Outputs`]' accumulating
+    /// calls), a kernel of its own.
     #[inline(always)]
-    pub(super) fn dispatch<const GRAD: bool>(
+    pub(super) fn dispatch<const GRAD: bool, const ACC: bool>(
         self,
         kind: u8,
         input: Input,
@@ -99,8 +101,8 @@ impl<'a> Plan<'a> {
             ($($k:ident),*) => {
                 match (kind, input) {
                     $(
-                        (kind::$k, Input::Logits) => self.run::<{ kind::$k }, true, GRAD>(logits, out),
-                        (kind::$k, Input::LogProbs) => self.run::<{ kind::$k }, false, GRAD>(logits, out),
+                        (kind::$k, Input::Logits) => self.run::<{ kind::$k }, true, GRAD, ACC>(logits, out),
+                        (kind::$k, Input::LogProbs) => self.run::<{ kind::$k }, false, GRAD, ACC>(logits, out),
                     )*
                     _ => f32::NAN,
                 }
@@ -119,7 +121,7 @@ impl<'a> Plan<'a> {
     /// The kernel `KIND` for rows of logits (`LOGITS`) or log-probabilities,
     /// through the backend seam.
     #[inline(never)]
-    fn run<const KIND: u8, const LOGITS: bool, const GRAD: bool>(
+    fn run<const KIND: u8, const LOGITS: bool, const GRAD: bool, const ACC: bool>(
         self,
         logits: &'a [f32],
         out: Outputs<'a>,
@@ -129,7 +131,7 @@ impl<'a> Plan<'a> {
         } else {
             Input::LogProbs
         };
-        lane::run(Call::<KIND, GRAD> {
+        lane::run(Call::<KIND, GRAD, ACC> {
             plan: Plan { input, ..self },
             logits,
             out,
@@ -138,7 +140,7 @@ impl<'a> Plan<'a> {
 }
 
 /// A plan with its inputs and outputs, ready for [`lane::run`].
-struct Call<'a, const KIND: u8, const GRAD: bool> {
+struct Call<'a, const KIND: u8, const GRAD: bool, const ACC: bool> {
     plan: Plan<'a>,
     logits: &'a [f32],
     out: Outputs<'a>,
@@ -174,7 +176,7 @@ fn sparse<'a, L: Lane>(
     }
 }
 
-impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
+impl<const KIND: u8, const GRAD: bool, const ACC: bool> Kernel for Call<'_, KIND, GRAD, ACC> {
     type Output = f32;
 
     /// Builds the kernel `KIND`'s target kind, runs every row and reduces.
@@ -193,7 +195,7 @@ impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
                 },
             ) => {
                 let sparse = sparse::<L>(classes, labels, ignore_index, smoothing, class_weight);
-                batch::<L, _, GRAD>(&plan, OneHot(sparse), logits, &[], out)
+                batch::<L, _, GRAD, ACC>(&plan, OneHot(sparse), logits, &[], out)
             }
             (
                 kind::SMOOTHED,
@@ -208,7 +210,7 @@ impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
                     sparse: sparse::<L>(classes, labels, ignore_index, smoothing, None),
                     class_weight: Unweighted,
                 };
-                batch::<L, _, GRAD>(&plan, kind, logits, &[], out)
+                batch::<L, _, GRAD, ACC>(&plan, kind, logits, &[], out)
             }
             (
                 kind::SMOOTHED_WEIGHTED,
@@ -223,7 +225,7 @@ impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
                     sparse: sparse::<L>(classes, labels, ignore_index, smoothing, Some(c)),
                     class_weight: Weighted(c),
                 };
-                batch::<L, _, GRAD>(&plan, kind, logits, &[], out)
+                batch::<L, _, GRAD, ACC>(&plan, kind, logits, &[], out)
             }
             (
                 kind::DENSE,
@@ -231,16 +233,16 @@ impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
                     target,
                     class_weight: None,
                 },
-            ) => batch::<L, _, GRAD>(&plan, Dense(Unweighted), logits, target, out),
+            ) => batch::<L, _, GRAD, ACC>(&plan, Dense(Unweighted), logits, target, out),
             (
                 kind::DENSE_WEIGHTED,
                 Targets::Dense {
                     target,
                     class_weight: Some(c),
                 },
-            ) => batch::<L, _, GRAD>(&plan, Dense(Weighted(c)), logits, target, out),
+            ) => batch::<L, _, GRAD, ACC>(&plan, Dense(Weighted(c)), logits, target, out),
             (kind::KL, Targets::Kl { target }) => {
-                batch::<L, _, GRAD>(&plan, Kl, logits, target, out)
+                batch::<L, _, GRAD, ACC>(&plan, Kl, logits, target, out)
             }
             // The entry points pick `KIND` from the same targets.
             _ => f32::NAN,
@@ -258,7 +260,7 @@ impl<const KIND: u8, const GRAD: bool> Kernel for Call<'_, KIND, GRAD> {
 /// `LANES` rows, the rest (and all log-probability rows) row by row.
 /// Returns the sum of the per-sample losses.
 #[inline(always)]
-fn batch<L: Lane, T: TargetKind, const GRAD: bool>(
+fn batch<L: Lane, T: TargetKind, const GRAD: bool, const ACC: bool>(
     plan: &Plan<'_>,
     kind: T,
     logits: &[f32],
@@ -273,7 +275,13 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool>(
         grad_scale,
         ..
     } = *plan;
-    let Outputs { grad, values } = out;
+    let Outputs {
+        grad,
+        values,
+        grad_scale: factor,
+    } = out;
+    // The gradient's factor: the reduction's, times an accumulating call's.
+    let grad_scale = grad_scale * factor;
     let mut samples = Samples::new(values);
     let mut first = 0;
     if input == Input::Logits && narrow::transposed(classes, L::LANES) {
@@ -303,7 +311,7 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool>(
                 }],
                 weight: 1.0,
             };
-            let losses = narrow::block::<L, T, GRAD>(
+            let losses = narrow::block::<L, T, GRAD, ACC>(
                 &kind,
                 classes,
                 block,
@@ -334,7 +342,7 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool>(
         &mut samples,
         #[inline(always)]
         |row| {
-            let (loss, next_max) = kernel::row::<L, T, GRAD>(&kind, input, grad_scale, row, m);
+            let (loss, next_max) = kernel::row::<L, T, GRAD, ACC>(&kind, input, grad_scale, row, m);
             m = next_max;
             loss
         },
