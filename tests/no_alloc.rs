@@ -103,7 +103,9 @@ fn pointwise_calls<F: ElementLoss>(loss: Pointwise<'static, F>) -> usize {
         for r in [Reduction::Sum, Reduction::Mean] {
             record(l.value(&pred, &target, r));
             record(l.value_and_grad(&pred, &target, r, &mut grad));
+            record(l.value_and_accumulate_grad(&pred, &target, r, 0.5, &mut grad));
         }
+        record(l.mean_denominator(&pred));
         record(l.per_sample(&pred, &target, &mut out[..n]).map(|_| 0.0));
         record(l.per_sample_and_grad(&pred, &target, &mut out[..n], &mut grad));
     }
@@ -119,6 +121,8 @@ fn pointwise_calls<F: ElementLoss>(loss: Pointwise<'static, F>) -> usize {
             .value(&pred, &target, Reduction::Sum),
     );
     record(loss.value_and_grad(&pred, &target, Reduction::Sum, &mut grad[..11]));
+    record(loss.value_and_accumulate_grad(&pred, &target, Reduction::Sum, f32::NAN, &mut grad));
+    record(loss.mean_denominator(&[]));
     record(loss.per_sample(&pred, &target, &mut out[..11]).map(|_| 0.0));
     record(loss.per_sample_and_grad(&pred, &target, &mut out, &mut grad[..3]));
     record(
@@ -199,8 +203,8 @@ fn pointwise_never_allocates() {
             }
         }
     });
-    // 29 losses × 9 error calls, + 5 Huber + 12 + 7 other parameter errors.
-    assert_eq!(errors, 29 * 9 + 5 + 12 + 7, "every error path ran");
+    // 29 losses × 11 error calls, + 5 Huber + 12 + 7 other parameter errors.
+    assert_eq!(errors, 29 * 11 + 5 + 12 + 7, "every error path ran");
 }
 
 /// Every entry point of the per-class `pos_weight` BCE, success and error
@@ -452,7 +456,16 @@ fn ctc_never_allocates() {
                     for r in [Reduction::Sum, Reduction::Mean] {
                         record(loss.value(a, l, r, &mut workspace));
                         record(loss.value_and_grad(a, l, r, &mut workspace, &mut grad));
+                        record(loss.value_and_accumulate_grad(
+                            a,
+                            l,
+                            r,
+                            &mut workspace,
+                            0.5,
+                            &mut grad,
+                        ));
                     }
+                    record(loss.mean_denominator(a));
                     record(loss.per_sample(a, l, &mut workspace, &mut out).map(|_| 0.0));
                     record(loss.per_sample_and_grad(a, l, &mut workspace, &mut out, &mut grad));
                 }
@@ -642,7 +655,9 @@ fn softmax_never_allocates() {
                 for r in [Reduction::Sum, Reduction::Mean] {
                     record(ce.value(&logits, labels, r));
                     record(ce.value_and_grad(&logits, labels, r, &mut grad));
+                    record(ce.value_and_accumulate_grad(&logits, labels, r, 0.5, &mut grad));
                 }
+                record(ce.mean_denominator(&logits, labels));
                 record(ce.per_sample(&logits, labels, &mut out[..4]).map(|_| 0.0));
                 record(ce.per_sample_and_grad(&logits, labels, &mut out[..4], &mut grad));
             }
@@ -687,7 +702,9 @@ fn softmax_never_allocates() {
             for r in [Reduction::Sum, Reduction::Mean] {
                 record(kl.value(&logits, &probs, r));
                 record(klw.value_and_grad(&logits, &probs, r, &mut grad));
+                record(klw.value_and_accumulate_grad(&logits, &probs, r, 0.5, &mut grad));
             }
+            record(kl.mean_denominator(&logits));
             record(kl.per_sample(&logits, &probs, &mut out[..4]).map(|_| 0.0));
             record(klw.per_sample_and_grad(&logits, &probs, &mut out[..4], &mut grad));
             record(kl.value(&logits, &probs[..11], Reduction::Sum));
@@ -747,7 +764,14 @@ fn embedding_never_allocates() {
                         negative: &mut g2,
                     };
                     record(t.value_and_grad(&a, &p, &n, r, grads));
+                    let grads = TripletGrads {
+                        anchor: &mut g0,
+                        positive: &mut g1,
+                        negative: &mut g2,
+                    };
+                    record(t.value_and_accumulate_grad(&a, &p, &n, r, 0.5, grads));
                 }
+                record(t.mean_denominator(&a));
                 record(t.per_sample(&a, &p, &n, &mut out[..2]).map(|_| 0.0));
                 let grads = TripletGrads {
                     anchor: &mut g0,
@@ -787,7 +811,19 @@ fn embedding_never_allocates() {
                         x2: &mut g1,
                     },
                 ));
+                record(c.value_and_accumulate_grad(
+                    &a,
+                    &p,
+                    &labels,
+                    r,
+                    0.5,
+                    CosineGrads {
+                        x1: &mut g0,
+                        x2: &mut g1,
+                    },
+                ));
             }
+            record(c.mean_denominator(&a));
             record(c.per_sample(&a, &p, &labels, &mut out[..2]).map(|_| 0.0));
             record(c.per_sample_and_grad(
                 &a,

@@ -24,6 +24,7 @@ fn main() -> Result<(), Error> {
     loss_table()?;
     row_examples()?;
     pytorch_examples()?;
+    composed_step()?;
     ctc_example()?;
     plots()?;
     Ok(())
@@ -428,6 +429,46 @@ fn ctc_example() -> Result<(), Error> {
         .zero_infinity(true)
         .per_sample(&acts, &labels, &mut workspace, &mut out)?;
     println!("... with zero_infinity:                                 {out:?}");
+    Ok(())
+}
+
+/// One composed training step: two losses on the same logits, the second
+/// scaled, accumulated into one gradient in one pass each (no extra buffer,
+/// no second pass over the gradient): cross-entropy against the labels plus
+/// 0.5 × the KL divergence to a teacher's distribution (distillation).
+fn composed_step() -> Result<(), Error> {
+    use loss_kernels::softmax::{Input, KlDivergence, Labels, SoftmaxCrossEntropy};
+    println!("\n== A composed step: cross-entropy + 0.5 * KL(teacher), one gradient ==");
+    let logits = [1.0f32, 2.0, 0.5, -1.0, 0.0, 3.0];
+    let labels = [1u32, 2];
+    let teacher = [0.2f32, 0.7, 0.1, 0.05, 0.15, 0.8];
+    let ce = SoftmaxCrossEntropy::new(3)?;
+    let kl = KlDivergence::new(3)?.input(Input::Logits);
+    let mut grad = [0.0f32; 6];
+    let l_ce = ce.value_and_accumulate_grad(
+        &logits,
+        Labels::Sparse(&labels),
+        Reduction::Mean,
+        1.0,
+        &mut grad,
+    )?;
+    let l_kl = kl.value_and_accumulate_grad(&logits, &teacher, Reduction::Mean, 0.5, &mut grad)?;
+    println!(
+        "loss = ce + 0.5 kl = {l_ce:.6} + 0.5 * {l_kl:.6} = {:.6}",
+        l_ce + 0.5 * l_kl
+    );
+    println!("d loss / d logits (accumulated) = {grad:?}");
+    // The same gradient the long way: two buffers and a pass to add them.
+    let (mut g_ce, mut g_kl) = ([0.0f32; 6], [0.0f32; 6]);
+    ce.value_and_grad(&logits, Labels::Sparse(&labels), Reduction::Mean, &mut g_ce)?;
+    kl.value_and_grad(&logits, &teacher, Reduction::Mean, &mut g_kl)?;
+    let worst = grad
+        .iter()
+        .zip(g_ce.iter().zip(&g_kl))
+        .map(|(g, (a, b))| (g - (a + 0.5 * b)).abs())
+        .fold(0.0f32, f32::max);
+    println!("largest difference from g_ce + 0.5 g_kl computed separately: {worst:e}");
+    assert!(worst < 1e-6);
     Ok(())
 }
 

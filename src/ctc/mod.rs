@@ -119,7 +119,7 @@ pub use workspace::{WORKSPACE_LANES, value_workspace_len, workspace_len};
 
 use crate::Reduction;
 use crate::driver::{Outputs, Samples, reduction_scale};
-use crate::error::{Error, check_len};
+use crate::error::{Domain, Error, check_len, check_param};
 use crate::lane::{self, Kernel, Lane};
 use sequence::{Program, Sequence, Value, ValueAndGrad};
 
@@ -213,7 +213,7 @@ impl Ctc {
         reduction: Reduction,
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        self.run::<Value, false>(activations, labels, reduction, workspace, Outputs::none())
+        self.run::<Value, false, false>(activations, labels, reduction, workspace, Outputs::none())
     }
 
     /// The reduced loss and, in the same pass, its gradient w.r.t. the
@@ -240,13 +240,78 @@ impl Ctc {
         workspace: &mut [f32],
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        self.run::<ValueAndGrad, false>(
+        self.run::<ValueAndGrad, false, false>(
             activations,
             labels,
             reduction,
             workspace,
             Outputs::grad(grad),
         )
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. the activations
+    /// **added** to `grad` (same length and layout as `activations.data`)
+    /// in the same pass: `grad += scale · ∂L`. `scale` (finite) weights the
+    /// gradient only, never the value; steps past a sequence's input
+    /// length, and sequences with an infinite loss, add nothing. Needs the
+    /// workspace of [`value_and_grad`](Self::value_and_grad).
+    ///
+    /// ```
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Dims, Labels};
+    /// use loss_kernels::Reduction;
+    /// let logits = [0.5, -1.0, 2.0, 0.0, 0.3, 0.1];
+    /// let acts = Activations::time_major(&logits, Dims { steps: 2, batch: 1, classes: 3 }, &[2]);
+    /// let labels = Labels::Padded { labels: &[2], max_len: 1, lengths: &[1] };
+    /// let mut ws = vec![0.0; ctc::workspace_len(2, 1)];
+    /// let (mut once, mut twice) = ([0.0; 6], [0.0; 6]);
+    /// let ctc = Ctc::new(0);
+    /// ctc.value_and_grad(&acts, &labels, Reduction::Sum, &mut ws, &mut once)?;
+    /// for _ in 0..2 {
+    ///     ctc.value_and_accumulate_grad(&acts, &labels, Reduction::Sum, &mut ws, 0.5, &mut twice)?;
+    /// }
+    /// assert!(once.iter().zip(&twice).all(|(a, b)| (a - b).abs() < 1e-6));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_accumulate_grad(
+        &self,
+        activations: &Activations<'_>,
+        labels: &Labels<'_>,
+        reduction: Reduction,
+        workspace: &mut [f32],
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        self.run::<ValueAndGrad, false, true>(
+            activations,
+            labels,
+            reduction,
+            workspace,
+            Outputs::accumulate(grad, scale),
+        )
+    }
+
+    /// The `Mean` denominator of a batch: its number of sequences `N`
+    /// (`Mean` is the mean over sequences of `loss_i / max(len_i, 1)`).
+    /// Shards of sequences combine exactly with it: `Mean = Σ_k (d_k / d)
+    /// Mean_k`, and the factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::ctc::{Activations, Ctc, Dims};
+    /// let data = [0.0; 2 * 3 * 4];
+    /// let acts = Activations::batch_major(&data, Dims { steps: 2, batch: 3, classes: 4 }, &[2, 2, 1]);
+    /// assert_eq!(Ctc::new(0).mean_denominator(&acts)?, 3.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, activations: &Activations<'_>) -> Result<f32, Error> {
+        if activations.dims.batch == 0 {
+            return Err(Error::EmptyBatch {
+                argument: "activations",
+            });
+        }
+        Ok(activations.dims.batch as f32)
     }
 
     /// The per-sequence losses, one per sequence, into `out`.
@@ -272,7 +337,7 @@ impl Ctc {
         workspace: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        self.run::<Value, true>(
+        self.run::<Value, true, false>(
             activations,
             labels,
             Reduction::Sum,
@@ -305,18 +370,18 @@ impl Ctc {
         out: &mut [f32],
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        self.run::<ValueAndGrad, true>(
+        self.run::<ValueAndGrad, true, false>(
             activations,
             labels,
             Reduction::Sum,
             workspace,
-            Outputs { grad, values: out },
+            Outputs::both(grad, out),
         )
     }
 
     /// Validates every argument, then runs the batch through the backend
     /// seam ([`lane::run`]).
-    fn run<P: Program, const VALUES: bool>(
+    fn run<P: Program, const VALUES: bool, const ACC: bool>(
         &self,
         acts: &Activations<'_>,
         labels: &Labels<'_>,
@@ -341,7 +406,7 @@ impl Ctc {
             )
         };
         workspace::check(workspace, need, sized_by)?;
-        Ok(lane::run(Batch::<P> {
+        Ok(lane::run(Batch::<P, ACC> {
             ctc: self,
             blank,
             acts,
@@ -356,7 +421,7 @@ impl Ctc {
 
 /// A validated CTC call (see [`Kernel`]): the sequences run one after the
 /// other through the shared workspace.
-struct Batch<'a, P> {
+struct Batch<'a, P, const ACC: bool> {
     ctc: &'a Ctc,
     /// The validated blank index.
     blank: usize,
@@ -368,7 +433,7 @@ struct Batch<'a, P> {
     program: core::marker::PhantomData<P>,
 }
 
-impl<P: Program> Kernel for Batch<'_, P> {
+impl<P: Program, const ACC: bool> Kernel for Batch<'_, P, ACC> {
     type Output = f32;
 
     #[inline(always)]
@@ -383,7 +448,11 @@ impl<P: Program> Kernel for Batch<'_, P> {
             out,
             ..
         } = self;
-        let Outputs { grad, values } = out;
+        let Outputs {
+            grad,
+            values,
+            grad_scale: factor,
+        } = out;
         let mut samples = Samples::new(values);
         let sequences = labels.sequences().map(|(_, label)| label);
         for ((i, label), &input_len) in sequences.enumerate().zip(acts.input_lengths) {
@@ -399,11 +468,11 @@ impl<P: Program> Kernel for Batch<'_, P> {
             let denominator = acts.dims.batch as f32 * label.len().max(1) as f32;
             let scale = reduction_scale(reduction, denominator);
             let mut loss = if seq.feasible() {
-                -P::log_likelihood::<L>(&seq, workspace, grad, scale)
+                -P::log_likelihood::<L, ACC>(&seq, workspace, grad, scale * factor)
             } else {
                 f32::INFINITY
             };
-            if P::GRAD {
+            if P::GRAD && !ACC {
                 // Steps past the input length, and every step of an infinite
                 // loss, get 0 gradient.
                 let from = if loss == f32::INFINITY { 0 } else { seq.steps };

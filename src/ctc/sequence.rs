@@ -3,7 +3,7 @@
 //! a call runs per sequence, value only or value + gradient.
 
 use super::inputs::{Activations, Input};
-use super::recursion::{Columns, Units, alpha_step, beta_step, finite_or_zero};
+use super::recursion::{BetaSums, Columns, Units, alpha_step, beta_step, finite_or_zero};
 use super::workspace::{ForwardColumns, GradColumns, Step, ValueColumns, column_len};
 use crate::driver::lanes::{load, store};
 use crate::driver::row;
@@ -140,7 +140,8 @@ impl Sequence<'_, '_> {
 
 /// The forward sweep: returns `ln p(l|x)` (in `f64`), keeping in `columns`
 /// what its layout keeps (see [`ForwardColumns`]); with
-/// [`ForwardColumns::PARK`], parks each step's `e^(x - max)` in the
+/// [`ForwardColumns::PARK`] and not `ACC` (an accumulating call, whose
+/// `grad` holds the caller's sums), parks each step's `e^(x - max)` in the
 /// sequence's rows of `grad`.
 ///
 /// Each stored `α` column is kept relative to a running offset: a step
@@ -148,7 +149,7 @@ impl Sequence<'_, '_> {
 /// and their rounding error does not grow with the step; the offsets are
 /// summed in `f64`.
 #[inline(always)]
-pub(super) fn forward<L: Lane, C: ForwardColumns>(
+pub(super) fn forward<L: Lane, C: ForwardColumns, const ACC: bool>(
     seq: &Sequence<'_, '_>,
     columns: &mut C,
     grad: &mut [f32],
@@ -173,7 +174,8 @@ pub(super) fn forward<L: Lane, C: ForwardColumns>(
         0.0
     };
     for step in 0..seq.steps {
-        let (shift, sum, next_max) = seq.log_normalizer::<L>(step, row_max, C::PARK, grad);
+        let park = C::PARK && !ACC;
+        let (shift, sum, next_max) = seq.log_normalizer::<L>(step, row_max, park, grad);
         row_max = next_max;
         offset += f64::from(max);
         columns.record(step, offset as f32, sum);
@@ -202,10 +204,11 @@ pub(super) fn forward<L: Lane, C: ForwardColumns>(
 /// The backward sweep after [`forward`] into `columns` returned `log_p`
 /// (finite): writes `scale ×` the gradient into the sequence's rows of
 /// `grad` for the steps below its input length (the caller zeroes the
-/// rest). The `β` column is kept relative to its own running offset; each
-/// step's posteriors are normalised to sum to 1.
+/// rest), or with `ACC` adds it to them. The `β` column is kept relative to
+/// its own running offset; each step's posteriors are normalised to sum
+/// to 1.
 #[inline(always)]
-pub(super) fn backward<L: Lane>(
+pub(super) fn backward<L: Lane, const ACC: bool>(
     seq: &Sequence<'_, '_>,
     columns: &mut GradColumns<'_>,
     grad: &mut [f32],
@@ -245,6 +248,19 @@ pub(super) fn backward<L: Lane>(
         let sums = beta_step::<L>(beta, a, &step_columns, beta_max, shift, gamma);
         beta_max = finite_or_zero(sums.max);
         let g = grad.get_mut(seq.row(step)).unwrap_or(&mut []);
+        if ACC {
+            // The row holds the caller's sums: add scale · softmax(x)
+            // (from e^(x - max), computed again: nothing was parked), then
+            // subtract the posteriors, scale · γ.
+            if logits {
+                let x = seq.x(step);
+                let max = row::max::<L>(x);
+                let inv_sum = inv_sums.get(step).copied().unwrap_or(f32::NAN);
+                row::add_exp::<L>(g, x, max, scale * inv_sum);
+            }
+            subtract_posteriors::<L>(seq, g, units, gamma, &sums, scale / sums.total);
+            continue;
+        }
         // Subtract the posteriors (in the row's current units) first, then
         // scale: the scalar read-modify-writes then never wait on the row's
         // vector stores.
@@ -257,21 +273,34 @@ pub(super) fn backward<L: Lane>(
             g.fill(0.0);
             (scale / sums.total, None)
         };
-        if let Some(v) = g.get_mut(seq.blank) {
-            *v -= weight * sums.blank;
-        }
-        // Labels 1..=S of the units computed (the others' posteriors are 0
-        // and their `gamma` slots stale).
-        let first = units.start::<L>().max(1);
-        let labels = seq.labels.iter().skip(first - 1);
-        let posteriors = gamma.iter().take(units.to + 1).skip(first);
-        for (&label, &p) in labels.zip(posteriors) {
-            if let Some(v) = g.get_mut(label as usize) {
-                *v -= weight * p;
-            }
-        }
+        subtract_posteriors::<L>(seq, g, units, gamma, &sums, weight);
         if let Some(r) = row_scale {
             row::scale::<L>(g, r);
+        }
+    }
+}
+
+/// Subtracts `weight ×` the step's posteriors from the gradient row `g`:
+/// the blank's, then labels `1..=S` of the units computed (the others'
+/// posteriors are 0 and their `gamma` slots stale).
+#[inline(always)]
+fn subtract_posteriors<L: Lane>(
+    seq: &Sequence<'_, '_>,
+    g: &mut [f32],
+    units: Units,
+    gamma: &[f32],
+    sums: &BetaSums,
+    weight: f32,
+) {
+    if let Some(v) = g.get_mut(seq.blank) {
+        *v -= weight * sums.blank;
+    }
+    let first = units.start::<L>().max(1);
+    let labels = seq.labels.iter().skip(first - 1);
+    let posteriors = gamma.iter().take(units.to + 1).skip(first);
+    for (&label, &p) in labels.zip(posteriors) {
+        if let Some(v) = g.get_mut(label as usize) {
+            *v -= weight * p;
         }
     }
 }
@@ -283,8 +312,9 @@ pub(super) trait Program {
     /// `ln p(l|x)` of `seq` through `workspace`; with [`GRAD`](Self::GRAD),
     /// writes `scale ×` its gradient into the sequence's rows of `grad`
     /// for the steps below its input length (the caller zeroes the rest,
-    /// and every row when the result is `-∞`).
-    fn log_likelihood<L: Lane>(
+    /// and every row when the result is `-∞`), or with `ACC` adds it to
+    /// them (nothing where the result is `-∞`).
+    fn log_likelihood<L: Lane, const ACC: bool>(
         seq: &Sequence<'_, '_>,
         workspace: &mut [f32],
         grad: &mut [f32],
@@ -299,7 +329,7 @@ impl Program for Value {
     const GRAD: bool = false;
 
     #[inline(always)]
-    fn log_likelihood<L: Lane>(
+    fn log_likelihood<L: Lane, const ACC: bool>(
         seq: &Sequence<'_, '_>,
         workspace: &mut [f32],
         _: &mut [f32],
@@ -307,7 +337,7 @@ impl Program for Value {
     ) -> f32 {
         let h = column_len(seq.labels.len());
         let mut columns = ValueColumns::carve(workspace, h);
-        forward::<L, _>(seq, &mut columns, &mut []) as f32
+        forward::<L, _, false>(seq, &mut columns, &mut []) as f32
     }
 }
 
@@ -319,7 +349,7 @@ impl Program for ValueAndGrad {
     const GRAD: bool = true;
 
     #[inline(always)]
-    fn log_likelihood<L: Lane>(
+    fn log_likelihood<L: Lane, const ACC: bool>(
         seq: &Sequence<'_, '_>,
         workspace: &mut [f32],
         grad: &mut [f32],
@@ -327,9 +357,9 @@ impl Program for ValueAndGrad {
     ) -> f32 {
         let h = column_len(seq.labels.len());
         let mut columns = GradColumns::carve(workspace, h, seq.steps);
-        let log_p = forward::<L, _>(seq, &mut columns, grad);
+        let log_p = forward::<L, _, ACC>(seq, &mut columns, grad);
         if log_p != f64::NEG_INFINITY {
-            backward::<L>(seq, &mut columns, grad, scale, log_p);
+            backward::<L, ACC>(seq, &mut columns, grad, scale, log_p);
         }
         log_p as f32
     }

@@ -49,6 +49,18 @@ pub(crate) fn store<L: Lane>(v: L, s: &mut [f32], i: usize) {
     }
 }
 
+/// Stores `v` at `i` of `s` (`ADD = false`) or adds it to what `s` holds
+/// there (`ADD = true`: an accumulating call, `grad += ∂L`), dropping the
+/// lanes past its end either way.
+#[inline(always)]
+pub(crate) fn put<L: Lane, const ADD: bool>(v: L, s: &mut [f32], i: usize) {
+    if ADD {
+        store(load::<L>(s, i, 0.0) + v, s, i);
+    } else {
+        store(v, s, i);
+    }
+}
+
 /// `v` where `keep` is set (every lane without a mask), else `other`.
 #[inline(always)]
 pub(crate) fn keep_or<L: Lane>(keep: Option<L>, v: L, other: L) -> L {

@@ -115,6 +115,22 @@ pub(crate) fn scale<L: Lane>(g: &mut [f32], a: f32) {
     );
 }
 
+/// `g += a · e^(x - m)` over one row (`m` at least the row's maximum):
+/// an accumulating call's softmax term, computed again where it could not
+/// be parked in the caller's gradient.
+#[inline(always)]
+pub(crate) fn add_exp<L: Lane>(g: &mut [f32], x: &[f32], m: f32, a: f32) {
+    let (ml, a) = (L::splat(m), L::splat(a));
+    for_lanes::<L, 1>(
+        g.len(),
+        #[inline(always)]
+        |i, _, _| {
+            let e = exp_nonpositive(load::<L>(x, i, m) - ml);
+            store(e.mul_add(a, load(g, i, 0.0)), g, i);
+        },
+    );
+}
+
 /// `out = (x - m) - l` over one row (`log_softmax` with `l = ln Σ e^(x-m)`).
 #[inline(always)]
 pub(crate) fn shift<L: Lane>(x: &[f32], m: f32, l: f32, out: &mut [f32]) {

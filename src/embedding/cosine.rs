@@ -2,7 +2,7 @@
 
 use super::{hinge, hinge_slope, sqrt1};
 use crate::Reduction;
-use crate::driver::lanes::{for_lanes, load, store};
+use crate::driver::lanes::{for_lanes, load, put};
 use crate::driver::row::dots;
 use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, const_try, rows};
@@ -81,7 +81,7 @@ impl<'w> CosineEmbedding<'w> {
         reduction: Reduction,
     ) -> Result<f32, Error> {
         let n = self.check(x1, x2, labels)?;
-        let total = self.run::<false>([x1, x2], labels, [&mut [], &mut []], &mut [], 1.0);
+        let total = self.run::<false, false>([x1, x2], labels, [&mut [], &mut []], &mut [], 1.0);
         Ok(total * reduction_scale(reduction, n as f32))
     }
 
@@ -98,8 +98,58 @@ impl<'w> CosineEmbedding<'w> {
         check_len("grads.x1", grads.x1, x1.len())?;
         check_len("grads.x2", grads.x2, x1.len())?;
         let scale = reduction_scale(reduction, n as f32);
-        let total = self.run::<true>([x1, x2], labels, [grads.x1, grads.x2], &mut [], scale);
+        let total = self.run::<true, false>([x1, x2], labels, [grads.x1, grads.x2], &mut [], scale);
         Ok(total * scale)
+    }
+
+    /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
+    /// **added** to `grads` in the same pass (`grad += scale · ∂L`).
+    /// `scale` (finite) weights the gradients only, never the value.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::{CosineEmbedding, CosineGrads};
+    /// use loss_kernels::Reduction;
+    /// let (x1, x2) = ([1.0, 0.0], [0.0, 1.0]); // cos = 0
+    /// let (mut g1, mut g2) = ([1.0; 2], [1.0; 2]);
+    /// let grads = CosineGrads { x1: &mut g1, x2: &mut g2 };
+    /// let v = CosineEmbedding::new(2)?.value_and_accumulate_grad(&x1, &x2, &[1.0], Reduction::Sum, 2.0, grads)?;
+    /// assert_eq!(v, 1.0);
+    /// // ∂(1 - cos)/∂x1 = -x2 here: g1 = 1 + 2 · (-x2)
+    /// assert_eq!((g1, g2), ([1.0, -1.0], [-1.0, 1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_accumulate_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: CosineGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(x1, x2, labels)?;
+        check_len("grads.x1", grads.x1, x1.len())?;
+        check_len("grads.x2", grads.x2, x1.len())?;
+        let factor = check_param("scale", scale, Domain::Finite)?;
+        let scale = reduction_scale(reduction, n as f32);
+        let gs = [grads.x1, grads.x2];
+        let total = self.run::<true, true>([x1, x2], labels, gs, &mut [], scale * factor);
+        Ok(total * scale)
+    }
+
+    /// The `Mean` denominator of a batch: its number of rows. Shards
+    /// combine exactly with it: `Mean = Σ_k (d_k / d) Mean_k`, and the
+    /// factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::CosineEmbedding;
+    /// assert_eq!(CosineEmbedding::new(2)?.mean_denominator(&[0.0; 6])?, 3.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, x1: &[f32]) -> Result<f32, Error> {
+        Ok(rows("x1", "dim", x1.len(), self.dim)? as f32)
     }
 
     /// The per-sample losses into `out`, one per row.
@@ -112,7 +162,7 @@ impl<'w> CosineEmbedding<'w> {
     ) -> Result<(), Error> {
         let n = self.check(x1, x2, labels)?;
         check_len("out", out, n)?;
-        self.run::<false>([x1, x2], labels, [&mut [], &mut []], out, 1.0);
+        self.run::<false, false>([x1, x2], labels, [&mut [], &mut []], out, 1.0);
         Ok(())
     }
 
@@ -130,7 +180,7 @@ impl<'w> CosineEmbedding<'w> {
         check_len("out", out, n)?;
         check_len("grads.x1", grads.x1, x1.len())?;
         check_len("grads.x2", grads.x2, x1.len())?;
-        Ok(self.run::<true>([x1, x2], labels, [grads.x1, grads.x2], out, 1.0))
+        Ok(self.run::<true, false>([x1, x2], labels, [grads.x1, grads.x2], out, 1.0))
     }
 
     fn check(&self, x1: &[f32], x2: &[f32], labels: &[f32]) -> Result<usize, Error> {
@@ -150,9 +200,9 @@ impl<'w> CosineEmbedding<'w> {
     }
 
     /// Runs the validated call: the losses (sample-weighted) into `out`
-    /// unless it is empty, with `GRAD` the gradients times `grad_scale`;
-    /// returns the sum of the losses.
-    fn run<const GRAD: bool>(
+    /// unless it is empty, with `GRAD` the gradients times `grad_scale`
+    /// (added to `grads` with `ACC`); returns the sum of the losses.
+    fn run<const GRAD: bool, const ACC: bool>(
         &self,
         inputs: [&[f32]; 2],
         labels: &[f32],
@@ -160,7 +210,7 @@ impl<'w> CosineEmbedding<'w> {
         out: &mut [f32],
         grad_scale: f32,
     ) -> f32 {
-        lane::run(CosineBatch::<GRAD> {
+        lane::run(CosineBatch::<GRAD, ACC> {
             loss: *self,
             inputs,
             labels,
@@ -172,7 +222,7 @@ impl<'w> CosineEmbedding<'w> {
 }
 
 /// A validated cosine-embedding call (see [`Kernel`]).
-struct CosineBatch<'a, 'w, const GRAD: bool> {
+struct CosineBatch<'a, 'w, const GRAD: bool, const ACC: bool> {
     loss: CosineEmbedding<'w>,
     inputs: [&'a [f32]; 2],
     labels: &'a [f32],
@@ -181,7 +231,7 @@ struct CosineBatch<'a, 'w, const GRAD: bool> {
     grad_scale: f32,
 }
 
-impl<const GRAD: bool> Kernel for CosineBatch<'_, '_, GRAD> {
+impl<const GRAD: bool, const ACC: bool> Kernel for CosineBatch<'_, '_, GRAD, ACC> {
     type Output = f32;
 
     #[inline(always)]
@@ -208,7 +258,7 @@ impl<const GRAD: bool> Kernel for CosineBatch<'_, '_, GRAD> {
                 let positive = labels.get(row.index).is_some_and(|&y| y == 1.0);
                 let w = row.weight;
                 let scale = w * grad_scale;
-                w * cosine_row::<L, GRAD>(row.x, row.grad, positive, loss.margin, scale)
+                w * cosine_row::<L, GRAD, ACC>(row.x, row.grad, positive, loss.margin, scale)
             },
         );
         samples.total()
@@ -216,9 +266,9 @@ impl<const GRAD: bool> Kernel for CosineBatch<'_, '_, GRAD> {
 }
 
 /// One cosine-embedding row: its loss, and with `GRAD` its gradients times
-/// `scale`.
+/// `scale` (added to the gradient rows with `ACC`).
 #[inline(always)]
-fn cosine_row<L: Lane, const GRAD: bool>(
+fn cosine_row<L: Lane, const GRAD: bool, const ACC: bool>(
     [x1, x2]: [&[f32]; 2],
     [g1, g2]: [&mut [f32]; 2],
     positive: bool,
@@ -249,8 +299,9 @@ fn cosine_row<L: Lane, const GRAD: bool>(
         let h = cos - margin;
         (hinge(h), hinge_slope(h))
     };
-    if GRAD {
-        let k = scale * slope;
+    let k = scale * slope;
+    // An accumulating call adds nothing where the hinge is flat.
+    if GRAD && !(ACC && k == 0.0) {
         let inv = L::splat(k / den);
         let zero = L::splat(0.0);
         let (c1, c2) = if big {
@@ -263,8 +314,8 @@ fn cosine_row<L: Lane, const GRAD: bool>(
             #[inline(always)]
             |i, _, _| {
                 let (a, b): (L, L) = (load(x1, i, 0.0), load(x2, i, 0.0));
-                store(b * inv - c1 * a, g1, i);
-                store(a * inv - c2 * b, g2, i);
+                put::<L, ACC>(b * inv - c1 * a, g1, i);
+                put::<L, ACC>(a * inv - c2 * b, g2, i);
             },
         );
     }

@@ -2,7 +2,7 @@
 
 use super::{hinge, hinge_slope, recip_or_zero, sqrt1};
 use crate::Reduction;
-use crate::driver::lanes::{for_lanes, load, store};
+use crate::driver::lanes::{for_lanes, load, put};
 use crate::driver::row::dots;
 use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, const_try, rows};
@@ -179,7 +179,7 @@ impl<'w> Triplet<'w> {
     ) -> Result<f32, Error> {
         let n = self.check(anchor, positive, negative)?;
         let scale = reduction_scale(reduction, n as f32);
-        let total = self.run::<false>(
+        let total = self.run::<false, false>(
             [anchor, positive, negative],
             [&mut [], &mut [], &mut []],
             &mut [],
@@ -201,8 +201,57 @@ impl<'w> Triplet<'w> {
         check_grads(&grads, anchor.len())?;
         let scale = reduction_scale(reduction, n as f32);
         let gs = [grads.anchor, grads.positive, grads.negative];
-        let total = self.run::<true>([anchor, positive, negative], gs, &mut [], scale);
+        let total = self.run::<true, false>([anchor, positive, negative], gs, &mut [], scale);
         Ok(total * scale)
+    }
+
+    /// The reduced loss, and `scale ·` its gradients w.r.t. the three
+    /// inputs **added** to `grads` in the same pass (`grad += scale · ∂L`).
+    /// `scale` (finite) weights the gradients only, never the value.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::{Triplet, TripletGrads};
+    /// use loss_kernels::Reduction;
+    /// let (a, p, n) = ([0.0], [1.0], [0.5]);
+    /// let (mut ga, mut gp, mut gn) = ([1.0], [1.0], [1.0]);
+    /// let grads = TripletGrads { anchor: &mut ga, positive: &mut gp, negative: &mut gn };
+    /// let v = Triplet::new(1)?.value_and_accumulate_grad(&a, &p, &n, Reduction::Sum, 0.5, grads)?;
+    /// assert_eq!(v, 1.0 - 0.25 + 1.0);
+    /// assert_eq!((ga, gp, gn), ([1.0 - 0.5], [1.0 + 1.0], [1.0 - 0.5]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_accumulate_grad(
+        &self,
+        anchor: &[f32],
+        positive: &[f32],
+        negative: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: TripletGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(anchor, positive, negative)?;
+        check_grads(&grads, anchor.len())?;
+        let factor = check_param("scale", scale, Domain::Finite)?;
+        let scale = reduction_scale(reduction, n as f32);
+        let gs = [grads.anchor, grads.positive, grads.negative];
+        let inputs = [anchor, positive, negative];
+        let total = self.run::<true, true>(inputs, gs, &mut [], scale * factor);
+        Ok(total * scale)
+    }
+
+    /// The `Mean` denominator of a batch: its number of rows. Shards
+    /// combine exactly with it: `Mean = Σ_k (d_k / d) Mean_k`, and the
+    /// factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::Triplet;
+    /// assert_eq!(Triplet::new(2)?.mean_denominator(&[0.0; 6])?, 3.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, anchor: &[f32]) -> Result<f32, Error> {
+        Ok(rows("anchor", "dim", anchor.len(), self.dim)? as f32)
     }
 
     /// The per-sample losses into `out`, one per row.
@@ -215,7 +264,7 @@ impl<'w> Triplet<'w> {
     ) -> Result<(), Error> {
         let n = self.check(anchor, positive, negative)?;
         check_len("out", out, n)?;
-        self.run::<false>(
+        self.run::<false, false>(
             [anchor, positive, negative],
             [&mut [], &mut [], &mut []],
             out,
@@ -238,7 +287,7 @@ impl<'w> Triplet<'w> {
         check_len("out", out, n)?;
         check_grads(&grads, anchor.len())?;
         let gs = [grads.anchor, grads.positive, grads.negative];
-        Ok(self.run::<true>([anchor, positive, negative], gs, out, 1.0))
+        Ok(self.run::<true, false>([anchor, positive, negative], gs, out, 1.0))
     }
 
     fn check(&self, anchor: &[f32], positive: &[f32], negative: &[f32]) -> Result<usize, Error> {
@@ -252,16 +301,16 @@ impl<'w> Triplet<'w> {
     }
 
     /// Runs the validated call: the losses (sample-weighted) into `out`
-    /// unless it is empty, with `GRAD` the gradients times `grad_scale`;
-    /// returns the sum of the losses.
-    fn run<const GRAD: bool>(
+    /// unless it is empty, with `GRAD` the gradients times `grad_scale`
+    /// (added to `grads` with `ACC`); returns the sum of the losses.
+    fn run<const GRAD: bool, const ACC: bool>(
         &self,
         inputs: [&[f32]; 3],
         grads: [&mut [f32]; 3],
         out: &mut [f32],
         grad_scale: f32,
     ) -> f32 {
-        lane::run(TripletBatch::<GRAD> {
+        lane::run(TripletBatch::<GRAD, ACC> {
             loss: *self,
             inputs,
             grads,
@@ -278,7 +327,7 @@ fn check_grads(g: &TripletGrads<'_>, len: usize) -> Result<(), Error> {
 }
 
 /// A validated triplet call (see [`Kernel`]).
-struct TripletBatch<'a, 'w, const GRAD: bool> {
+struct TripletBatch<'a, 'w, const GRAD: bool, const ACC: bool> {
     loss: Triplet<'w>,
     inputs: [&'a [f32]; 3],
     grads: [&'a mut [f32]; 3],
@@ -296,7 +345,7 @@ mod dist {
     pub(super) const MANHATTAN: u8 = 2;
 }
 
-impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
+impl<const GRAD: bool, const ACC: bool> Kernel for TripletBatch<'_, '_, GRAD, ACC> {
     type Output = f32;
 
     #[inline(always)]
@@ -312,7 +361,7 @@ impl<const GRAD: bool> Kernel for TripletBatch<'_, '_, GRAD> {
     }
 }
 
-impl<const GRAD: bool> TripletBatch<'_, '_, GRAD> {
+impl<const GRAD: bool, const ACC: bool> TripletBatch<'_, '_, GRAD, ACC> {
     /// Every row with the distance `DIST` (a [`dist`] constant), `SWAP`.
     #[inline(always)]
     fn batch<L: Lane, const DIST: u8, const SWAP: bool>(self) -> f32 {
@@ -337,7 +386,13 @@ impl<const GRAD: bool> TripletBatch<'_, '_, GRAD> {
             |row| {
                 let w = row.weight;
                 let scale = w * grad_scale;
-                w * triplet_row::<L, DIST, SWAP, GRAD>(row.x, row.grad, eps, loss.margin, scale)
+                w * triplet_row::<L, DIST, SWAP, GRAD, ACC>(
+                    row.x,
+                    row.grad,
+                    eps,
+                    loss.margin,
+                    scale,
+                )
             },
         );
         samples.total()
@@ -427,9 +482,10 @@ fn triplet_grads<L: Lane, const DIST: u8, const SWAP: bool>(
     }
 }
 
-/// One triplet row: its loss, and with `GRAD` its gradients times `scale`.
+/// One triplet row: its loss, and with `GRAD` its gradients times `scale`
+/// (added to the gradient rows with `ACC`).
 #[inline(always)]
-fn triplet_row<L: Lane, const DIST: u8, const SWAP: bool, const GRAD: bool>(
+fn triplet_row<L: Lane, const DIST: u8, const SWAP: bool, const GRAD: bool, const ACC: bool>(
     x: [&[f32]; 3],
     [ga, gp, gn]: [&mut [f32]; 3],
     eps: f32,
@@ -476,8 +532,9 @@ fn triplet_row<L: Lane, const DIST: u8, const SWAP: bool, const GRAD: bool>(
     };
     let (d_neg, share) = negative::<SWAP>(d_an, d_pn);
     let l = d_ap - d_neg + margin;
-    if GRAD {
-        let k = scale * hinge_slope(l);
+    let k = scale * hinge_slope(l);
+    // An accumulating call adds nothing where the hinge is flat.
+    if GRAD && !(ACC && k == 0.0) {
         let ks = [
             L::splat(k * c_ap),
             L::splat(k * share * c_an),
@@ -495,15 +552,15 @@ fn triplet_row<L: Lane, const DIST: u8, const SWAP: bool, const GRAD: bool>(
                 #[inline(always)]
                 |i, _, _| {
                     let [da, dp, dn] = triplet_grads::<L, DIST, SWAP>(x, i, e, ks);
-                    store(da, ga, i);
-                    store(dp, gp, i);
-                    store(dn, gn, i);
+                    put::<L, ACC>(da, ga, i);
+                    put::<L, ACC>(dp, gp, i);
+                    put::<L, ACC>(dn, gn, i);
                 },
             );
         } else {
-            grad_pass::<L, DIST, SWAP, 0>(x, ga, e, ks);
-            grad_pass::<L, DIST, SWAP, 1>(x, gp, e, ks);
-            grad_pass::<L, DIST, SWAP, 2>(x, gn, e, ks);
+            grad_pass::<L, DIST, SWAP, 0, ACC>(x, ga, e, ks);
+            grad_pass::<L, DIST, SWAP, 1, ACC>(x, gp, e, ks);
+            grad_pass::<L, DIST, SWAP, 2, ACC>(x, gn, e, ks);
         }
     }
     hinge(l)
@@ -511,7 +568,7 @@ fn triplet_row<L: Lane, const DIST: u8, const SWAP: bool, const GRAD: bool>(
 
 /// One gradient (`SLOT`: anchor, positive, negative) of a triplet row.
 #[inline(always)]
-fn grad_pass<L: Lane, const DIST: u8, const SWAP: bool, const SLOT: usize>(
+fn grad_pass<L: Lane, const DIST: u8, const SWAP: bool, const SLOT: usize, const ACC: bool>(
     x: [&[f32]; 3],
     g: &mut [f32],
     e: L,
@@ -523,7 +580,7 @@ fn grad_pass<L: Lane, const DIST: u8, const SWAP: bool, const SLOT: usize>(
         |i, _, _| {
             let d = triplet_grads::<L, DIST, SWAP>(x, i, e, ks);
             if let Some(&v) = d.get(SLOT) {
-                store(v, g, i);
+                put::<L, ACC>(v, g, i);
             }
         },
     );

@@ -364,12 +364,12 @@ impl<const GRAD: bool, const VALUES: bool> Kernel for GaussianBatch<'_, '_, GRAD
 
     #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
-        batch3::<L, Gaussian, GRAD, VALUES>(
+        batch3::<L, Gaussian, GRAD, VALUES, false>(
             &self.element,
             self.dim,
             self.inputs,
             self.weight,
-            self.scale,
+            [self.scale; 2],
             [self.grads.pred, self.grads.var],
             self.values,
         )
@@ -410,12 +410,12 @@ impl<const GRAD: bool, const VALUES: bool> Kernel for SharedVar<'_, '_, GRAD, VA
                 let v = element.clamp(var.get(row.index).copied().unwrap_or(f32::NAN));
                 let sw = scale * row.weight;
                 // Σ 0.5 s²/v, scaled by sw (and s/v · sw into the gradient).
-                let quadratic = sweep::<L, OverVar, GRAD, false>(
+                let quadratic = sweep::<L, OverVar, GRAD, false, false>(
                     &OverVar { inv: 1.0 / v },
                     p,
                     t,
                     None,
-                    sw,
+                    [sw; 2],
                     g,
                     &mut [],
                 );

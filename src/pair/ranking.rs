@@ -247,12 +247,12 @@ impl<const GRAD: bool, const VALUES: bool> Kernel for RankingBatch<'_, GRAD, VAL
 
     #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
-        batch3::<L, Ranking, GRAD, VALUES>(
+        batch3::<L, Ranking, GRAD, VALUES, false>(
             &self.element,
             self.dim,
             self.inputs,
             self.weight,
-            self.scale,
+            [self.scale; 2],
             self.grads,
             self.values,
         )

@@ -61,7 +61,7 @@
 
 use crate::Reduction;
 use crate::driver::{Outputs, Samples, each_row, reduction_scale, rows_in, sweep};
-use crate::error::{Error, check_len, rows};
+use crate::error::{Domain, Error, check_len, check_param, rows};
 use crate::lane::{self, Kernel, Lane};
 
 pub use crate::driver::ElementLoss;
@@ -153,7 +153,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
     pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
-        self.run::<false, false>(pred, target, reduction, Outputs::none())
+        self.run::<false, false, false>(pred, target, reduction, Outputs::none())
     }
 
     /// The reduced loss and, in the same pass, its gradient w.r.t. `pred`
@@ -174,7 +174,61 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
-        self.run::<true, false>(pred, target, reduction, Outputs::grad(grad))
+        self.run::<true, false, false>(pred, target, reduction, Outputs::grad(grad))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `pred` **added**
+    /// to `grad` (same length as `pred`) in the same pass: `grad += scale ·
+    /// ∂L/∂pred`. `scale` (finite) weights the gradient only; the value
+    /// returned is the loss itself, as [`value_and_grad`](Self::value_and_grad)
+    /// returns it. Several losses on one output, loss weights and
+    /// micro-batches add into one gradient this way, as PyTorch's `.grad`
+    /// accumulates.
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::{L1, L2}, Reduction};
+    /// let (pred, target) = ([1.0, 1.0], [2.0, 0.0]);
+    /// let mut grad = [0.0; 2];
+    /// // L2 + 0.5 · L1 on the same predictions, one gradient
+    /// let l2 = L2::new().value_and_accumulate_grad(&pred, &target, Reduction::Sum, 1.0, &mut grad)?;
+    /// let l1 = L1::new().value_and_accumulate_grad(&pred, &target, Reduction::Sum, 0.5, &mut grad)?;
+    /// assert_eq!((l2, l1), (1.0, 2.0));
+    /// assert_eq!(grad, [-1.0 - 0.5, 1.0 + 0.5]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_accumulate_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        self.run::<true, false, true>(pred, target, reduction, Outputs::accumulate(grad, scale))
+    }
+
+    /// The `Mean` denominator of a batch of `pred.len()` values: its number
+    /// of samples, `pred.len() / dim`. Shards of a batch combine exactly
+    /// with it: `Mean = Σ_k (d_k / d) Mean_k` over shards `k` with
+    /// denominators `d_k` summing to `d`, and the same factors `d_k / d`
+    /// as the `scale` of [`value_and_accumulate_grad`](Self::value_and_accumulate_grad)
+    /// give the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L1, Reduction};
+    /// let l1 = L1::new().dim(2);
+    /// let (pred, target) = ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [0.0; 6]);
+    /// let (a, b) = (&pred[..2], &pred[2..]);
+    /// let (da, db) = (l1.mean_denominator(a)?, l1.mean_denominator(b)?);
+    /// let mean = (da * l1.value(a, &target[..2], Reduction::Mean)?
+    ///     + db * l1.value(b, &target[2..], Reduction::Mean)?) / (da + db);
+    /// assert_eq!(mean, l1.value(&pred, &target, Reduction::Mean)?);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, pred: &[f32]) -> Result<f32, Error> {
+        Ok(rows("pred", "dim", pred.len(), self.dim)? as f32)
     }
 
     /// The per-sample losses (weighted), one per sample, into `out`.
@@ -187,7 +241,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
     pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        self.run::<false, true>(pred, target, Reduction::Sum, Outputs::values(out))
+        self.run::<false, true, false>(pred, target, Reduction::Sum, Outputs::values(out))
             .map(|_| ())
     }
 
@@ -209,11 +263,11 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
-        self.run::<true, true>(pred, target, Reduction::Sum, Outputs { grad, values: out })
+        self.run::<true, true, false>(pred, target, Reduction::Sum, Outputs::both(grad, out))
     }
 
     /// Validates once, then runs the driver over the whole batch.
-    fn run<const GRAD: bool, const VALUES: bool>(
+    fn run<const GRAD: bool, const VALUES: bool, const ACC: bool>(
         &self,
         pred: &[f32],
         target: &[f32],
@@ -229,7 +283,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
             check_len("out", out.values, n)?;
         }
         let scale = reduction_scale(reduction, n as f32) / self.dim as f32;
-        Ok(lane::run(Batch::<F, GRAD, VALUES> {
+        Ok(lane::run(Batch::<F, GRAD, VALUES, ACC> {
             loss: self,
             pred,
             target,
@@ -240,7 +294,7 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
 }
 
 /// A validated pointwise call (see [`Kernel`]).
-struct Batch<'a, 'w, F, const GRAD: bool, const VALUES: bool> {
+struct Batch<'a, 'w, F, const GRAD: bool, const VALUES: bool, const ACC: bool> {
     loss: &'a Pointwise<'w, F>,
     pred: &'a [f32],
     target: &'a [f32],
@@ -249,8 +303,8 @@ struct Batch<'a, 'w, F, const GRAD: bool, const VALUES: bool> {
     out: Outputs<'a>,
 }
 
-impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
-    for Batch<'_, '_, F, GRAD, VALUES>
+impl<F: ElementLoss, const GRAD: bool, const VALUES: bool, const ACC: bool> Kernel
+    for Batch<'_, '_, F, GRAD, VALUES, ACC>
 {
     type Output = f32;
 
@@ -265,6 +319,7 @@ impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
             out,
         } = self;
         let element = &loss.element;
+        let grad_scale = scale * out.grad_scale;
         if loss.dim == 1 || (loss.sample_weight.is_none() && !VALUES) {
             // Per-element weights are per-sample weights when dim = 1, and
             // without weights the per-sample means sum to Σ f / dim.
@@ -273,8 +328,14 @@ impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
             } else {
                 None
             };
-            return sweep::<L, F, GRAD, VALUES>(
-                element, pred, target, weight, scale, out.grad, out.values,
+            return sweep::<L, F, GRAD, VALUES, ACC>(
+                element,
+                pred,
+                target,
+                weight,
+                [scale, grad_scale],
+                out.grad,
+                out.values,
             );
         }
         let mut samples = Samples::new(out.values);
@@ -290,7 +351,9 @@ impl<F: ElementLoss, const GRAD: bool, const VALUES: bool> Kernel
             |row| {
                 let [p, t] = row.x;
                 let [g] = row.grad;
-                sweep::<L, F, GRAD, false>(element, p, t, None, scale * row.weight, g, &mut [])
+                let w = row.weight;
+                let scales = [scale * w, grad_scale * w];
+                sweep::<L, F, GRAD, false, ACC>(element, p, t, None, scales, g, &mut [])
             },
         );
         samples.total()

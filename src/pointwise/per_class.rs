@@ -158,7 +158,7 @@ impl<'w> SigmoidBcePerClass<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
-        self.run::<true, true>(pred, target, Reduction::Sum, Outputs { grad, values: out })
+        self.run::<true, true>(pred, target, Reduction::Sum, Outputs::both(grad, out))
     }
 
     fn run<const GRAD: bool, const VALUES: bool>(
@@ -235,11 +235,11 @@ impl<const GRAD: bool, const VALUES: bool> Kernel for PerClassBatch<'_, '_, GRAD
             |row| {
                 let [p, t] = row.x;
                 let [g] = row.grad;
-                sweep3::<L, PosWeighted, GRAD, false>(
+                sweep3::<L, PosWeighted, GRAD, false, false>(
                     &PosWeighted,
                     [p, t, loss.pos_weight],
                     None,
-                    scale * row.weight,
+                    [scale * row.weight; 2],
                     [g, &mut []],
                     &mut [],
                 )

@@ -200,7 +200,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         reduction: Reduction,
     ) -> Result<f32, Error> {
         let plan = self.plan(logits, labels, reduction)?;
-        Ok(self.dispatch::<false>(plan, &labels, logits, Outputs::none()))
+        Ok(self.dispatch::<false, false>(plan, &labels, logits, Outputs::none()))
     }
 
     /// The reduced loss and, in the same pass, its gradient w.r.t. the
@@ -225,7 +225,60 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     ) -> Result<f32, Error> {
         check_len("grad", grad, logits.len())?;
         let plan = self.plan(logits, labels, reduction)?;
-        Ok(self.dispatch::<true>(plan, &labels, logits, Outputs::grad(grad)))
+        Ok(self.dispatch::<true, false>(plan, &labels, logits, Outputs::grad(grad)))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. the logits
+    /// **added** to `grad` (the logits' length) in the same pass:
+    /// `grad += scale · ∂L/∂logits`. `scale` (finite) weights the gradient
+    /// only, never the value returned.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// use loss_kernels::Reduction;
+    /// let ce = SoftmaxCrossEntropy::new(2)?;
+    /// let mut grad = [1.0, 1.0];
+    /// let v = ce.value_and_accumulate_grad(&[0.0, 0.0], Labels::Sparse(&[1]), Reduction::Sum, 2.0, &mut grad)?;
+    /// assert!((v - core::f32::consts::LN_2).abs() < 1e-7);
+    /// assert_eq!(grad, [1.0 + 2.0 * 0.5, 1.0 - 2.0 * 0.5]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_accumulate_grad(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, logits.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        let plan = self.plan(logits, labels, reduction)?;
+        let out = Outputs::accumulate(grad, scale);
+        Ok(self.dispatch::<true, true>(plan, &labels, logits, out))
+    }
+
+    /// The `Mean` denominator of a batch: `Σ c[y_i]` over the rows not
+    /// ignored for sparse labels (their number without class weights), the
+    /// number of rows for dense ones (the [module docs](crate::softmax)'
+    /// rule). Shards of a batch combine exactly with it: `Mean = Σ_k (d_k /
+    /// d) Mean_k` over shards with denominators `d_k` summing to `d`, and
+    /// the factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient. (A shard whose rows are all ignored has
+    /// `d_k = 0` and `Mean_k = 0`.)
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// let ce = SoftmaxCrossEntropy::new(2)?.ignore_index(Some(9)).class_weight(&[1.0, 3.0]);
+    /// let d = ce.mean_denominator(&[0.0; 6], Labels::Sparse(&[1, 9, 0]))?;
+    /// assert_eq!(d, 3.0 + 1.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, logits: &[f32], labels: Labels<'_>) -> Result<f32, Error> {
+        self.validate(logits, labels)
+            .map(|(_, _, denominator)| denominator)
     }
 
     /// The per-sample losses (sample-weighted, not divided by any
@@ -247,7 +300,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     ) -> Result<(), Error> {
         let plan = self.plan(logits, labels, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        self.dispatch::<false>(plan, &labels, logits, Outputs::values(out));
+        self.dispatch::<false, false>(plan, &labels, logits, Outputs::values(out));
         Ok(())
     }
 
@@ -273,15 +326,15 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         check_len("grad", grad, logits.len())?;
         let plan = self.plan(logits, labels, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        let out = Outputs { grad, values: out };
-        Ok(self.dispatch::<true>(plan, &labels, logits, out))
+        let out = Outputs::both(grad, out);
+        Ok(self.dispatch::<true, false>(plan, &labels, logits, out))
     }
 
     /// Runs a validated `plan` with the kernel of these options and the
     /// kind of `labels` ([`kind`]). Inlined with the entry points, so a
     /// caller whose options are known links that kernel only.
     #[inline(always)]
-    fn dispatch<'a, const GRAD: bool>(
+    fn dispatch<'a, const GRAD: bool, const ACC: bool>(
         &self,
         plan: Plan<'a>,
         labels: &Labels<'_>,
@@ -302,17 +355,36 @@ impl<'w> SoftmaxCrossEntropy<'w> {
             Labels::Dense(_) if weighted => kind::DENSE_WEIGHTED,
             Labels::Dense(_) => kind::DENSE,
         };
-        plan.dispatch::<GRAD>(kernel, self.input, logits, out)
+        plan.dispatch::<GRAD, ACC>(kernel, self.input, logits, out)
     }
 
-    /// Validates every argument once into a [`Plan`]; the sparse `Mean`
-    /// denominator `Σ c[y_i]` over the rows not ignored is summed here.
+    /// Validates every argument once into a [`Plan`].
     fn plan<'a>(
         &'a self,
         logits: &[f32],
         labels: Labels<'a>,
         reduction: Reduction,
     ) -> Result<Plan<'a>, Error> {
+        let (n, targets, denominator) = self.validate(logits, labels)?;
+        Ok(Plan {
+            classes: self.classes,
+            rows: n,
+            spatial: self.spatial,
+            input: self.input,
+            sample_weight: self.sample_weight,
+            grad_scale: reduction_scale(reduction, denominator),
+            targets,
+        })
+    }
+
+    /// Validates every argument once: the number of rows, the targets and
+    /// the `Mean` denominator (for sparse labels `Σ c[y_i]` over the rows
+    /// not ignored, summed here).
+    fn validate<'a>(
+        &'a self,
+        logits: &[f32],
+        labels: Labels<'a>,
+    ) -> Result<(usize, Targets<'a>, f32), Error> {
         let classes = self.classes;
         let spatial = self.spatial;
         // `classes × positions` values per sample (rows of `classes` in the
@@ -345,15 +417,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
                 (targets, n as f32)
             }
         };
-        Ok(Plan {
-            classes,
-            rows: n,
-            spatial,
-            input: self.input,
-            sample_weight: self.sample_weight,
-            grad_scale: reduction_scale(reduction, denominator),
-            targets,
-        })
+        Ok((n, targets, denominator))
     }
 
     /// The targets of `n` sparse labels `y`, after checking every label

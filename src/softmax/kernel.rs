@@ -9,10 +9,10 @@
 use super::Input;
 use super::targets::{Columns, TargetKind};
 use crate::driver::batch::Row;
-use crate::driver::lanes::{for_lanes, keep_or, load, store};
+use crate::driver::lanes::{for_lanes, keep_or, load, put};
 use crate::driver::row::{ExpVisit, exp_sum, max};
 use crate::lane::Lane;
-use crate::math::ln;
+use crate::math::{exp_nonpositive, ln};
 
 /// The sums of a row (or, in the transposed layout, of one row per lane).
 #[derive(Clone, Copy, Debug)]
@@ -179,11 +179,13 @@ impl<L: Lane, T: TargetKind> ExpVisit<L> for RowSums<'_, '_, L, T> {
 
 /// One row in the row layout (`row.x = [logits, target]`, the target empty
 /// for sparse labels): returns its sample-weighted loss and writes into
-/// `row.grad` the gradient of that loss times `grad_scale`. For logits,
+/// `row.grad` the gradient of that loss times `grad_scale` (adds it with
+/// `ACC`: then the exp pass cannot park `e^(x - m)` in the caller's
+/// gradient, and the gradient pass computes it again). For logits,
 /// `m` is the row's maximum (read by the previous row's exp pass) and the
 /// maximum of `row.next` is returned for the following row.
 #[inline(always)]
-pub(super) fn row<L: Lane, T: TargetKind, const GRAD: bool>(
+pub(super) fn row<L: Lane, T: TargetKind, const GRAD: bool, const ACC: bool>(
     kind: &T,
     input: Input,
     grad_scale: f32,
@@ -199,7 +201,7 @@ pub(super) fn row<L: Lane, T: TargetKind, const GRAD: bool>(
     } = row;
     let r = kind.row(index);
     if r.ignored {
-        if GRAD {
+        if GRAD && !ACC {
             g.fill(0.0);
         }
         let next_max = match input {
@@ -225,7 +227,11 @@ pub(super) fn row<L: Lane, T: TargetKind, const GRAD: bool>(
                 m: L::splat(m),
                 sums: [Sums::zero(); 2],
             };
-            let (s, next_max) = exp_sum::<L, _, GRAD>(x, m, g, next, &mut sums);
+            let (s, next_max) = if ACC {
+                exp_sum::<L, _, false>(x, m, &mut [], next, &mut sums)
+            } else {
+                exp_sum::<L, _, GRAD>(x, m, g, next, &mut sums)
+            };
             let [s0, s1] = sums.sums;
             let sums = Sums {
                 s,
@@ -258,8 +264,8 @@ pub(super) fn row<L: Lane, T: TargetKind, const GRAD: bool>(
     if GRAD {
         let f = GradFactors::new(r.hot, r.spread, a, scale);
         match input {
-            Input::Logits => gradient::<L, T, true>(kind, cols, f, g),
-            Input::LogProbs => gradient::<L, T, false>(kind, cols, f, g),
+            Input::Logits => gradient::<L, T, true, ACC>(kind, cols, f, (x, m), g),
+            Input::LogProbs => gradient::<L, T, false, ACC>(kind, cols, f, (x, m), g),
         }
         if r.hot != 0.0
             && let Some(gy) = g.get_mut(r.label)
@@ -272,14 +278,18 @@ pub(super) fn row<L: Lane, T: TargetKind, const GRAD: bool>(
 
 /// The gradient pass of the row layout, [`GradFactors::at`] on every lane
 /// of `g`, which holds `e_k` from the exp pass (`EXP`), or is overwritten
-/// (log-probabilities: `e_k` does not enter).
+/// (log-probabilities: `e_k` does not enter). With `ACC` the values are
+/// added to `g`, and `e_k = e^(x_k - m)` is computed again from the row
+/// `x` and its maximum `m`.
 #[inline(always)]
-fn gradient<L: Lane, T: TargetKind, const EXP: bool>(
+fn gradient<L: Lane, T: TargetKind, const EXP: bool, const ACC: bool>(
     kind: &T,
     cols: RowColumns<'_>,
     f: GradFactors<f32>,
+    (x, m): (&[f32], f32),
     g: &mut [f32],
 ) {
+    let ml = L::splat(m);
     let f = GradFactors {
         a: L::splat(f.a),
         b: L::splat(f.b),
@@ -289,8 +299,14 @@ fn gradient<L: Lane, T: TargetKind, const EXP: bool>(
         g.len(),
         #[inline(always)]
         |i, _, _| {
-            let e = if EXP { load(g, i, 0.0) } else { L::splat(0.0) };
-            store(f.at(e, kind.spread(&cols, i)), g, i);
+            let e = if !EXP {
+                L::splat(0.0)
+            } else if ACC {
+                exp_nonpositive(load::<L>(x, i, m) - ml)
+            } else {
+                load(g, i, 0.0)
+            };
+            put::<L, ACC>(f.at(e, kind.spread(&cols, i)), g, i);
         },
     );
 }

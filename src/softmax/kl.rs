@@ -6,7 +6,7 @@ use super::Input;
 use super::plan::{Plan, Targets, kind};
 use crate::Reduction;
 use crate::driver::{Outputs, reduction_scale};
-use crate::error::{Error, check_len, rows};
+use crate::error::{Domain, Error, check_len, check_param, rows};
 
 /// KL divergence `Σ_k t_k (ln t_k - ln q_k)` per row, the **sum** over
 /// classes (MXNet 1.x; PyTorch `reduction="batchmean"` for `Mean`), with
@@ -114,7 +114,7 @@ impl<'w> KlDivergence<'w> {
     #[inline(always)]
     pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
         let plan = self.plan(pred, target, reduction)?;
-        Ok(plan.dispatch::<false>(self.kind(), self.input, pred, Outputs::none()))
+        Ok(plan.dispatch::<false, false>(self.kind(), self.input, pred, Outputs::none()))
     }
 
     /// The reduced loss and its gradient w.r.t. `pred` (same length).
@@ -128,7 +128,51 @@ impl<'w> KlDivergence<'w> {
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
         let plan = self.plan(pred, target, reduction)?;
-        Ok(plan.dispatch::<true>(self.kind(), self.input, pred, Outputs::grad(grad)))
+        Ok(plan.dispatch::<true, false>(self.kind(), self.input, pred, Outputs::grad(grad)))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `pred` **added**
+    /// to `grad` (same length) in the same pass: `grad += scale · ∂L/∂pred`.
+    /// `scale` (finite) weights the gradient only, never the value.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::KlDivergence;
+    /// use loss_kernels::Reduction;
+    /// let pred = [0.5f32.ln(), 0.5f32.ln()];
+    /// let mut grad = [1.0, 1.0];
+    /// KlDivergence::new(2)?.value_and_accumulate_grad(&pred, &[1.0, 0.0], Reduction::Sum, 0.5, &mut grad)?;
+    /// assert_eq!(grad, [1.0 - 0.5, 1.0]); // ∂/∂pred = -target
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_accumulate_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        let plan = self.plan(pred, target, reduction)?;
+        let out = Outputs::accumulate(grad, scale);
+        Ok(plan.dispatch::<true, true>(self.kind(), self.input, pred, out))
+    }
+
+    /// The `Mean` denominator of a batch: its number of rows (PyTorch's
+    /// `batchmean`). Shards combine exactly with it: `Mean = Σ_k (d_k / d)
+    /// Mean_k`, and the factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::KlDivergence;
+    /// assert_eq!(KlDivergence::new(2)?.mean_denominator(&[0.0; 6])?, 3.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, pred: &[f32]) -> Result<f32, Error> {
+        Ok(rows("pred", "classes", pred.len(), self.classes)? as f32)
     }
 
     /// The per-sample losses into `out`, one per row.
@@ -136,7 +180,7 @@ impl<'w> KlDivergence<'w> {
     pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let plan = self.plan(pred, target, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        plan.dispatch::<false>(self.kind(), self.input, pred, Outputs::values(out));
+        plan.dispatch::<false, false>(self.kind(), self.input, pred, Outputs::values(out));
         Ok(())
     }
 
@@ -153,8 +197,8 @@ impl<'w> KlDivergence<'w> {
         check_len("grad", grad, pred.len())?;
         let plan = self.plan(pred, target, Reduction::Sum)?;
         check_len("out", out, plan.rows)?;
-        let out = Outputs { grad, values: out };
-        Ok(plan.dispatch::<true>(self.kind(), self.input, pred, out))
+        let out = Outputs::both(grad, out);
+        Ok(plan.dispatch::<true, false>(self.kind(), self.input, pred, out))
     }
 
     /// Validates every argument once into a [`Plan`].

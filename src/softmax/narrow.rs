@@ -67,16 +67,16 @@ fn transpose_in<L: Lane>(block: &[f32], stride: usize, buf: &mut [f32; BLOCK]) {
 }
 
 /// The inverse of [`transpose_in`]: column `k` of `buf` back to element `k`
-/// of every row of `block`.
+/// of every row of `block` (added to it with `ACC`).
 #[inline(always)]
-fn transpose_out<L: Lane>(buf: &[f32; BLOCK], stride: usize, block: &mut [f32]) {
+fn transpose_out<L: Lane, const ACC: bool>(buf: &[f32; BLOCK], stride: usize, block: &mut [f32]) {
     for (j, row) in block
         .chunks_exact_mut(stride.max(1))
         .take(L::LANES)
         .enumerate()
     {
         for (o, b) in row.iter_mut().zip(from(buf, j).iter().step_by(L::LANES)) {
-            *o = *b;
+            *o = if ACC { *o + *b } else { *b };
         }
     }
 }
@@ -182,8 +182,10 @@ pub(super) trait BlockIo<L: Lane> {
     fn logits(&self, k: usize) -> L;
     /// Parks `e^(x - m)` of column `k` for the gradient pass.
     fn park(&mut self, k: usize, e: L);
-    /// The value [`park`](Self::park)ed at column `k`.
-    fn parked(&self, k: usize) -> L;
+    /// The value [`park`](Self::park)ed at column `k`, `e^(x_k - m)` (a
+    /// layout that cannot park, an accumulating call's caller's gradient,
+    /// computes it again from `m`).
+    fn parked(&self, k: usize, m: L) -> L;
     /// Writes column `k` of the gradient.
     fn put_grad(&mut self, k: usize, g: L);
 }
@@ -203,7 +205,7 @@ impl<L: Lane> BlockIo<L> for Transposed<'_> {
         e.store(from_mut(self.buf, k * L::LANES));
     }
     #[inline(always)]
-    fn parked(&self, k: usize) -> L {
+    fn parked(&self, k: usize, _m: L) -> L {
         column(self.buf, k)
     }
     #[inline(always)]
@@ -217,9 +219,9 @@ impl<L: Lane> BlockIo<L> for Transposed<'_> {
 /// each, the target empty for sparse labels), lane `j` is row
 /// `LANES · index + j`. Returns the rows' sample-weighted losses in the
 /// first `LANES` entries and writes their gradients times `grad_scale`
-/// into `block.grad`.
+/// into `block.grad` (adds them with `ACC`).
 #[inline(always)]
-pub(super) fn block<L: Lane, T: TargetKind, const GRAD: bool>(
+pub(super) fn block<L: Lane, T: TargetKind, const GRAD: bool, const ACC: bool>(
     kind: &T,
     classes: usize,
     block: Row<'_, 2, 1>,
@@ -243,7 +245,7 @@ pub(super) fn block<L: Lane, T: TargetKind, const GRAD: bool>(
     let mut io = Transposed { buf };
     let loss = columns::<L, T, true, GRAD>(kind, classes, &rows, &cols, &mut io, grad_scale);
     if GRAD {
-        transpose_out::<L>(io.buf, classes, grad);
+        transpose_out::<L, ACC>(io.buf, classes, grad);
     }
     let mut losses = [0.0f32; MAX_LANES];
     loss.store(&mut losses);
@@ -310,7 +312,7 @@ pub(super) fn columns<L: Lane, T: TargetKind, const LOGITS: bool, const GRAD: bo
             hot: rows.live.select(f.hot, zero),
         };
         for k in 0..classes {
-            let e = if LOGITS { io.parked(k) } else { zero };
+            let e = if LOGITS { io.parked(k, m) } else { zero };
             let g = f.at(e, kind.spread(cols, k));
             let g = if T::DENSE {
                 g

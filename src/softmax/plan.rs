@@ -97,9 +97,11 @@ impl<'a> Plan<'a> {
     /// for (`GRAD` says whether `out.grad` is written).
     ///
     /// Inlined, so where the caller's options are known the choice is
-    /// made at compile time; each kernel is its own function.
+    /// made at compile time; each kernel is its own function. With `ACC`
+    /// the gradient is added to `out.grad` ([`Outputs`]' accumulating
+    /// calls), a kernel of its own.
     #[inline(always)]
-    pub(super) fn dispatch<const GRAD: bool>(
+    pub(super) fn dispatch<const GRAD: bool, const ACC: bool>(
         self,
         kind: u8,
         input: Input,
@@ -112,16 +114,16 @@ impl<'a> Plan<'a> {
                 match (kind, input, strided) {
                     $(
                         (kind::$k, Input::Logits, false) => {
-                            self.run::<{ kind::$k }, true, GRAD, false>(logits, out)
+                            self.run::<{ kind::$k }, true, GRAD, false, ACC>(logits, out)
                         }
                         (kind::$k, Input::LogProbs, false) => {
-                            self.run::<{ kind::$k }, false, GRAD, false>(logits, out)
+                            self.run::<{ kind::$k }, false, GRAD, false, ACC>(logits, out)
                         }
                         (kind::$k, Input::Logits, true) => {
-                            self.run::<{ kind::$k }, true, GRAD, true>(logits, out)
+                            self.run::<{ kind::$k }, true, GRAD, true, ACC>(logits, out)
                         }
                         (kind::$k, Input::LogProbs, true) => {
-                            self.run::<{ kind::$k }, false, GRAD, true>(logits, out)
+                            self.run::<{ kind::$k }, false, GRAD, true, ACC>(logits, out)
                         }
                     )*
                     _ => f32::NAN,
@@ -143,7 +145,13 @@ impl<'a> Plan<'a> {
     /// in the row layout or (`STRIDED`) the strided class axis, through the
     /// backend seam.
     #[inline(never)]
-    fn run<const KIND: u8, const LOGITS: bool, const GRAD: bool, const STRIDED: bool>(
+    fn run<
+        const KIND: u8,
+        const LOGITS: bool,
+        const GRAD: bool,
+        const STRIDED: bool,
+        const ACC: bool,
+    >(
         self,
         logits: &'a [f32],
         out: Outputs<'a>,
@@ -153,7 +161,7 @@ impl<'a> Plan<'a> {
         } else {
             Input::LogProbs
         };
-        lane::run(Call::<KIND, GRAD, STRIDED> {
+        lane::run(Call::<KIND, GRAD, STRIDED, ACC> {
             plan: Plan { input, ..self },
             logits,
             out,
@@ -162,7 +170,7 @@ impl<'a> Plan<'a> {
 }
 
 /// A plan with its inputs and outputs, ready for [`lane::run`].
-struct Call<'a, const KIND: u8, const GRAD: bool, const STRIDED: bool> {
+struct Call<'a, const KIND: u8, const GRAD: bool, const STRIDED: bool, const ACC: bool> {
     plan: Plan<'a>,
     logits: &'a [f32],
     out: Outputs<'a>,
@@ -208,8 +216,8 @@ fn dense<C>(classes: usize, class_weight: C, smoothing: f32) -> Dense<C> {
     }
 }
 
-impl<const KIND: u8, const GRAD: bool, const STRIDED: bool> Kernel
-    for Call<'_, KIND, GRAD, STRIDED>
+impl<const KIND: u8, const GRAD: bool, const STRIDED: bool, const ACC: bool> Kernel
+    for Call<'_, KIND, GRAD, STRIDED, ACC>
 {
     type Output = f32;
 
@@ -229,7 +237,7 @@ impl<const KIND: u8, const GRAD: bool, const STRIDED: bool> Kernel
                 },
             ) => {
                 let sparse = sparse::<L>(classes, labels, ignore_index, smoothing, class_weight);
-                batch::<L, _, GRAD, STRIDED>(&plan, OneHot(sparse), logits, &[], out)
+                batch::<L, _, GRAD, STRIDED, ACC>(&plan, OneHot(sparse), logits, &[], out)
             }
             (
                 kind::SMOOTHED,
@@ -244,7 +252,7 @@ impl<const KIND: u8, const GRAD: bool, const STRIDED: bool> Kernel
                     sparse: sparse::<L>(classes, labels, ignore_index, smoothing, None),
                     class_weight: Unweighted,
                 };
-                batch::<L, _, GRAD, STRIDED>(&plan, kind, logits, &[], out)
+                batch::<L, _, GRAD, STRIDED, ACC>(&plan, kind, logits, &[], out)
             }
             (
                 kind::SMOOTHED_WEIGHTED,
@@ -259,7 +267,7 @@ impl<const KIND: u8, const GRAD: bool, const STRIDED: bool> Kernel
                     sparse: sparse::<L>(classes, labels, ignore_index, smoothing, Some(c)),
                     class_weight: Weighted(c),
                 };
-                batch::<L, _, GRAD, STRIDED>(&plan, kind, logits, &[], out)
+                batch::<L, _, GRAD, STRIDED, ACC>(&plan, kind, logits, &[], out)
             }
             (
                 kind::DENSE,
@@ -270,7 +278,7 @@ impl<const KIND: u8, const GRAD: bool, const STRIDED: bool> Kernel
                 },
             ) => {
                 let kind = dense(classes, Unweighted, smoothing);
-                batch::<L, _, GRAD, STRIDED>(&plan, kind, logits, target, out)
+                batch::<L, _, GRAD, STRIDED, ACC>(&plan, kind, logits, target, out)
             }
             (
                 kind::DENSE_WEIGHTED,
@@ -281,13 +289,13 @@ impl<const KIND: u8, const GRAD: bool, const STRIDED: bool> Kernel
                 },
             ) => {
                 let kind = dense(classes, Weighted(c), smoothing);
-                batch::<L, _, GRAD, STRIDED>(&plan, kind, logits, target, out)
+                batch::<L, _, GRAD, STRIDED, ACC>(&plan, kind, logits, target, out)
             }
             (kind::KL, Targets::Kl { target }) => {
-                batch::<L, _, GRAD, STRIDED>(&plan, Kl, logits, target, out)
+                batch::<L, _, GRAD, STRIDED, ACC>(&plan, Kl, logits, target, out)
             }
             (kind::KL_LOG, Targets::Kl { target }) => {
-                batch::<L, _, GRAD, STRIDED>(&plan, KlLog, logits, target, out)
+                batch::<L, _, GRAD, STRIDED, ACC>(&plan, KlLog, logits, target, out)
             }
             // The entry points pick `KIND` from the same targets.
             _ => f32::NAN,
@@ -305,7 +313,7 @@ impl<const KIND: u8, const GRAD: bool, const STRIDED: bool> Kernel
 /// `LANES` rows, the rest (and all log-probability rows) row by row.
 /// Returns the sum of the per-sample losses.
 #[inline(always)]
-fn batch<L: Lane, T: TargetKind, const GRAD: bool, const STRIDED: bool>(
+fn batch<L: Lane, T: TargetKind, const GRAD: bool, const STRIDED: bool, const ACC: bool>(
     plan: &Plan<'_>,
     kind: T,
     logits: &[f32],
@@ -314,8 +322,12 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool, const STRIDED: bool>(
 ) -> f32 {
     if STRIDED {
         return match plan.input {
-            Input::Logits => strided::batch::<L, T, true, GRAD>(plan, kind, logits, target, out),
-            Input::LogProbs => strided::batch::<L, T, false, GRAD>(plan, kind, logits, target, out),
+            Input::Logits => {
+                strided::batch::<L, T, true, GRAD, ACC>(plan, kind, logits, target, out)
+            }
+            Input::LogProbs => {
+                strided::batch::<L, T, false, GRAD, ACC>(plan, kind, logits, target, out)
+            }
         };
     }
     let Plan {
@@ -326,7 +338,13 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool, const STRIDED: bool>(
         grad_scale,
         ..
     } = *plan;
-    let Outputs { grad, values } = out;
+    let Outputs {
+        grad,
+        values,
+        grad_scale: factor,
+    } = out;
+    // The gradient's factor: the reduction's, times an accumulating call's.
+    let grad_scale = grad_scale * factor;
     let mut samples = Samples::new(values);
     let mut first = 0;
     if input == Input::Logits && narrow::transposed(classes, L::LANES) {
@@ -356,7 +374,7 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool, const STRIDED: bool>(
                 }],
                 weight: 1.0,
             };
-            let losses = narrow::block::<L, T, GRAD>(
+            let losses = narrow::block::<L, T, GRAD, ACC>(
                 &kind,
                 classes,
                 block,
@@ -387,7 +405,7 @@ fn batch<L: Lane, T: TargetKind, const GRAD: bool, const STRIDED: bool>(
         &mut samples,
         #[inline(always)]
         |row| {
-            let (loss, next_max) = kernel::row::<L, T, GRAD>(&kind, input, grad_scale, row, m);
+            let (loss, next_max) = kernel::row::<L, T, GRAD, ACC>(&kind, input, grad_scale, row, m);
             m = next_max;
             loss
         },

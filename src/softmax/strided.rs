@@ -6,15 +6,17 @@
 //! ([`super::narrow::columns`]) with the caller's memory as its columns: no
 //! transpose, any number of classes, the max and sums without horizontal
 //! reductions. `e^(x - m)` is parked in the gradient (the caller's slice)
-//! between the exp and the gradient pass; a last, partial lane of positions
+//! between the exp and the gradient pass (an accumulating call, whose
+//! gradient already holds the caller's values, computes it again); a last, partial lane of positions
 //! is padded on load, masked out of the sums and stored partially.
 
 use super::narrow::{BlockIo, block_rows, columns};
 use super::plan::Plan;
 use super::targets::{Columns, TargetKind};
-use crate::driver::lanes::{load, store};
+use crate::driver::lanes::{load, put, store};
 use crate::driver::{Outputs, Samples};
 use crate::lane::{Lane, MAX_LANES};
+use crate::math::exp_nonpositive;
 use core::ops::Range;
 
 /// The positions `s0..s0 + count` of class `k` in a sample of `spatial`
@@ -26,8 +28,9 @@ fn span(k: usize, spatial: usize, s0: usize, count: usize) -> Range<usize> {
 }
 
 /// A lane of positions of one sample: its logits, and with `GRAD` its
-/// gradient (where `e^(x - m)` is parked).
-struct StridedIo<'a, const GRAD: bool> {
+/// gradient (where `e^(x - m)` is parked, unless `ACC`: then the gradient is
+/// added to the caller's).
+struct StridedIo<'a, const GRAD: bool, const ACC: bool> {
     x: &'a [f32],
     grad: &'a mut [f32],
     spatial: usize,
@@ -35,7 +38,7 @@ struct StridedIo<'a, const GRAD: bool> {
     count: usize,
 }
 
-impl<L: Lane, const GRAD: bool> BlockIo<L> for StridedIo<'_, GRAD> {
+impl<L: Lane, const GRAD: bool, const ACC: bool> BlockIo<L> for StridedIo<'_, GRAD, ACC> {
     #[inline(always)]
     fn logits(&self, k: usize) -> L {
         let r = span(k, self.spatial, self.s0, self.count);
@@ -43,18 +46,25 @@ impl<L: Lane, const GRAD: bool> BlockIo<L> for StridedIo<'_, GRAD> {
     }
     #[inline(always)]
     fn park(&mut self, k: usize, e: L) {
-        BlockIo::<L>::put_grad(self, k, e);
+        if GRAD && !ACC {
+            let r = span(k, self.spatial, self.s0, self.count);
+            store(e, self.grad.get_mut(r).unwrap_or(&mut []), 0);
+        }
     }
     #[inline(always)]
-    fn parked(&self, k: usize) -> L {
-        let r = span(k, self.spatial, self.s0, self.count);
-        load(self.grad.get(r).unwrap_or(&[]), 0, 0.0)
+    fn parked(&self, k: usize, m: L) -> L {
+        if ACC {
+            exp_nonpositive(BlockIo::<L>::logits(self, k) - m)
+        } else {
+            let r = span(k, self.spatial, self.s0, self.count);
+            load(self.grad.get(r).unwrap_or(&[]), 0, 0.0)
+        }
     }
     #[inline(always)]
     fn put_grad(&mut self, k: usize, g: L) {
         if GRAD {
             let r = span(k, self.spatial, self.s0, self.count);
-            store(g, self.grad.get_mut(r).unwrap_or(&mut []), 0);
+            put::<L, ACC>(g, self.grad.get_mut(r).unwrap_or(&mut []), 0);
         }
     }
 }
@@ -85,7 +95,13 @@ impl<L: Lane> Columns<L> for StridedColumns<'_> {
 /// positions; each position's sample-weighted loss goes into the
 /// per-sample output in order (`i S + s`). Returns their sum.
 #[inline(always)]
-pub(super) fn batch<L: Lane, T: TargetKind, const LOGITS: bool, const GRAD: bool>(
+pub(super) fn batch<
+    L: Lane,
+    T: TargetKind,
+    const LOGITS: bool,
+    const GRAD: bool,
+    const ACC: bool,
+>(
     plan: &Plan<'_>,
     kind: T,
     logits: &[f32],
@@ -99,7 +115,13 @@ pub(super) fn batch<L: Lane, T: TargetKind, const LOGITS: bool, const GRAD: bool
         grad_scale,
         ..
     } = *plan;
-    let Outputs { grad, values } = out;
+    let Outputs {
+        grad,
+        values,
+        grad_scale: factor,
+    } = out;
+    // The gradient's factor: the reduction's, times an accumulating call's.
+    let grad_scale = grad_scale * factor;
     let mut samples = Samples::new(values);
     // `max(1)`: never 0 after validation; it keeps `chunks_exact`'s
     // assertion (a panic path) out of the build.
@@ -112,7 +134,7 @@ pub(super) fn batch<L: Lane, T: TargetKind, const LOGITS: bool, const GRAD: bool
         } else {
             &mut []
         };
-        let mut io = StridedIo::<GRAD> {
+        let mut io = StridedIo::<GRAD, ACC> {
             x,
             grad: g,
             spatial,

@@ -6,7 +6,7 @@
 use core::hint::black_box;
 use loss_kernels::Reduction;
 use loss_kernels::ctc::{self, Activations, Ctc, Dims, Input, Labels};
-use loss_kernels_nopanic::{data, flag, halt, indices, keep, size};
+use loss_kernels_nopanic::{data, flag, halt, indices, keep, param, size};
 
 #[inline(never)]
 fn all(loss: Ctc, acts: &Activations<'_>, labels: &Labels<'_>) {
@@ -17,6 +17,8 @@ fn all(loss: Ctc, acts: &Activations<'_>, labels: &Labels<'_>) {
     let reduction = black_box(Reduction::Mean);
     keep(loss.value(acts, labels, reduction, ws));
     keep(loss.value_and_grad(acts, labels, reduction, ws, grad));
+    keep(loss.value_and_accumulate_grad(acts, labels, reduction, ws, param(0.5), grad));
+    keep(loss.mean_denominator(acts));
     keep(loss.per_sample(acts, labels, ws, out));
     keep(loss.per_sample_and_grad(acts, labels, ws, out, grad));
 }

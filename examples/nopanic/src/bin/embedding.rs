@@ -22,6 +22,13 @@ fn triplet(loss: Triplet<'_>) {
         negative: black_box(&mut n[..]),
     };
     keep(loss.value_and_grad(data(), data(), data(), reduction, grads));
+    let grads = TripletGrads {
+        anchor: black_box(&mut a[..]),
+        positive: black_box(&mut p[..]),
+        negative: black_box(&mut n[..]),
+    };
+    keep(loss.value_and_accumulate_grad(data(), data(), data(), reduction, param(0.5), grads));
+    keep(loss.mean_denominator(data()));
     keep(loss.per_sample(data(), data(), data(), out));
     let grads = TripletGrads {
         anchor: black_box(&mut a[..]),
@@ -42,6 +49,12 @@ fn cosine(loss: CosineEmbedding<'_>) {
         x2: black_box(&mut b[..]),
     };
     keep(loss.value_and_grad(data(), data(), data(), reduction, grads));
+    let grads = CosineGrads {
+        x1: black_box(&mut a[..]),
+        x2: black_box(&mut b[..]),
+    };
+    keep(loss.value_and_accumulate_grad(data(), data(), data(), reduction, param(0.5), grads));
+    keep(loss.mean_denominator(data()));
     keep(loss.per_sample(data(), data(), data(), out));
     let grads = CosineGrads {
         x1: black_box(&mut a[..]),

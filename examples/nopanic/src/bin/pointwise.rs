@@ -7,7 +7,7 @@ use loss_kernels::Reduction;
 use loss_kernels::pointwise::{self, ElementLoss, Labels, Pointwise, SigmoidBcePerClass};
 use loss_kernels_nopanic::{data, flag, halt, keep, param, size};
 
-/// The four entry points, with and without `dim` and sample weights.
+/// The entry points, with and without `dim` and sample weights.
 #[inline(never)]
 fn all<F: ElementLoss>(loss: Pointwise<'static, F>) {
     let (mut grad, mut out) = ([0.0f32; 64], [0.0f32; 64]);
@@ -19,6 +19,8 @@ fn all<F: ElementLoss>(loss: Pointwise<'static, F>) {
         for loss in [loss, loss.sample_weight(w)] {
             keep(loss.value(data(), data(), reduction));
             keep(loss.value_and_grad(data(), data(), reduction, grad));
+            keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grad));
+            keep(loss.mean_denominator(data()));
             keep(loss.per_sample(data(), data(), out));
             keep(loss.per_sample_and_grad(data(), data(), out, grad));
         }

@@ -25,6 +25,8 @@ fn cross_entropy(loss: SoftmaxCrossEntropy<'_>, labels: Labels<'_>) {
     let reduction = black_box(Reduction::Mean);
     keep(loss.value(data(), labels, reduction));
     keep(loss.value_and_grad(data(), labels, reduction, grad));
+    keep(loss.value_and_accumulate_grad(data(), labels, reduction, param(0.5), grad));
+    keep(loss.mean_denominator(data(), labels));
     keep(loss.per_sample(data(), labels, out));
     keep(loss.per_sample_and_grad(data(), labels, out, grad));
 }
@@ -37,6 +39,8 @@ fn kl(loss: KlDivergence<'_>) {
     let reduction = black_box(Reduction::Mean);
     keep(loss.value(data(), data(), reduction));
     keep(loss.value_and_grad(data(), data(), reduction, grad));
+    keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grad));
+    keep(loss.mean_denominator(data()));
     keep(loss.per_sample(data(), data(), out));
     keep(loss.per_sample_and_grad(data(), data(), out, grad));
 }
