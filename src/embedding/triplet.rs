@@ -170,6 +170,7 @@ impl<'w> Triplet<'w> {
     }
 
     /// The reduced loss.
+    #[inline(always)]
     pub fn value(
         &self,
         anchor: &[f32],
@@ -189,6 +190,7 @@ impl<'w> Triplet<'w> {
     }
 
     /// The reduced loss and its gradients w.r.t. the three inputs.
+    #[inline(always)]
     pub fn value_and_grad(
         &self,
         anchor: &[f32],
@@ -220,6 +222,7 @@ impl<'w> Triplet<'w> {
     /// assert_eq!((ga, gp, gn), ([1.0 - 0.5], [1.0 + 1.0], [1.0 - 0.5]));
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
+    #[inline(always)]
     pub fn value_and_accumulate_grad(
         &self,
         anchor: &[f32],
@@ -255,6 +258,7 @@ impl<'w> Triplet<'w> {
     }
 
     /// The per-sample losses into `out`, one per row.
+    #[inline(always)]
     pub fn per_sample(
         &self,
         anchor: &[f32],
@@ -275,6 +279,7 @@ impl<'w> Triplet<'w> {
 
     /// The per-sample losses into `out` and the gradients of their sum;
     /// returns the sum.
+    #[inline(always)]
     pub fn per_sample_and_grad(
         &self,
         anchor: &[f32],
@@ -303,6 +308,11 @@ impl<'w> Triplet<'w> {
     /// Runs the validated call: the losses (sample-weighted) into `out`
     /// unless it is empty, with `GRAD` the gradients times `grad_scale`
     /// (added to `grads` with `ACC`); returns the sum of the losses.
+    ///
+    /// Inlined, so where the distance and the swap are known at compile
+    /// time (a `const` configuration) only their kernel is linked: each
+    /// `(distance, swap)` kernel is its own function.
+    #[inline(always)]
     fn run<const GRAD: bool, const ACC: bool>(
         &self,
         inputs: [&[f32]; 3],
@@ -310,13 +320,21 @@ impl<'w> Triplet<'w> {
         out: &mut [f32],
         grad_scale: f32,
     ) -> f32 {
-        lane::run(TripletBatch::<GRAD, ACC> {
+        let call = TripletBatch::<GRAD, ACC> {
             loss: *self,
             inputs,
             grads,
             out,
             grad_scale,
-        })
+        };
+        match (self.distance, self.swap) {
+            (Distance::Squared, false) => call.kernel::<{ dist::SQUARED }, false>(),
+            (Distance::Squared, true) => call.kernel::<{ dist::SQUARED }, true>(),
+            (Distance::Euclidean, false) => call.kernel::<{ dist::EUCLIDEAN }, false>(),
+            (Distance::Euclidean, true) => call.kernel::<{ dist::EUCLIDEAN }, true>(),
+            (Distance::Manhattan, false) => call.kernel::<{ dist::MANHATTAN }, false>(),
+            (Distance::Manhattan, true) => call.kernel::<{ dist::MANHATTAN }, true>(),
+        }
     }
 }
 
@@ -345,19 +363,28 @@ mod dist {
     pub(super) const MANHATTAN: u8 = 2;
 }
 
-impl<const GRAD: bool, const ACC: bool> Kernel for TripletBatch<'_, '_, GRAD, ACC> {
+impl<const GRAD: bool, const ACC: bool> TripletBatch<'_, '_, GRAD, ACC> {
+    /// The kernel of the distance `DIST` (a [`dist`] constant) and `SWAP`,
+    /// through the backend seam.
+    #[inline(never)]
+    fn kernel<const DIST: u8, const SWAP: bool>(self) -> f32 {
+        lane::run(Distances::<GRAD, ACC, DIST, SWAP>(self))
+    }
+}
+
+/// A validated triplet call with its distance kernel chosen (see [`Kernel`]).
+struct Distances<'a, 'w, const GRAD: bool, const ACC: bool, const DIST: u8, const SWAP: bool>(
+    TripletBatch<'a, 'w, GRAD, ACC>,
+);
+
+impl<const GRAD: bool, const ACC: bool, const DIST: u8, const SWAP: bool> Kernel
+    for Distances<'_, '_, GRAD, ACC, DIST, SWAP>
+{
     type Output = f32;
 
     #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
-        match (self.loss.distance, self.loss.swap) {
-            (Distance::Squared, false) => self.batch::<L, { dist::SQUARED }, false>(),
-            (Distance::Squared, true) => self.batch::<L, { dist::SQUARED }, true>(),
-            (Distance::Euclidean, false) => self.batch::<L, { dist::EUCLIDEAN }, false>(),
-            (Distance::Euclidean, true) => self.batch::<L, { dist::EUCLIDEAN }, true>(),
-            (Distance::Manhattan, false) => self.batch::<L, { dist::MANHATTAN }, false>(),
-            (Distance::Manhattan, true) => self.batch::<L, { dist::MANHATTAN }, true>(),
-        }
+        self.0.batch::<L, DIST, SWAP>()
     }
 }
 
