@@ -1,3 +1,10 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 //! The integration tests, compiled as one test binary.
 //!
 //! Each `tests/<name>.rs` is a module of this crate (`cargo test --test
