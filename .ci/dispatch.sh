@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run-time dispatch checks (x86-64 hosts):
 # 1. Every kernel is compiled inside its #[target_feature] entry: a release
-#    binary that calls every public loss (tests/no_alloc.rs) must not call
+#    binary that calls every public loss (tests/no_alloc.rs, built alone as
+#    the `no_alloc` test target; `cargo test` runs it in the suite) must not call
 #    an outlined AVX/AVX2/FMA/AVX-512 intrinsic anywhere. An outlined one
 #    means some generic function or closure on the path from `Kernel::run`
 #    to the lane methods lacks #[inline(always)]: it would run a function
@@ -50,8 +51,11 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
 has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
 if has avx512f avx512bw avx512cd avx512dq avx512vl; then
     step "static AVX-512 build (RUSTFLAGS=-C target-cpu=x86-64-v4, no detection)"
-    RUSTFLAGS="-C target-cpu=x86-64-v4" cargo test --target-dir target/v4 \
-        --test dispatch --test math_accuracy --test conformance
+    # The dispatch test is its own binary; math and conformance are modules
+    # of the one suite binary (tests/suite.rs), picked by name.
+    RUSTFLAGS="-C target-cpu=x86-64-v4" cargo test --target-dir target/v4 --test dispatch
+    RUSTFLAGS="-C target-cpu=x86-64-v4" cargo test --target-dir target/v4 --test suite \
+        -- math_accuracy:: conformance::
 else
     echo "SKIPPED static x86-64-v4 build tests: this CPU lacks AVX-512 F/BW/CD/DQ/VL"
 fi

@@ -14,7 +14,7 @@
 //! narrow and wide rows, ignored rows, steps past an input length,
 //! infeasible sequences).
 
-mod common;
+use crate::common;
 
 use common::lanes::{Family, each_lane};
 use common::rng::Rng;

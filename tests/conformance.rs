@@ -13,7 +13,7 @@
 //! by `LOSS_KERNELS_CONFORMANCE_DIR` when set. A case whose loss the crate
 //! does not know fails the test. Every case runs at every lane width.
 
-mod common;
+use crate::common;
 
 use common::dynamic::{AnyPointwise, boxed};
 use common::json::{Tol, compare, conformance_files, f32s, load, num, nums, opt_f32s};

@@ -11,7 +11,7 @@
 //! the documented edge cases and every malformed input; every loss test at
 //! every lane width.
 
-mod common;
+use crate::common;
 
 use common::lanes::{Family, each_lane, each_lane_test};
 use common::rng::Rng;

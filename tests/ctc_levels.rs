@@ -11,7 +11,7 @@
 //! `C = 80`: whole lanes only), with and without `zero_infinity`, with a feasible sequence whose label has
 //! repeats, an infeasible one and an empty label.
 
-mod common;
+use crate::common;
 use common::lanes::{levels, runs, with_level};
 use loss_kernels::Error;
 use loss_kernels::Reduction;

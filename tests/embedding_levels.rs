@@ -7,7 +7,7 @@
 )]
 //! The embedding losses agree at every level.
 
-mod common;
+use crate::common;
 use common::lanes::{levels, runs, with_level};
 use loss_kernels::Error;
 use loss_kernels::embedding::*;

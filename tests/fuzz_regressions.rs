@@ -9,7 +9,7 @@
 //! build (force-scalar, each x86 level, aarch64 under QEMU) runs them, each
 //! at every lane width.
 
-mod common;
+use crate::common;
 
 use common::lanes::{Family, each_lane};
 

@@ -9,7 +9,7 @@
 //! the input range the losses feed it, for every lane type, and enforces the
 //! bound written in the function's doc.
 
-mod common;
+use crate::common;
 
 use loss_kernels::lane::testing::{self, MathFn};
 use loss_kernels::lane::{self, Lane, Level, Native};

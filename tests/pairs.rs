@@ -13,7 +13,7 @@
 //! reductions; the reference against central finite differences; NaN
 //! propagation; every malformed call an `Err`.
 
-mod common;
+use crate::common;
 
 use common::lanes::{Family, each_lane};
 use common::rng::Rng;

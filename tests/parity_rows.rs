@@ -16,7 +16,7 @@
 //! Sizes sweep rows, classes, positions and `dim` over 1..40 so every lane
 //! width sees whole lanes and a tail.
 
-mod common;
+use crate::common;
 
 use common::lanes::{Family, each_lane, each_lane_ok};
 use common::rng::Rng;

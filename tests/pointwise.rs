@@ -12,7 +12,7 @@
 //! own gradient against central finite differences; non-negativity; every
 //! malformed input an `Err`.
 
-mod common;
+use crate::common;
 
 use common::dynamic::{AnyPointwise, boxed};
 use common::lanes::{Family, each_lane, each_lane_ok};

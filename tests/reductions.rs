@@ -18,7 +18,7 @@
 //! empty label: `-y_0(blank)`) or its rounding unbiased (cross-entropy:
 //! two classes), and the `Mean` is checked against the float64 reference.
 
-mod common;
+use crate::common;
 
 use common::lanes::{Family, each_lane};
 use common::rng::Rng;

@@ -15,7 +15,7 @@
 //! every lane width: the row kernel with full lanes and a tail, and the
 //! transposed multi-row kernel for narrow rows with its leftover rows.
 
-mod common;
+use crate::common;
 
 use common::lanes::{Family, each_lane, each_lane_ok, each_lane_test};
 use common::rng::Rng;

@@ -12,7 +12,7 @@
 //! Σ_k (d_k / d) Mean_k`), and the shard gradients, accumulated with
 //! `scale = d_k / d`, are the whole batch's `Mean` gradient. At every level.
 
-mod common;
+use crate::common;
 
 use common::lanes::{Family, each_lane};
 use common::rng::Rng;

@@ -8,7 +8,7 @@
 //! Every option at every level agrees with the scalar lane (the row
 //! layout, the transposed layout and their leftover rows all run).
 
-mod common;
+use crate::common;
 use common::lanes::{levels, with_level};
 use loss_kernels::Reduction;
 use loss_kernels::lane::Level;
