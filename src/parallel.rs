@@ -171,15 +171,17 @@ impl Shard for Rows<'_> {
     }
 }
 
+/// A sequential row function (`log_softmax`, `softmax`).
+type RowFn = fn(&[f32], usize, &mut [f32]) -> Result<(), Error>;
+
+/// A time-major CTC shard's result: its share of the value, its gradient
+/// factor and its gradient buffer.
+type TimeMajorPart = (f64, f32, Vec<f32>);
+
 /// A row function over threads: validated by the sequential call on the
 /// whole batch when it is small, else by the length checks here and each
 /// shard's call.
-fn rows_fn(
-    logits: &[f32],
-    classes: usize,
-    out: &mut [f32],
-    f: fn(&[f32], usize, &mut [f32]) -> Result<(), Error>,
-) -> Result<(), Error> {
+fn rows_fn(logits: &[f32], classes: usize, out: &mut [f32], f: RowFn) -> Result<(), Error> {
     if logits.len() < MIN_VALUES || classes == 0 || !logits.len().is_multiple_of(classes) {
         return f(logits, classes, out);
     }
@@ -693,7 +695,7 @@ impl Ctc {
             .windows(2)
             .filter_map(|w| Some((*w.first()?, *w.get(1)?)))
             .collect();
-        let results: Vec<Result<(f64, f32, Vec<f32>), Error>> = shards
+        let results: Vec<Result<TimeMajorPart, Error>> = shards
             .par_iter()
             .map(|&(b0, b1)| {
                 let s = CtcShard {
