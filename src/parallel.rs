@@ -71,6 +71,8 @@ const ALIGN: usize = 16;
 
 /// A part of a batch that splits on whole units (rows, samples, sequences).
 trait Shard: Sized + Send {
+    /// Splits fall on multiples of this many units.
+    const ALIGN: usize = ALIGN;
     /// The number of units.
     fn units(&self) -> usize;
     /// The first `at` units, and the rest (`at < units()`; the slices of
@@ -87,7 +89,7 @@ fn run<S: Shard, F: Fn(S) -> Result<f64, Error> + Sync>(
     leaf: &F,
 ) -> Result<f64, Error> {
     let n = shard.units();
-    let half = (n / 2).div_ceil(ALIGN) * ALIGN;
+    let half = (n / 2).div_ceil(S::ALIGN) * S::ALIGN;
     if n <= leaf_units.max(1) || half == 0 || half >= n {
         return leaf(shard);
     }
@@ -525,6 +527,8 @@ struct CtcShard<'a> {
 }
 
 impl Shard for CtcShard<'_> {
+    // Sequences run one by one: any split is the same computation.
+    const ALIGN: usize = 1;
     fn units(&self) -> usize {
         self.acts.dims.batch
     }
