@@ -11,8 +11,9 @@
 //! added in `f64` and rounded once.
 //!
 //! **What matches the sequential call.** Per-row math does not depend on
-//! the shard a row lands in (splits fall on multiples of 16 rows, the
-//! widest lane, so the transposed narrow-class blocks are the same), so:
+//! the shard a row lands in (rows of at most 32 classes split on
+//! multiples of 16 rows, the widest lane, so their transposed blocks are
+//! the same), so:
 //! * row functions ([`log_softmax`], [`softmax`]): **bit-identical**;
 //! * `Sum` gradients (cross-entropy, pointwise, CTC): **bit-identical**;
 //! * values, and `Mean` gradients: within rounding (the shards' totals are
@@ -66,13 +67,16 @@ pub const MIN_VALUES: usize = 1 << 16;
 /// its gradient is still in cache when it is rescaled.
 const LEAF_VALUES: usize = 1 << 16;
 
-/// Shard boundaries fall on multiples of this many rows (the widest lane).
+/// Shard boundaries fall on multiples of this many rows (the widest lane)
+/// where rows of few classes run in transposed blocks of lanes.
 const ALIGN: usize = 16;
 
 /// A part of a batch that splits on whole units (rows, samples, sequences).
 trait Shard: Sized + Send {
     /// Splits fall on multiples of this many units.
-    const ALIGN: usize = ALIGN;
+    fn align(&self) -> usize {
+        ALIGN
+    }
     /// The number of units.
     fn units(&self) -> usize;
     /// The first `at` units, and the rest (`at < units()`; the slices of
@@ -89,7 +93,8 @@ fn run<S: Shard, F: Fn(S) -> Result<f64, Error> + Sync>(
     leaf: &F,
 ) -> Result<f64, Error> {
     let n = shard.units();
-    let half = (n / 2).div_ceil(S::ALIGN) * S::ALIGN;
+    let align = shard.align().max(1);
+    let half = (n / 2).div_ceil(align) * align;
     if n <= leaf_units.max(1) || half == 0 || half >= n {
         return leaf(shard);
     }
@@ -151,6 +156,9 @@ struct Rows<'a> {
 }
 
 impl Shard for Rows<'_> {
+    fn align(&self) -> usize {
+        if self.classes <= 32 { ALIGN } else { 1 }
+    }
     fn units(&self) -> usize {
         self.x.len() / self.classes.max(1)
     }
@@ -239,6 +247,14 @@ struct CeShard<'a> {
 }
 
 impl Shard for CeShard<'_> {
+    // Only rows of at most 32 classes run in transposed blocks of lanes.
+    fn align(&self) -> usize {
+        if self.per.1 == 1 && self.per.0 <= 32 {
+            ALIGN
+        } else {
+            1
+        }
+    }
     fn units(&self) -> usize {
         self.logits.len() / self.per.0.max(1)
     }
@@ -528,7 +544,9 @@ struct CtcShard<'a> {
 
 impl Shard for CtcShard<'_> {
     // Sequences run one by one: any split is the same computation.
-    const ALIGN: usize = 1;
+    fn align(&self) -> usize {
+        1
+    }
     fn units(&self) -> usize {
         self.acts.dims.batch
     }

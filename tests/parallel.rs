@@ -283,6 +283,27 @@ struct CtcBatch {
     max_len: usize,
 }
 
+impl CtcBatch {
+    fn padded(&self) -> ctc::Labels<'_> {
+        ctc::Labels::Padded {
+            labels: &self.labels,
+            max_len: self.max_len,
+            lengths: &self.lengths,
+        }
+    }
+    /// The labels back to back, for [`CtcBatch::concatenated`].
+    fn flat(&self) -> Vec<u32> {
+        let rows = self.labels.chunks(self.max_len).zip(&self.lengths);
+        rows.flat_map(|(l, &n)| l[..n as usize].to_vec()).collect()
+    }
+    fn concatenated<'a>(&'a self, flat: &'a [u32]) -> ctc::Labels<'a> {
+        ctc::Labels::Concatenated {
+            labels: flat,
+            lengths: &self.lengths,
+        }
+    }
+}
+
 fn ctc_batch(rng: &mut Rng, steps: usize, batch: usize, classes: usize) -> CtcBatch {
     let dims = Dims {
         steps,
@@ -314,21 +335,8 @@ fn ctc_parallel() {
     for (steps, batch, classes) in [(20, 5, 9), (70, 37, 29)] {
         let b = ctc_batch(&mut rng, steps, batch, classes);
         assert_eq!(b.dims.len() >= MIN_VALUES, batch == 37);
-        let labels = ctc::Labels::Padded {
-            labels: &b.labels,
-            max_len: b.max_len,
-            lengths: &b.lengths,
-        };
-        let flat: Vec<u32> = b
-            .labels
-            .chunks(b.max_len)
-            .zip(&b.lengths)
-            .flat_map(|(l, &n)| l[..n as usize].to_vec())
-            .collect();
-        let concatenated = ctc::Labels::Concatenated {
-            labels: &flat,
-            lengths: &b.lengths,
-        };
+        let flat = b.flat();
+        let (labels, concatenated) = (b.padded(), b.concatenated(&flat));
         let mut ws = vec![0.0; ctc::workspace_len(steps, b.max_len)];
         each_level(Family::Ctc, |lanes, pool| {
             for layout in [Layout::TimeMajor, Layout::BatchMajor] {
@@ -392,21 +400,8 @@ fn ctc_parallel() {
 fn ctc_ranges_of_a_time_major_batch() {
     let mut rng = Rng::new(16);
     let b = ctc_batch(&mut rng, 12, 11, 6);
-    let all = ctc::Labels::Padded {
-        labels: &b.labels,
-        max_len: b.max_len,
-        lengths: &b.lengths,
-    };
-    let flat: Vec<u32> = b
-        .labels
-        .chunks(b.max_len)
-        .zip(&b.lengths)
-        .flat_map(|(l, &n)| l[..n as usize].to_vec())
-        .collect();
-    let concatenated = ctc::Labels::Concatenated {
-        labels: &flat,
-        lengths: &b.lengths,
-    };
+    let flat = b.flat();
+    let (all, concatenated) = (b.padded(), b.concatenated(&flat));
     let mut ws = vec![0.0; ctc::workspace_len(12, b.max_len)];
     each_lane(Family::Ctc, |lanes| {
         for layout in [Layout::TimeMajor, Layout::BatchMajor] {
@@ -452,7 +447,9 @@ fn ctc_ranges_of_a_time_major_batch() {
                 assert!(close(mean_sum as f32, f64::from(mean), 1e-6, 1e-7));
             }
             assert!(acts.sequences(5..12).is_err());
-            assert!(all.sequences(3..2).is_err());
+            #[allow(clippy::reversed_empty_ranges)]
+            let reversed = 3..2;
+            assert!(all.sequences(reversed).is_err());
         }
     });
     // A hand-made range outside its batch is an argument error.
