@@ -1,4 +1,3 @@
-#![cfg(feature = "rayon")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -6,6 +5,7 @@
     clippy::indexing_slicing,
     missing_docs
 )]
+#![cfg(feature = "rayon")]
 //! The `rayon` feature's `par_*` entry points against the sequential calls,
 //! at every level (each level's calls run in a two-thread pool whose
 //! workers ask for that level), for batches below and above the threshold
