@@ -14,7 +14,7 @@
 //! the shard a row lands in (rows of at most 32 classes split on
 //! multiples of 16 rows, the widest lane, so their transposed blocks are
 //! the same), so:
-//! * row functions ([`log_softmax`], [`softmax`]): **bit-identical**;
+//! * row functions ([`par_log_softmax`], [`par_softmax`]): **bit-identical**;
 //! * `Sum` gradients (cross-entropy, pointwise, CTC): **bit-identical**;
 //! * values, and `Mean` gradients: within rounding (the shards' totals are
 //!   added in another order; a `Mean` gradient is `(g / d_k) · (d_k / d)`
