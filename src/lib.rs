@@ -60,6 +60,8 @@ pub mod lane;
 pub mod margin;
 pub mod math;
 pub mod pair;
+#[cfg(feature = "rayon")]
+pub mod parallel;
 pub mod pointwise;
 pub mod softmax;
 

@@ -6,6 +6,7 @@
 //! so a call with several faults always reports the same one.
 
 use crate::error::{Bound, Error, check_len};
+use core::ops::Range;
 
 /// How the activations are laid out in their slice.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,6 +16,40 @@ pub enum Layout {
     TimeMajor,
     /// `N × T × C`: sequence-major, as Gluon's `NTC` and optax.
     BatchMajor,
+    /// Sequences `first .. first + dims.batch` of a time-major batch of
+    /// `of` sequences, in place ([`Activations::sequences`]): `data` is the
+    /// whole batch's `T × of × C` values, step `t` of the range's sequence
+    /// `i` at `(t·of + first + i)·C`, and a gradient is the whole batch's
+    /// buffer too, of which a call writes only its sequences' rows.
+    TimeMajorRange {
+        /// The range's first sequence in the whole batch.
+        first: usize,
+        /// The number of sequences of the whole batch.
+        of: usize,
+    },
+    /// Sequences `first .. first + dims.batch` of a batch-major batch of
+    /// `of` sequences, in place, as [`Layout::TimeMajorRange`]: sequence
+    /// `i` of the range at `((first + i)·T + t)·C`.
+    BatchMajorRange {
+        /// The range's first sequence in the whole batch.
+        first: usize,
+        /// The number of sequences of the whole batch.
+        of: usize,
+    },
+}
+
+impl Layout {
+    /// The range's first sequence and the whole batch's number of
+    /// sequences (`(0, batch)` for a whole batch), and whether the layout
+    /// is time-major.
+    const fn window(self, batch: usize) -> (usize, usize, bool) {
+        match self {
+            Layout::TimeMajor => (0, batch, true),
+            Layout::BatchMajor => (0, batch, false),
+            Layout::TimeMajorRange { first, of } => (first, of, true),
+            Layout::BatchMajorRange { first, of } => (first, of, false),
+        }
+    }
 }
 
 /// What the activations hold.
@@ -124,18 +159,81 @@ impl<'a> Activations<'a> {
         }
     }
 
+    /// The sequences `range` of this batch, in place: no value is copied.
+    /// The view reads the same `data` (and a call on it writes the same
+    /// gradient buffer, of `data`'s length and layout, only the rows of
+    /// its sequences); its `dims.batch` is `range.len()` and its input
+    /// lengths are `input_lengths[range]`. Its labels are the range's
+    /// ([`Labels::sequences`]). Shards of a batch combine as in the
+    /// [module docs](super)' composition: `Sum` adds, `Mean` with the
+    /// factors `d_k / d` of [`Ctc::mean_denominator`](super::Ctc::mean_denominator).
+    ///
+    /// `Err` if the range is not within `0..dims.batch` or the input
+    /// lengths do not hold `dims.batch` values.
+    ///
+    /// ```
+    /// use loss_kernels::ctc::{Activations, Dims, Layout};
+    /// // T = 2 steps, N = 3 sequences, C = 2 classes, time-major
+    /// let data = [0.0; 2 * 3 * 2];
+    /// let all = Activations::time_major(&data, Dims { steps: 2, batch: 3, classes: 2 }, &[2, 1, 2]);
+    /// let two = all.sequences(1..3)?;
+    /// assert_eq!(two.layout, Layout::TimeMajorRange { first: 1, of: 3 });
+    /// assert_eq!((two.dims.batch, two.input_lengths), (2, &[1, 2][..]));
+    /// assert!(all.sequences(2..4).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn sequences(&self, range: Range<usize>) -> Result<Activations<'a>, Error> {
+        check_range(&range, self.dims.batch)?;
+        let input_lengths = match self.input_lengths.get(range.clone()) {
+            Some(lengths) if self.input_lengths.len() == self.dims.batch => lengths,
+            _ => {
+                return Err(mismatch(
+                    "input_lengths",
+                    self.input_lengths,
+                    self.dims.batch,
+                ));
+            }
+        };
+        let (first, of, time_major) = self.layout.window(self.dims.batch);
+        let first = first + range.start;
+        Ok(Activations {
+            data: self.data,
+            layout: if time_major {
+                Layout::TimeMajorRange { first, of }
+            } else {
+                Layout::BatchMajorRange { first, of }
+            },
+            dims: Dims {
+                batch: range.len(),
+                ..self.dims
+            },
+            input_lengths,
+        })
+    }
+
+    /// The number of values `data` must hold: `T × N × C` for the whole
+    /// batch a range view lies in. `None` if the window does not fit.
+    fn data_len(&self) -> Option<usize> {
+        let (first, of, _) = self.layout.window(self.dims.batch);
+        (first.checked_add(self.dims.batch)? <= of).then_some(
+            Dims {
+                batch: of,
+                ..self.dims
+            }
+            .len(),
+        )
+    }
+
     /// The index range of the row of sequence `i` at step `step` in `data`
     /// (and in a gradient of the same layout).
     #[inline(always)]
     pub(super) fn row(&self, i: usize, step: usize) -> core::ops::Range<usize> {
-        let Dims {
-            steps,
-            batch,
-            classes,
-        } = self.dims;
-        let start = match self.layout {
-            Layout::TimeMajor => (step * batch + i) * classes,
-            Layout::BatchMajor => (i * steps + step) * classes,
+        let Dims { steps, classes, .. } = self.dims;
+        let (first, of, time_major) = self.layout.window(self.dims.batch);
+        let start = if time_major {
+            (step * of + first + i) * classes
+        } else {
+            ((first + i) * steps + step) * classes
         };
         start..start + classes
     }
@@ -185,6 +283,63 @@ impl<'a> Labels<'a> {
         }
     }
 
+    /// The labels of the sequences `range` (of the batch's
+    /// `lengths.len()`), in place: for padded labels rows `range`, for
+    /// concatenated ones the values from `Σ lengths[..range.start]` on (a
+    /// sum over the lengths before the range, no copy).
+    ///
+    /// `Err` if the range is not within the batch, or the labels do not
+    /// hold the values the lengths imply.
+    ///
+    /// ```
+    /// use loss_kernels::ctc::Labels;
+    /// let all = Labels::Concatenated { labels: &[1, 2, 3, 1], lengths: &[2, 1, 1] };
+    /// let Labels::Concatenated { labels, lengths } = all.sequences(1..3)? else { unreachable!() };
+    /// assert_eq!((labels, lengths), (&[3, 1][..], &[1, 1][..]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn sequences(&self, range: Range<usize>) -> Result<Labels<'a>, Error> {
+        let all = self.lengths();
+        check_range(&range, all.len())?;
+        let lengths = all.get(range.clone()).unwrap_or(&[]);
+        match *self {
+            Labels::Padded {
+                labels, max_len, ..
+            } => {
+                let rows = |n: usize| n.checked_mul(max_len);
+                let values = match (rows(range.start), rows(range.end), rows(all.len())) {
+                    (Some(a), Some(b), Some(n)) if labels.len() == n => labels.get(a..b),
+                    _ => None,
+                };
+                let Some(labels) = values else {
+                    let n = rows(all.len()).unwrap_or(usize::MAX);
+                    return Err(mismatch("labels", labels, n));
+                };
+                Ok(Labels::Padded {
+                    labels,
+                    max_len,
+                    lengths,
+                })
+            }
+            Labels::Concatenated { labels, .. } => {
+                let sum = |l: &[u32]| l.iter().try_fold(0usize, |a, &n| a.checked_add(n as usize));
+                let (before, within, total) = (
+                    sum(all.get(..range.start).unwrap_or(&[])),
+                    sum(lengths),
+                    sum(all),
+                );
+                let values = match (before, within, total) {
+                    (Some(a), Some(w), Some(n)) if labels.len() == n => labels.get(a..a + w),
+                    _ => None,
+                };
+                let Some(labels) = values else {
+                    return Err(mismatch("labels", labels, total.unwrap_or(usize::MAX)));
+                };
+                Ok(Labels::Concatenated { labels, lengths })
+            }
+        }
+    }
+
     /// The longest label length of the batch.
     pub(super) fn max_len(&self) -> usize {
         self.lengths().iter().copied().max().unwrap_or(0) as usize
@@ -193,7 +348,7 @@ impl<'a> Labels<'a> {
     /// The label sequences in order, each with the index of its first value
     /// in `labels` (validated lengths assumed; a short slice yields short
     /// sequences, never a panic).
-    pub(super) fn sequences(&self) -> impl Iterator<Item = (usize, &'a [u32])> {
+    pub(super) fn each(&self) -> impl Iterator<Item = (usize, &'a [u32])> {
         let (labels, row) = match *self {
             Labels::Padded {
                 labels, max_len, ..
@@ -242,7 +397,34 @@ fn check_activations(acts: &Activations<'_>) -> Result<(), Error> {
             argument: "activations",
         });
     }
-    check_len("activations", acts.data, acts.dims.len())
+    match acts.data_len() {
+        Some(len) => check_len("activations", acts.data, len),
+        None => Err(Error::InvalidParameter {
+            argument: "activations.layout",
+            expected: "a range of sequences within the batch (first + dims.batch <= of)",
+        }),
+    }
+}
+
+/// `range` lies within `0..n`.
+fn check_range(range: &Range<usize>, n: usize) -> Result<(), Error> {
+    if range.start <= range.end && range.end <= n {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            argument: "sequences",
+            expected: "a range within the batch's sequences",
+        })
+    }
+}
+
+/// The length mismatch of `slice`, which should hold `expected` values.
+fn mismatch<T>(argument: &'static str, slice: &[T], expected: usize) -> Error {
+    Error::LengthMismatch {
+        argument,
+        expected,
+        found: slice.len(),
+    }
 }
 
 /// The blank's class index, which must be `< classes`.
@@ -297,7 +479,7 @@ fn check_label_layout(labels: &Labels<'_>, n: usize) -> Result<(), Error> {
 /// not the blank.
 fn check_label_values(labels: &Labels<'_>, classes: usize, blank: usize) -> Result<(), Error> {
     let bound = Bound::Classes(classes);
-    for (start, seq) in labels.sequences() {
+    for (start, seq) in labels.each() {
         for (k, &label) in seq.iter().enumerate() {
             let index = start + k;
             if !bound.allows(label as usize) {

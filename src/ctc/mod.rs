@@ -379,6 +379,17 @@ impl Ctc {
         )
     }
 
+    /// The checks of a call on `acts` and `labels` (the parallel calls
+    /// make them on the whole batch before splitting it).
+    #[cfg(feature = "rayon")]
+    pub(crate) fn validate(
+        &self,
+        acts: &Activations<'_>,
+        labels: &Labels<'_>,
+    ) -> Result<(), Error> {
+        inputs::validate(self.blank, acts, labels).map(|_| ())
+    }
+
     /// Validates every argument, then runs the batch through the backend
     /// seam ([`lane::run`]).
     fn run<P: Program, const VALUES: bool, const ACC: bool>(
@@ -454,7 +465,7 @@ impl<P: Program, const ACC: bool> Kernel for Batch<'_, P, ACC> {
             grad_scale: factor,
         } = out;
         let mut samples = Samples::new(values);
-        let sequences = labels.sequences().map(|(_, label)| label);
+        let sequences = labels.each().map(|(_, label)| label);
         for ((i, label), &input_len) in sequences.enumerate().zip(acts.input_lengths) {
             let seq = Sequence {
                 acts,

@@ -90,8 +90,8 @@ mod torch;
 #[derive(Clone, Copy, Debug)]
 pub struct Pointwise<'w, F> {
     element: F,
-    dim: usize,
-    sample_weight: Option<&'w [f32]>,
+    pub(crate) dim: usize,
+    pub(crate) sample_weight: Option<&'w [f32]>,
 }
 
 impl<F: ElementLoss> Pointwise<'static, F> {

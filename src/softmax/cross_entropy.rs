@@ -27,13 +27,13 @@ use crate::error::{Bound, Domain, Error, check_len, check_param, const_try, rows
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct SoftmaxCrossEntropy<'w> {
-    classes: usize,
-    spatial: usize,
+    pub(crate) classes: usize,
+    pub(crate) spatial: usize,
     smoothing: f32,
     ignore_index: Option<i64>,
     input: Input,
     class_weight: Option<&'w [f32]>,
-    sample_weight: Option<&'w [f32]>,
+    pub(crate) sample_weight: Option<&'w [f32]>,
 }
 
 impl SoftmaxCrossEntropy<'static> {

@@ -1,5 +1,5 @@
 //! Link check: CTC in both layouts, both inputs, both label layouts, every
-//! entry point, and the workspace sizes.
+//! entry point, the range views, and the workspace sizes.
 #![no_std]
 #![no_main]
 
@@ -55,5 +55,11 @@ pub extern "C" fn _start() -> ! {
     };
     all(loss, &acts, &padded);
     all(loss, &acts, &concatenated);
+    // Range views of the batch (in place) and every call on them.
+    let range = size(0)..size(1);
+    if let (Ok(view), Ok(labels)) = (acts.sequences(range.clone()), padded.sequences(range.clone())) {
+        all(loss, &view, &labels);
+    }
+    keep(concatenated.sequences(range));
     halt()
 }
