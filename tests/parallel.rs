@@ -11,16 +11,17 @@
 //! workers ask for that level), for batches below and above the threshold
 //! (`parallel::MIN_VALUES`) with odd sizes: the values within rounding, the
 //! row functions' outputs and `Sum` gradients bit-identical, `Mean`
-//! gradients within rounding. And CTC's range views: the shards of a
-//! time-major batch, computed in place, give the whole call's results.
+//! gradients within rounding. (CTC's range views, which the parallel CTC
+//! splits on, are tested in every build by `tests/ctc_ranges.rs`.)
 
 mod common;
 
+use common::ctc_batch::ctc_batch;
 use common::lanes::{Family, each_lane, levels, with_level};
 use common::rng::Rng;
 use common::tolerance::close;
 use loss_kernels::Reduction;
-use loss_kernels::ctc::{self, Activations, Ctc, Dims, Layout};
+use loss_kernels::ctc::{self, Activations, Ctc, Layout};
 use loss_kernels::lane::Level;
 use loss_kernels::parallel::{MIN_VALUES, par_log_softmax, par_softmax};
 use loss_kernels::pointwise::{Huber, L2};
@@ -273,61 +274,6 @@ fn pointwise() {
     }
 }
 
-/// A random CTC batch: data `T × N × C`, input lengths, padded labels.
-struct CtcBatch {
-    dims: Dims,
-    data: Vec<f32>,
-    input_lengths: Vec<u32>,
-    labels: Vec<u32>,
-    lengths: Vec<u32>,
-    max_len: usize,
-}
-
-impl CtcBatch {
-    fn padded(&self) -> ctc::Labels<'_> {
-        ctc::Labels::Padded {
-            labels: &self.labels,
-            max_len: self.max_len,
-            lengths: &self.lengths,
-        }
-    }
-    /// The labels back to back, for [`CtcBatch::concatenated`].
-    fn flat(&self) -> Vec<u32> {
-        let rows = self.labels.chunks(self.max_len).zip(&self.lengths);
-        rows.flat_map(|(l, &n)| l[..n as usize].to_vec()).collect()
-    }
-    fn concatenated<'a>(&'a self, flat: &'a [u32]) -> ctc::Labels<'a> {
-        ctc::Labels::Concatenated {
-            labels: flat,
-            lengths: &self.lengths,
-        }
-    }
-}
-
-fn ctc_batch(rng: &mut Rng, steps: usize, batch: usize, classes: usize) -> CtcBatch {
-    let dims = Dims {
-        steps,
-        batch,
-        classes,
-    };
-    let max_len = 8;
-    let input_lengths: Vec<u32> = (0..batch)
-        .map(|_| (steps / 2 + rng.below(steps / 2 + 1)) as u32)
-        .collect();
-    let lengths: Vec<u32> = (0..batch).map(|_| rng.below(max_len + 1) as u32).collect();
-    let labels: Vec<u32> = (0..batch * max_len)
-        .map(|_| 1 + rng.below(classes - 1) as u32)
-        .collect();
-    CtcBatch {
-        dims,
-        data: rng.vec(dims.len(), -3.0, 3.0),
-        input_lengths,
-        labels,
-        lengths,
-        max_len,
-    }
-}
-
 #[test]
 fn ctc_parallel() {
     let mut rng = Rng::new(15);
@@ -394,75 +340,4 @@ fn ctc_parallel() {
             }
         });
     }
-}
-
-#[test]
-fn ctc_ranges_of_a_time_major_batch() {
-    let mut rng = Rng::new(16);
-    let b = ctc_batch(&mut rng, 12, 11, 6);
-    let flat = b.flat();
-    let (all, concatenated) = (b.padded(), b.concatenated(&flat));
-    let mut ws = vec![0.0; ctc::workspace_len(12, b.max_len)];
-    each_lane(Family::Ctc, |lanes| {
-        for layout in [Layout::TimeMajor, Layout::BatchMajor] {
-            let acts = Activations {
-                data: &b.data,
-                layout,
-                dims: b.dims,
-                input_lengths: &b.input_lengths,
-            };
-            for labels in [&all, &concatenated] {
-                let loss = Ctc::new(0);
-                let mut whole = vec![0.0; b.data.len()];
-                let mut per = vec![0.0; 11];
-                loss.per_sample_and_grad(&acts, labels, &mut ws, &mut per, &mut whole)
-                    .unwrap();
-                let mean = loss.value(&acts, labels, Reduction::Mean, &mut ws).unwrap();
-                // Odd splits, the grad buffer NaN where no range writes.
-                let mut split = vec![f32::NAN; b.data.len()];
-                let mut mean_sum = 0.0f64;
-                for r in [0..3, 3..4, 4..11] {
-                    let view = acts.sequences(r.clone()).unwrap();
-                    let l = labels.sequences(r.clone()).unwrap();
-                    let mut out = vec![0.0; r.len()];
-                    loss.per_sample_and_grad(&view, &l, &mut ws, &mut out, &mut split)
-                        .unwrap();
-                    // Per-sample results are the whole call's, exactly.
-                    assert_eq!(out, per[r.clone()], "{layout:?} {r:?}, {lanes} lanes");
-                    let d_k = loss.mean_denominator(&view).unwrap();
-                    mean_sum += f64::from(d_k) / 11.0
-                        * f64::from(loss.value(&view, &l, Reduction::Mean, &mut ws).unwrap());
-                    // A view of a view: the same sequences.
-                    let inner = view.sequences(1..r.len()).unwrap();
-                    assert_eq!(inner.input_lengths, &b.input_lengths[r.start + 1..r.end]);
-                }
-                // Every entry written by exactly its range, bit for bit.
-                for (i, (s, w)) in split.iter().zip(&whole).enumerate() {
-                    assert_eq!(
-                        s.to_bits(),
-                        w.to_bits(),
-                        "{layout:?} grad[{i}], {lanes} lanes"
-                    );
-                }
-                assert!(close(mean_sum as f32, f64::from(mean), 1e-6, 1e-7));
-            }
-            assert!(acts.sequences(5..12).is_err());
-            #[allow(clippy::reversed_empty_ranges)]
-            let reversed = 3..2;
-            assert!(all.sequences(reversed).is_err());
-        }
-    });
-    // A hand-made range outside its batch is an argument error.
-    let bad = Activations {
-        data: &b.data,
-        layout: Layout::TimeMajorRange { first: 9, of: 11 },
-        dims: Dims { batch: 3, ..b.dims },
-        input_lengths: &b.input_lengths[..3],
-    };
-    let l = all.sequences(0..3).unwrap();
-    assert!(
-        Ctc::new(0)
-            .value(&bad, &l, Reduction::Sum, &mut ws)
-            .is_err()
-    );
 }

@@ -34,6 +34,7 @@ mod const_config;
 mod coverage;
 mod ctc;
 mod ctc_levels;
+mod ctc_ranges;
 mod embedding_levels;
 mod fuzz_regressions;
 mod math_accuracy;

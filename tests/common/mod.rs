@@ -2,6 +2,7 @@
 //! references live in the `loss-kernels-reference` crate (reference/).
 #![allow(dead_code)]
 
+pub mod ctc_batch;
 pub mod dynamic;
 pub mod json;
 pub mod lanes;
