@@ -54,7 +54,7 @@ fn accumulated_sums(what: &str, got: &[f32], before: &[f32], grad: &[f32], terms
         let tol = 4.0 * eps * size + terms as f64 * eps * running + 1e-30;
         assert!(
             (f64::from(g) - want).abs() <= tol,
-            "{what}[{k}]: {g:e}, want {b:e} + {SCALE} · {d:e} = {want:e}"
+            "{what}[{k}]: {g:e}, want {b:e} + {SCALE} · {d:e} = {want:e} (tolerance {tol:e})"
         );
     }
 }
@@ -587,12 +587,8 @@ fn accumulates<const G: usize>(
         let v_acc = run(Some(SCALE), got.each_mut().map(|g| &mut g[..])).unwrap();
         assert_eq!(v.to_bits(), v_acc.to_bits(), "{what}: the value changed");
         for k in 0..G {
-            accumulated(
-                &format!("{what}, gradient {k}"),
-                &got[k],
-                &before[k],
-                &grad[k],
-            );
+            let what = format!("{what}, gradient {k}");
+            accumulated_sums(&what, &got[k], &before[k], &grad[k], terms);
         }
         let mut bad = before.clone();
         let err = run(Some(f32::NAN), bad.each_mut().map(|g| &mut g[..])).unwrap_err();
