@@ -20,7 +20,11 @@ use common::lanes::{Family, each_lane};
 use common::rng::Rng;
 use common::tolerance::close;
 use loss_kernels::ctc::{self, Activations, Ctc, Dims};
-use loss_kernels::embedding::{CosineEmbedding, CosineGrads, Distance, Triplet, TripletGrads};
+use loss_kernels::embedding::{
+    CosineEmbedding, CosineGrads, Distance, Sdml, SdmlGrads, Triplet, TripletGrads,
+};
+use loss_kernels::margin::{MultiMargin, MultilabelMargin, MultilabelSoftMargin};
+use loss_kernels::pair::{GaussianGrads, GaussianNll, MarginRanking, RankingGrads};
 use loss_kernels::pointwise::{self, Labels as Signs};
 use loss_kernels::softmax::{Input, KlDivergence, Labels, SoftmaxCrossEntropy};
 use loss_kernels::{Error, Reduction};
@@ -31,14 +35,26 @@ const SCALE: f32 = 0.37;
 
 /// `got == before + scale · grad` within a few roundings of the terms.
 fn accumulated(what: &str, got: &[f32], before: &[f32], grad: &[f32]) {
+    accumulated_sums(what, got, before, grad, 0);
+}
+
+/// [`accumulated`] for a gradient whose entries are sums of up to `terms`
+/// contributions added into the caller's slice one by one (the margin
+/// family's per-target passes, SDML's pairs): each addition rounds at the
+/// size of the running entry, so the roundings of up to `terms` additions
+/// at the scale of `before` and the gradient are allowed besides.
+fn accumulated_sums(what: &str, got: &[f32], before: &[f32], grad: &[f32], terms: usize) {
     assert_eq!(got.len(), before.len());
+    let largest = grad.iter().fold(0.0f64, |m, &d| m.max(f64::from(d).abs()));
+    let eps = f64::from(f32::EPSILON);
     for (k, ((&g, &b), &d)) in got.iter().zip(before).zip(grad).enumerate() {
         let want = f64::from(b) + f64::from(SCALE) * f64::from(d);
         let size = f64::from(b).abs() + f64::from(SCALE * d).abs();
-        let tol = 4.0 * f64::from(f32::EPSILON) * size + 1e-30;
+        let running = f64::from(b).abs() + f64::from(SCALE) * largest;
+        let tol = 4.0 * eps * size + terms as f64 * eps * running + 1e-30;
         assert!(
             (f64::from(g) - want).abs() <= tol,
-            "{what}[{k}]: {g:e}, want {b:e} + {SCALE} · {d:e} = {want:e}"
+            "{what}[{k}]: {g:e}, want {b:e} + {SCALE} · {d:e} = {want:e} (tolerance {tol:e})"
         );
     }
 }
@@ -549,4 +565,371 @@ fn scale_must_be_finite() {
         }
     );
     assert_eq!(grad, [0.0; 2], "nothing is written on an error");
+}
+
+/// One loss's calls on `G` gradients: `run(None, grads)` is its
+/// `value_and_grad`, `run(Some(scale), grads)` its
+/// `value_and_accumulate_grad`. Checks, at every level: the accumulated
+/// gradients are `before + SCALE · ∂L` (the overwriting call's, into
+/// NaN-filled slices), the value has the same bits, and `scale = NaN` is the
+/// `scale` error with nothing written.
+fn accumulates<const G: usize>(
+    (family, terms): (Family, usize),
+    what: &str,
+    before: &[Vec<f32>; G],
+    run: impl Fn(Option<f32>, [&mut [f32]; G]) -> Result<f32, Error>,
+) {
+    each_lane(family, |lanes| {
+        let what = format!("{what}, {lanes} lanes");
+        let mut grad = before.clone().map(|g| vec![f32::NAN; g.len()]);
+        let v = run(None, grad.each_mut().map(|g| &mut g[..])).unwrap();
+        let mut got = before.clone();
+        let v_acc = run(Some(SCALE), got.each_mut().map(|g| &mut g[..])).unwrap();
+        assert_eq!(v.to_bits(), v_acc.to_bits(), "{what}: the value changed");
+        for k in 0..G {
+            let what = format!("{what}, gradient {k}");
+            accumulated_sums(&what, &got[k], &before[k], &grad[k], terms);
+        }
+        let mut bad = before.clone();
+        let err = run(Some(f32::NAN), bad.each_mut().map(|g| &mut g[..])).unwrap_err();
+        assert_eq!(
+            err,
+            Error::InvalidParameter {
+                argument: "scale",
+                expected: "finite"
+            },
+            "{what}"
+        );
+        assert_eq!(&bad, before, "{what}: written on an error");
+    });
+}
+
+/// `n` values, each -1 or +1.
+fn signs(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| if rng.coin(0.5) { 1.0 } else { -1.0 })
+        .collect()
+}
+
+#[test]
+fn pairs_accumulate() {
+    let mut rng = Rng::new(5);
+    // 37: a tail at every width; 4099: past the sweep's first block; dim 3
+    // with and without one variance per sample.
+    for (n, dim, shared) in [
+        (37, 1, false),
+        (4099, 1, false),
+        (19, 3, false),
+        (19, 3, true),
+    ] {
+        let len = n * dim;
+        let pred = rng.vec(len, -2.0, 2.0);
+        let target = rng.vec(len, -2.0, 2.0);
+        let var = rng.vec(if shared { n } else { len }, 0.0, 2.0);
+        let weight = rng.vec(n, 0.0, 2.0);
+        let labels = signs(&mut rng, len);
+        let before = [rng.vec(len, -1.0, 1.0), rng.vec(var.len(), -1.0, 1.0)];
+        for weighted in [false, true] {
+            for reduction in [Reduction::Sum, Reduction::Mean] {
+                let case = format!("n {n} dim {dim} weighted {weighted} {reduction:?}");
+                for full in [false, true] {
+                    let base = GaussianNll::new().full(full).eps(1e-3).unwrap().dim(dim);
+                    let loss = if weighted {
+                        base.sample_weight(&weight)
+                    } else {
+                        base
+                    };
+                    let what = format!("GaussianNll full {full} shared var {shared} {case}");
+                    accumulates(
+                        (Family::Pointwise, 0),
+                        &what,
+                        &before,
+                        |scale, [pred_g, var_g]| {
+                            let grads = GaussianGrads {
+                                pred: pred_g,
+                                var: var_g,
+                            };
+                            match scale {
+                                None => loss.value_and_grad(&pred, &target, &var, reduction, grads),
+                                Some(s) => loss.value_and_accumulate_grad(
+                                    &pred, &target, &var, reduction, s, grads,
+                                ),
+                            }
+                        },
+                    );
+                }
+                let base = MarginRanking::new(0.3).unwrap().dim(dim);
+                let loss = if weighted {
+                    base.sample_weight(&weight)
+                } else {
+                    base
+                };
+                let before = [before[0].clone(), rng.vec(len, -1.0, 1.0)];
+                accumulates(
+                    (Family::Pointwise, 0),
+                    &format!("MarginRanking {case}"),
+                    &before,
+                    |scale, [x1, x2]| {
+                        let grads = RankingGrads { x1, x2 };
+                        match scale {
+                            None => loss.value_and_grad(&pred, &target, &labels, reduction, grads),
+                            Some(s) => loss.value_and_accumulate_grad(
+                                &pred, &target, &labels, reduction, s, grads,
+                            ),
+                        }
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn per_class_bce_accumulates() {
+    let mut rng = Rng::new(6);
+    for classes in [1, 5, 19] {
+        let rows = 37;
+        let len = rows * classes;
+        let pred = rng.vec(len, -4.0, 4.0);
+        let target = rng.vec(len, 0.0, 1.0);
+        let pos_weight = rng.vec(classes, 0.0, 3.0);
+        let weight = rng.vec(rows, 0.0, 2.0);
+        let before = [rng.vec(len, -1.0, 1.0)];
+        for weighted in [false, true] {
+            for reduction in [Reduction::Sum, Reduction::Mean] {
+                let base = pointwise::SigmoidBcePerClass::new(&pos_weight).unwrap();
+                let loss = if weighted {
+                    base.sample_weight(&weight)
+                } else {
+                    base
+                };
+                let what = format!(
+                    "SigmoidBcePerClass {classes} classes weighted {weighted} {reduction:?}"
+                );
+                accumulates(
+                    (Family::Pointwise, 0),
+                    &what,
+                    &before,
+                    |scale, [g]| match scale {
+                        None => loss.value_and_grad(&pred, &target, reduction, g),
+                        Some(s) => loss.value_and_accumulate_grad(&pred, &target, reduction, s, g),
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn margin_family_accumulates() {
+    let mut rng = Rng::new(7);
+    // 3: rows narrower than a lane; 20: a whole lane and a tail.
+    for classes in [3, 20] {
+        let rows = 23;
+        let len = rows * classes;
+        let x = rng.vec(len, -1.5, 1.5);
+        let labels: Vec<u32> = (0..rows).map(|_| rng.below(classes) as u32).collect();
+        let wide: Vec<i64> = labels.iter().map(|&y| i64::from(y)).collect();
+        // Each row: some targets (a repeat now and then), -1, then filler.
+        let targets: Vec<i64> = (0..rows)
+            .flat_map(|_| {
+                let k = rng.below(classes);
+                let mut row: Vec<i64> = (0..k).map(|_| rng.below(classes) as i64).collect();
+                row.resize(classes, -1);
+                if k + 1 < classes {
+                    row[k + 1] = 0;
+                }
+                row
+            })
+            .collect();
+        let dense: Vec<f32> = (0..len)
+            .map(|_| {
+                if rng.coin(0.3) {
+                    1.0
+                } else {
+                    rng.uniform(0.0, 1.0)
+                }
+            })
+            .collect();
+        let class_weight = rng.vec(classes, 0.5, 2.0);
+        let weight = rng.vec(rows, 0.0, 2.0);
+        let before = [rng.vec(len, -1.0, 1.0)];
+        for reduction in [Reduction::Sum, Reduction::Mean] {
+            for p in [1, 2] {
+                let loss = MultiMargin::new(classes)
+                    .unwrap()
+                    .p(p)
+                    .unwrap()
+                    .margin(0.5)
+                    .unwrap()
+                    .class_weight(&class_weight)
+                    .sample_weight(&weight);
+                let what = format!("MultiMargin p {p}, {classes} classes, {reduction:?}");
+                accumulates(
+                    (Family::Softmax, 0),
+                    &what,
+                    &before,
+                    |scale, [g]| match scale {
+                        None => loss.value_and_grad(&x, &labels, reduction, g),
+                        Some(s) => loss.value_and_accumulate_grad(&x, &labels, reduction, s, g),
+                    },
+                );
+                let what = format!("{what}, i64 labels");
+                accumulates(
+                    (Family::Softmax, 0),
+                    &what,
+                    &before,
+                    |scale, [g]| match scale {
+                        None => loss.value_and_grad(&x, &wide, reduction, g),
+                        Some(s) => loss.value_and_accumulate_grad(&x, &wide, reduction, s, g),
+                    },
+                );
+            }
+            let loss = MultilabelMargin::new(classes)
+                .unwrap()
+                .sample_weight(&weight);
+            let what = format!("MultilabelMargin, {classes} classes, {reduction:?}");
+            accumulates(
+                (Family::Softmax, classes),
+                &what,
+                &before,
+                |scale, [g]| match scale {
+                    None => loss.value_and_grad(&x, &targets, reduction, g),
+                    Some(s) => loss.value_and_accumulate_grad(&x, &targets, reduction, s, g),
+                },
+            );
+            let loss = MultilabelSoftMargin::new(classes)
+                .unwrap()
+                .class_weight(&class_weight)
+                .sample_weight(&weight);
+            let what = format!("MultilabelSoftMargin, {classes} classes, {reduction:?}");
+            accumulates(
+                (Family::Softmax, 0),
+                &what,
+                &before,
+                |scale, [g]| match scale {
+                    None => loss.value_and_grad(&x, &dense, reduction, g),
+                    Some(s) => loss.value_and_accumulate_grad(&x, &dense, reduction, s, g),
+                },
+            );
+        }
+    }
+}
+
+#[test]
+fn sdml_accumulates() {
+    let mut rng = Rng::new(8);
+    for (rows, dim) in [(9, 5), (6, 33)] {
+        let len = rows * dim;
+        let x1 = rng.vec(len, -1.0, 1.0);
+        let x2 = rng.vec(len, -1.0, 1.0);
+        let weight = rng.vec(rows, 0.0, 2.0);
+        let before = [rng.vec(len, -1.0, 1.0), rng.vec(len, -1.0, 1.0)];
+        for reduction in [Reduction::Sum, Reduction::Mean] {
+            for smoothing in [0.0, 0.3] {
+                let loss = Sdml::new(dim)
+                    .unwrap()
+                    .smoothing(smoothing)
+                    .unwrap()
+                    .sample_weight(&weight);
+                let what = format!("SDML {rows} x {dim}, smoothing {smoothing}, {reduction:?}");
+                accumulates(
+                    (Family::Embedding, 2 * rows),
+                    &what,
+                    &before,
+                    |scale, [g1, g2]| {
+                        let grads = SdmlGrads { x1: g1, x2: g2 };
+                        match scale {
+                            None => loss.value_and_grad(&x1, &x2, reduction, grads),
+                            Some(s) => {
+                                loss.value_and_accumulate_grad(&x1, &x2, reduction, s, grads)
+                            }
+                        }
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// The strided (spatial) cross-entropy accumulates as the row form does:
+/// logits and log-probabilities, sparse (with ignored positions) and dense
+/// labels, class and sample weights, smoothing.
+#[test]
+fn strided_cross_entropy_accumulates() {
+    let mut rng = Rng::new(9);
+    for (classes, positions) in [(3, 5), (7, 19)] {
+        let n = 4;
+        let len = n * classes * positions;
+        let at = |i: usize, k: usize, s: usize| (i * classes + k) * positions + s;
+        let logits = rng.vec(len, -4.0, 4.0);
+        // log-softmax along the strided class axis
+        let mut log_probs = logits.clone();
+        let mut probs = rng.vec(len, 0.0, 1.0);
+        for i in 0..n {
+            for s in 0..positions {
+                let m = (0..classes)
+                    .map(|k| logits[at(i, k, s)])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                let l = m
+                    + (0..classes)
+                        .map(|k| (logits[at(i, k, s)] - m).exp())
+                        .sum::<f32>()
+                        .ln();
+                let total: f32 = (0..classes).map(|k| probs[at(i, k, s)]).sum();
+                for k in 0..classes {
+                    log_probs[at(i, k, s)] = logits[at(i, k, s)] - l;
+                    probs[at(i, k, s)] /= total;
+                }
+            }
+        }
+        let labels: Vec<u32> = (0..n * positions)
+            .map(|_| {
+                if rng.coin(0.2) {
+                    99
+                } else {
+                    rng.below(classes) as u32
+                }
+            })
+            .collect();
+        let class_weight = rng.vec(classes, 0.5, 2.0);
+        let sample_weight = rng.vec(n * positions, 0.0, 2.0);
+        let before = [rng.vec(len, -1.0, 1.0)];
+        let base = SoftmaxCrossEntropy::new(classes)
+            .unwrap()
+            .spatial(positions)
+            .unwrap()
+            .ignore_index(Some(99));
+        for (input, x) in [(Input::Logits, &logits), (Input::LogProbs, &log_probs)] {
+            for labels in [Labels::Sparse(&labels), Labels::Dense(&probs)] {
+                for weighted in [false, true] {
+                    for reduction in [Reduction::Sum, Reduction::Mean] {
+                        let ce = base.input(input).label_smoothing(0.1).unwrap();
+                        let ce = if weighted {
+                            ce.class_weight(&class_weight).sample_weight(&sample_weight)
+                        } else {
+                            ce
+                        };
+                        let kind = if matches!(labels, Labels::Sparse(_)) {
+                            "sparse"
+                        } else {
+                            "dense"
+                        };
+                        let what = format!(
+                            "strided cross-entropy {input:?} {kind}, {classes} classes x {positions} positions, weighted {weighted}, {reduction:?}"
+                        );
+                        accumulates(
+                            (Family::Softmax, 0),
+                            &what,
+                            &before,
+                            |scale, [g]| match scale {
+                                None => ce.value_and_grad(x, labels, reduction, g),
+                                Some(s) => ce.value_and_accumulate_grad(x, labels, reduction, s, g),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -101,3 +101,50 @@ fn huber_huge_rho_does_not_overflow() {
         assert_eq!(out[0], 0.0);
     });
 }
+
+/// The pairs target's finding (`fuzz/findings/pairs/crash-e11ae3a9...`):
+/// 34 samples of 7 zeros, `pred = target = var = 0` with one `var` per
+/// sample, and a subnormal `eps = 5.996e-41` (bits `0xa722`). The kernel
+/// multiplied `s` by `1 / v`, which overflows to `+∞` for `v < 1 /
+/// f32::MAX`, so `s²/v = 0 · ∞` was NaN where the loss is `0.5 ln eps`;
+/// it now divides, `s / v`. Both `var` layouts, at every level.
+#[test]
+fn gaussian_nll_subnormal_eps_is_finite() {
+    use loss_kernels::pair::{GaussianGrads, GaussianNll};
+    let eps = f32::from_bits(0xa722);
+    let (n, dim) = (34, 7);
+    let zeros = vec![0.0f32; n * dim];
+    let want = 0.5 * f64::from(eps).ln();
+    each_lane(Family::Pointwise, |lanes| {
+        let loss = GaussianNll::new().eps(eps).unwrap().dim(dim);
+        for var_len in [n, n * dim] {
+            let var = vec![0.0f32; var_len];
+            let what = format!("var of {var_len}, {lanes} lanes");
+            let mean = loss.value(&zeros, &zeros, &var, Reduction::Mean).unwrap();
+            assert!(
+                (f64::from(mean) - want).abs() < 1e-5 * want.abs(),
+                "{what}: Mean {mean}, want {want}"
+            );
+            let (mut gp, mut gv) = (vec![f32::NAN; n * dim], vec![f32::NAN; var_len]);
+            let grads = GaussianGrads {
+                pred: &mut gp,
+                var: &mut gv,
+            };
+            let sum = loss
+                .value_and_grad(&zeros, &zeros, &var, Reduction::Sum, grads)
+                .unwrap();
+            let want_sum = n as f64 * want;
+            assert!(
+                (f64::from(sum) - want_sum).abs() < 1e-5 * want_sum.abs(),
+                "{what}: Sum {sum}, want {want_sum}"
+            );
+            assert!(gp.iter().all(|&g| g == 0.0), "{what}: pred gradient {gp:?}");
+            // 0.5 / eps (per element: 0.5 / (eps dim)) is past f32::MAX: it
+            // overflows to +inf as the math does, never NaN.
+            assert!(
+                gv.iter().all(|&g| g == f32::INFINITY),
+                "{what}: var gradient {gv:?}"
+            );
+        }
+    });
+}

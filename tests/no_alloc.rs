@@ -291,7 +291,13 @@ fn pairs_never_allocate() {
                     var: &mut g1[..var_len],
                 };
                 record(l.value_and_grad(&a, &b, v, r, grads));
+                let grads = GaussianGrads {
+                    pred: &mut g0,
+                    var: &mut g1[..var_len],
+                };
+                record(l.value_and_accumulate_grad(&a, &b, v, r, 0.5, grads));
             }
+            record(l.mean_denominator(&a));
             record(l.per_sample(&a, &b, v, &mut out[..n]).map(|_| 0.0));
             let grads = GaussianGrads {
                 pred: &mut g0,
@@ -324,7 +330,13 @@ fn pairs_never_allocate() {
                     x2: &mut g1,
                 };
                 record(l.value_and_grad(&a, &b, &labels, r, grads));
+                let grads = RankingGrads {
+                    x1: &mut g0,
+                    x2: &mut g1,
+                };
+                record(l.value_and_accumulate_grad(&a, &b, &labels, r, 0.5, grads));
             }
+            record(l.mean_denominator(&a));
             record(l.per_sample(&a, &b, &labels, &mut out[..n]).map(|_| 0.0));
             let grads = RankingGrads {
                 x1: &mut g0,
@@ -340,8 +352,19 @@ fn pairs_never_allocate() {
         record(ranking.value_and_grad(&a, &b, &labels, Reduction::Sum, grads));
         record(ranking.dim(5).value(&a, &b, &labels, Reduction::Sum));
         record(MarginRanking::new(f32::NAN).map(|_| 0.0));
+        // A non-finite accumulating scale.
+        let grads = RankingGrads {
+            x1: &mut g0,
+            x2: &mut g1,
+        };
+        record(ranking.value_and_accumulate_grad(&a, &b, &labels, Reduction::Sum, f32::NAN, grads));
+        let grads = GaussianGrads {
+            pred: &mut g0,
+            var: &mut g1,
+        };
+        record(gaussian.value_and_accumulate_grad(&a, &b, &var, Reduction::Sum, f32::NAN, grads));
     });
-    assert_eq!(errors, 6 + 4, "every error path ran");
+    assert_eq!(errors, 6 + 4 + 2, "every error path ran");
 }
 
 /// A user-defined element loss through the public driver.
@@ -1019,4 +1042,56 @@ fn parity_rows_never_allocate() {
         errors >= 4 + 1 + 2 + 2 + 2 + 1 + 2,
         "every error path ran ({errors})"
     );
+}
+
+/// The accumulating entry points and `mean_denominator` of the per-class
+/// BCE, the margin family and SDML.
+#[test]
+fn parity_accumulate_never_allocates() {
+    use loss_kernels::embedding::{Sdml, SdmlGrads};
+    use loss_kernels::margin::{MultiMargin, MultilabelMargin, MultilabelSoftMargin};
+    use loss_kernels::pointwise::SigmoidBcePerClass;
+    let x: [f32; 12] = core::array::from_fn(|i| i as f32 * 0.25 - 1.0);
+    let t: [f32; 12] = core::array::from_fn(|i| (i % 2) as f32);
+    let labels = [0u32, 2, 1, 0];
+    let targets: [i64; 12] = core::array::from_fn(|i| if i % 3 == 0 { 1 } else { -1 });
+    let (mut g0, mut g1) = ([0.0f32; 12], [0.0f32; 12]);
+    let pos_weight = [1.0f32, 2.0, 0.5];
+    let mut errors = 0;
+    assert_no_alloc("parity accumulate", || {
+        let mut record = |r: Result<f32, Error>| match r {
+            Ok(v) => {
+                black_box(v);
+            }
+            Err(e) => {
+                black_box(show(e));
+                errors += 1;
+            }
+        };
+        let bce = SigmoidBcePerClass::new(&pos_weight).unwrap();
+        let mm = MultiMargin::new(3).unwrap();
+        let ml = MultilabelMargin::new(3).unwrap();
+        let soft = MultilabelSoftMargin::new(3).unwrap();
+        let sdml = Sdml::new(3).unwrap();
+        for scale in [0.5, f32::NAN] {
+            for r in [Reduction::Sum, Reduction::Mean] {
+                record(bce.value_and_accumulate_grad(&x, &t, r, scale, &mut g0));
+                record(mm.value_and_accumulate_grad(&x, &labels, r, scale, &mut g0));
+                record(ml.value_and_accumulate_grad(&x, &targets, r, scale, &mut g0));
+                record(soft.value_and_accumulate_grad(&x, &t, r, scale, &mut g0));
+                let grads = SdmlGrads {
+                    x1: &mut g0,
+                    x2: &mut g1,
+                };
+                record(sdml.value_and_accumulate_grad(&x, &t, r, scale, grads));
+            }
+        }
+        record(bce.mean_denominator(&x));
+        record(mm.mean_denominator(&x));
+        record(ml.mean_denominator(&x));
+        record(soft.mean_denominator(&x));
+        record(sdml.mean_denominator(&x));
+        record(sdml.mean_denominator(&x[..5]));
+    });
+    assert_eq!(errors, 10 + 1, "every error path ran");
 }

@@ -19,8 +19,13 @@ use common::rng::Rng;
 use common::tolerance::close;
 use loss_kernels::Reduction;
 use loss_kernels::ctc::{self, Activations, Ctc, Dims};
-use loss_kernels::embedding::{CosineEmbedding, CosineGrads, Triplet, TripletGrads};
+use loss_kernels::embedding::{
+    CosineEmbedding, CosineGrads, Sdml, SdmlGrads, Triplet, TripletGrads,
+};
+use loss_kernels::margin::{MultiMargin, MultilabelMargin, MultilabelSoftMargin};
+use loss_kernels::pair::{GaussianGrads, GaussianNll, MarginRanking, RankingGrads};
 use loss_kernels::pointwise::Huber;
+use loss_kernels::pointwise::SigmoidBcePerClass;
 use loss_kernels::softmax::{Input, KlDivergence, Labels, SoftmaxCrossEntropy};
 use std::ops::Range;
 
@@ -522,6 +527,303 @@ fn ctc_batch_major_shards() {
                 d,
                 (&sharded, &single),
             );
+        });
+    }
+}
+
+/// Splits a batch of `n` samples into 2, 3 and 7 shards and checks, at
+/// every level, that the shards give the single call's `Sum`, `Mean` and
+/// `Mean` gradient. `run(r, reduction, scale, grads)` is the loss's
+/// `value_and_accumulate_grad` on the samples `r` (the single call's
+/// gradient is accumulated into zeros with scale 1: `value_and_grad`'s, as
+/// tests/accumulate.rs checks), `denominator(r)` its `mean_denominator`;
+/// gradient `k` has `widths[k]` values per sample.
+fn shards_agree<const G: usize>(
+    what: &str,
+    family: Family,
+    (n, seed): (usize, u64),
+    widths: [usize; G],
+    run: impl Fn(&Range<usize>, Reduction, f32, [&mut [f32]; G]) -> f32,
+    denominator: impl Fn(&Range<usize>) -> f32,
+) {
+    let mut rng = Rng::new(seed);
+    let zeros = |r: &Range<usize>| widths.map(|w| vec![0.0f32; (r.end - r.start) * w]);
+    let all = 0..n;
+    for k in [2, 3, 7] {
+        let parts = shards(n, k, &mut rng);
+        each_lane(family, |lanes| {
+            let mut single = zeros(&all);
+            let mean = run(
+                &all,
+                Reduction::Mean,
+                1.0,
+                single.each_mut().map(|g| &mut g[..]),
+            );
+            let mut scratch = zeros(&all);
+            let sum = run(
+                &all,
+                Reduction::Sum,
+                1.0,
+                scratch.each_mut().map(|g| &mut g[..]),
+            );
+            let d = denominator(&all);
+            let mut sharded = zeros(&all);
+            let mut got = Combined {
+                sum: 0.0,
+                mean: 0.0,
+                denominator: 0.0,
+            };
+            for r in &parts {
+                let d_k = denominator(r);
+                let mut at = widths.map(|w| scaled(r, w)).into_iter();
+                let grads = sharded.each_mut().map(|g| &mut g[at.next().unwrap()]);
+                let m = run(r, Reduction::Mean, d_k / d, grads);
+                let mut scratch = zeros(r);
+                let s_k = run(
+                    r,
+                    Reduction::Sum,
+                    1.0,
+                    scratch.each_mut().map(|g| &mut g[..]),
+                );
+                got.sum += f64::from(s_k);
+                got.mean += f64::from(d_k) * f64::from(m) / f64::from(d);
+                got.denominator += f64::from(d_k);
+            }
+            for (g, (a, b)) in sharded.iter().zip(&single).enumerate() {
+                check(
+                    &format!("{what}, gradient {g}, {k} shards, {lanes} lanes"),
+                    &got,
+                    sum,
+                    mean,
+                    d,
+                    (a, b),
+                );
+            }
+        });
+    }
+}
+
+#[test]
+fn pair_shards() {
+    let mut rng = Rng::new(11);
+    let n = 50;
+    for (dim, shared) in [(1, false), (3, false), (3, true)] {
+        let len = n * dim;
+        let (p, t) = (rng.vec(len, -2.0, 2.0), rng.vec(len, -2.0, 2.0));
+        let var_width = if shared { 1 } else { dim };
+        let var = rng.vec(n * var_width, 0.1, 2.0);
+        let labels: Vec<f32> = (0..len)
+            .map(|_| if rng.coin(0.5) { 1.0 } else { -1.0 })
+            .collect();
+        let weight = rng.vec(n, 0.0, 2.0);
+        let what = format!("GaussianNll dim {dim} shared var {shared}");
+        shards_agree(
+            &what,
+            Family::Pointwise,
+            (n, 12),
+            [dim, var_width],
+            |r, reduction, scale, [pred, var_g]| {
+                let e = scaled(r, dim);
+                GaussianNll::new()
+                    .full(true)
+                    .dim(dim)
+                    .sample_weight(&weight[r.clone()])
+                    .value_and_accumulate_grad(
+                        &p[e.clone()],
+                        &t[e],
+                        &var[scaled(r, var_width)],
+                        reduction,
+                        scale,
+                        GaussianGrads { pred, var: var_g },
+                    )
+                    .unwrap()
+            },
+            |r| {
+                GaussianNll::new()
+                    .dim(dim)
+                    .mean_denominator(&p[scaled(r, dim)])
+                    .unwrap()
+            },
+        );
+        let ranking = MarginRanking::new(0.4).unwrap().dim(dim);
+        shards_agree(
+            &format!("MarginRanking dim {dim}"),
+            Family::Pointwise,
+            (n, 13),
+            [dim, dim],
+            |r, reduction, scale, [x1, x2]| {
+                let e = scaled(r, dim);
+                ranking
+                    .sample_weight(&weight[r.clone()])
+                    .value_and_accumulate_grad(
+                        &p[e.clone()],
+                        &t[e.clone()],
+                        &labels[e],
+                        reduction,
+                        scale,
+                        RankingGrads { x1, x2 },
+                    )
+                    .unwrap()
+            },
+            |r| ranking.mean_denominator(&p[scaled(r, dim)]).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn per_class_bce_and_margin_shards() {
+    let mut rng = Rng::new(14);
+    let rows = 40;
+    for classes in [3, 20] {
+        let len = rows * classes;
+        let x = rng.vec(len, -3.0, 3.0);
+        let dense = rng.vec(len, 0.0, 1.0);
+        let pos_weight = rng.vec(classes, 0.0, 3.0);
+        let class_weight = rng.vec(classes, 0.5, 2.0);
+        let weight = rng.vec(rows, 0.0, 2.0);
+        let labels: Vec<u32> = (0..rows).map(|_| rng.below(classes) as u32).collect();
+        let targets: Vec<i64> = (0..rows)
+            .flat_map(|_| {
+                let k = rng.below(classes);
+                let mut row: Vec<i64> = (0..k).map(|_| rng.below(classes) as i64).collect();
+                row.resize(classes, -1);
+                row
+            })
+            .collect();
+        let bce = SigmoidBcePerClass::new(&pos_weight).unwrap();
+        shards_agree(
+            &format!("SigmoidBcePerClass, {classes} classes"),
+            Family::Pointwise,
+            (rows, 15),
+            [classes],
+            |r, reduction, scale, [g]| {
+                let e = scaled(r, classes);
+                bce.sample_weight(&weight[r.clone()])
+                    .value_and_accumulate_grad(&x[e.clone()], &dense[e], reduction, scale, g)
+                    .unwrap()
+            },
+            |r| bce.mean_denominator(&x[scaled(r, classes)]).unwrap(),
+        );
+        let multi = MultiMargin::new(classes)
+            .unwrap()
+            .p(2)
+            .unwrap()
+            .class_weight(&class_weight);
+        shards_agree(
+            &format!("MultiMargin, {classes} classes"),
+            Family::Softmax,
+            (rows, 16),
+            [classes],
+            |r, reduction, scale, [g]| {
+                multi
+                    .sample_weight(&weight[r.clone()])
+                    .value_and_accumulate_grad(
+                        &x[scaled(r, classes)],
+                        &labels[r.clone()],
+                        reduction,
+                        scale,
+                        g,
+                    )
+                    .unwrap()
+            },
+            |r| multi.mean_denominator(&x[scaled(r, classes)]).unwrap(),
+        );
+        let multilabel = MultilabelMargin::new(classes).unwrap();
+        shards_agree(
+            &format!("MultilabelMargin, {classes} classes"),
+            Family::Softmax,
+            (rows, 17),
+            [classes],
+            |r, reduction, scale, [g]| {
+                let e = scaled(r, classes);
+                multilabel
+                    .sample_weight(&weight[r.clone()])
+                    .value_and_accumulate_grad(&x[e.clone()], &targets[e], reduction, scale, g)
+                    .unwrap()
+            },
+            |r| multilabel.mean_denominator(&x[scaled(r, classes)]).unwrap(),
+        );
+        let soft = MultilabelSoftMargin::new(classes)
+            .unwrap()
+            .class_weight(&class_weight);
+        shards_agree(
+            &format!("MultilabelSoftMargin, {classes} classes"),
+            Family::Softmax,
+            (rows, 18),
+            [classes],
+            |r, reduction, scale, [g]| {
+                let e = scaled(r, classes);
+                soft.sample_weight(&weight[r.clone()])
+                    .value_and_accumulate_grad(&x[e.clone()], &dense[e], reduction, scale, g)
+                    .unwrap()
+            },
+            |r| soft.mean_denominator(&x[scaled(r, classes)]).unwrap(),
+        );
+    }
+}
+
+/// SDML couples the rows of a batch (each row of `x1` against every row of
+/// `x2`), so a shard is a smaller SDML problem, not a part of the batch's
+/// loss: no shard identity holds. What its denominators give is the mean
+/// over micro-batches: `Σ_k (d_k / d) Mean_k = Σ_k Sum_k / d`, here against
+/// the per-sample losses of each micro-batch, with the accumulated gradient
+/// the `d_k / d`-weighted sum of the micro-batches' `Mean` gradients.
+#[test]
+fn sdml_micro_batches() {
+    let mut rng = Rng::new(19);
+    let (rows, dim) = (30, 4);
+    let x1 = rng.vec(rows * dim, -1.0, 1.0);
+    let x2 = rng.vec(rows * dim, -1.0, 1.0);
+    let loss = Sdml::new(dim).unwrap();
+    for k in [2, 3, 7] {
+        let parts = shards(rows, k, &mut rng);
+        each_lane(Family::Embedding, |lanes| {
+            let what = format!("SDML, {k} micro-batches, {lanes} lanes");
+            let d = loss.mean_denominator(&x1).unwrap();
+            let (mut g1, mut g2) = (vec![0.0; x1.len()], vec![0.0; x1.len()]);
+            let (mut w1, mut w2) = (vec![0.0f32; x1.len()], vec![0.0f32; x1.len()]);
+            let (mut combined, mut per_sample_sum, mut denominators) = (0.0f64, 0.0f64, 0.0);
+            for r in &parts {
+                let e = scaled(r, dim);
+                let (a, b) = (&x1[e.clone()], &x2[e.clone()]);
+                let d_k = loss.mean_denominator(a).unwrap();
+                let grads = SdmlGrads {
+                    x1: &mut g1[e.clone()],
+                    x2: &mut g2[e.clone()],
+                };
+                let m = loss
+                    .value_and_accumulate_grad(a, b, Reduction::Mean, d_k / d, grads)
+                    .unwrap();
+                combined += f64::from(d_k) * f64::from(m) / f64::from(d);
+                let mut out = vec![0.0; r.len()];
+                loss.per_sample(a, b, &mut out).unwrap();
+                per_sample_sum += out.iter().map(|&v| f64::from(v)).sum::<f64>();
+                denominators += d_k;
+                let (mut h1, mut h2) = (vec![0.0; e.len()], vec![0.0; e.len()]);
+                let grads = SdmlGrads {
+                    x1: &mut h1,
+                    x2: &mut h2,
+                };
+                loss.value_and_grad(a, b, Reduction::Mean, grads).unwrap();
+                for (j, i) in e.enumerate() {
+                    w1[i] = d_k / d * h1[j];
+                    w2[i] = d_k / d * h2[j];
+                }
+            }
+            assert_eq!(denominators, d, "{what}: denominators");
+            let want = per_sample_sum / f64::from(d);
+            assert!(
+                close(combined as f32, want, 1e-6, 1e-7),
+                "{what}: {combined} vs {want}"
+            );
+            for (got, want) in [(&g1, &w1), (&g2, &w2)] {
+                for (j, (&a, &b)) in got.iter().zip(want.iter()).enumerate() {
+                    assert!(
+                        close(a, f64::from(b), 1e-5, 1e-8),
+                        "{what}: gradient[{j}] {a:e} vs {b:e}"
+                    );
+                }
+            }
         });
     }
 }

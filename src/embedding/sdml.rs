@@ -5,7 +5,7 @@ use crate::Reduction;
 use crate::driver::lanes::{for_lanes, load, store};
 use crate::driver::row::dots;
 use crate::driver::{Samples, each_row, reduction_scale, rows_in};
-use crate::error::{Error, check_len, rows};
+use crate::error::{Domain, Error, check_len, check_param, rows};
 use crate::lane::{self, Kernel, Lane};
 use crate::math::{exp_nonpositive, ln};
 
@@ -105,7 +105,7 @@ impl<'w> Sdml<'w> {
     /// The reduced loss.
     pub fn value(&self, x1: &[f32], x2: &[f32], reduction: Reduction) -> Result<f32, Error> {
         let n = self.check(x1, x2)?;
-        let total = self.run::<false>([x1, x2], [&mut [], &mut []], &mut [], 1.0);
+        let total = self.run::<false, false>([x1, x2], [&mut [], &mut []], &mut [], 1.0);
         Ok(total * reduction_scale(reduction, n as f32))
     }
 
@@ -120,15 +120,73 @@ impl<'w> Sdml<'w> {
         let n = self.check(x1, x2)?;
         check_grads(&grads, x1.len())?;
         let scale = reduction_scale(reduction, n as f32);
-        let total = self.run::<true>([x1, x2], [grads.x1, grads.x2], &mut [], scale);
+        let total = self.run::<true, false>([x1, x2], [grads.x1, grads.x2], &mut [], scale);
         Ok(total * scale)
+    }
+
+    /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
+    /// **added** to `grads` in the same pass (`grad += scale · ∂L`).
+    /// `scale` (finite) weights the gradients only; the value returned is
+    /// the loss itself, as [`value_and_grad`](Self::value_and_grad)
+    /// returns it.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::{Sdml, SdmlGrads};
+    /// use loss_kernels::Reduction;
+    /// let (x1, x2) = ([0.0, 0.0, 3.0, 0.0], [0.0, 0.1, 3.0, -0.1]);
+    /// let loss = Sdml::new(2)?;
+    /// let (mut g1, mut g2) = ([0.0; 4], [0.0; 4]);
+    /// let grads = SdmlGrads { x1: &mut g1, x2: &mut g2 };
+    /// let v = loss.value_and_grad(&x1, &x2, Reduction::Mean, grads)?;
+    /// // twice the gradient, added to zeros (a power of two: exact)
+    /// let (mut a1, mut a2) = ([0.0; 4], [0.0; 4]);
+    /// let grads = SdmlGrads { x1: &mut a1, x2: &mut a2 };
+    /// assert_eq!(loss.value_and_accumulate_grad(&x1, &x2, Reduction::Mean, 2.0, grads)?, v);
+    /// assert_eq!((a1, a2), (g1.map(|g| 2.0 * g), g2.map(|g| 2.0 * g)));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_accumulate_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: SdmlGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(x1, x2)?;
+        check_grads(&grads, x1.len())?;
+        let acc = check_param("scale", scale, Domain::Finite)?;
+        let scale = reduction_scale(reduction, n as f32);
+        let grads = [grads.x1, grads.x2];
+        let total = self.run::<true, true>([x1, x2], grads, &mut [], scale * acc);
+        Ok(total * scale)
+    }
+
+    /// The `Mean` denominator of a batch: its number of pairs,
+    /// `x1.len() / dim`.
+    ///
+    /// Unlike the per-sample losses, SDML couples its rows (each row of
+    /// `x1` is scored against every row of `x2`), so a shard of a batch is
+    /// a smaller SDML problem, not a part of the batch's loss. What the
+    /// denominators do combine are whole batches: `Σ_k (d_k / d) Mean_k`
+    /// over micro-batches `k` (and the same factors as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad)) is
+    /// the mean over all their pairs, each against its own micro-batch.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::Sdml;
+    /// assert_eq!(Sdml::new(2)?.mean_denominator(&[0.0; 6])?, 3.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, x1: &[f32]) -> Result<f32, Error> {
+        Ok(rows("x1", "dim", x1.len(), self.dim)? as f32)
     }
 
     /// The per-sample losses into `out`, one per row.
     pub fn per_sample(&self, x1: &[f32], x2: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let n = self.check(x1, x2)?;
         check_len("out", out, n)?;
-        self.run::<false>([x1, x2], [&mut [], &mut []], out, 1.0);
+        self.run::<false, false>([x1, x2], [&mut [], &mut []], out, 1.0);
         Ok(())
     }
 
@@ -144,7 +202,7 @@ impl<'w> Sdml<'w> {
         let n = self.check(x1, x2)?;
         check_len("out", out, n)?;
         check_grads(&grads, x1.len())?;
-        Ok(self.run::<true>([x1, x2], [grads.x1, grads.x2], out, 1.0))
+        Ok(self.run::<true, false>([x1, x2], [grads.x1, grads.x2], out, 1.0))
     }
 
     fn check(&self, x1: &[f32], x2: &[f32]) -> Result<usize, Error> {
@@ -162,14 +220,14 @@ impl<'w> Sdml<'w> {
         Ok(n)
     }
 
-    fn run<const GRAD: bool>(
+    fn run<const GRAD: bool, const ACC: bool>(
         &self,
         inputs: [&[f32]; 2],
         grads: [&mut [f32]; 2],
         out: &mut [f32],
         grad_scale: f32,
     ) -> f32 {
-        lane::run(SdmlBatch::<GRAD> {
+        lane::run(SdmlBatch::<GRAD, ACC> {
             loss: *self,
             inputs,
             grads,
@@ -185,7 +243,7 @@ fn check_grads(g: &SdmlGrads<'_>, len: usize) -> Result<(), Error> {
 }
 
 /// A validated SDML call (see [`Kernel`]).
-struct SdmlBatch<'a, 'w, const GRAD: bool> {
+struct SdmlBatch<'a, 'w, const GRAD: bool, const ACC: bool> {
     loss: Sdml<'w>,
     inputs: [&'a [f32]; 2],
     grads: [&'a mut [f32]; 2],
@@ -206,7 +264,7 @@ fn x_ln_x(t: f32) -> f32 {
     if t == 0.0 { 0.0 } else { t * ln::<f32>(t) }
 }
 
-impl<const GRAD: bool> Kernel for SdmlBatch<'_, '_, GRAD> {
+impl<const GRAD: bool, const ACC: bool> Kernel for SdmlBatch<'_, '_, GRAD, ACC> {
     type Output = f32;
 
     #[inline(always)]
@@ -221,7 +279,9 @@ impl<const GRAD: bool> Kernel for SdmlBatch<'_, '_, GRAD> {
         let dim = loss.dim;
         let n = rows_in(x1.len(), dim);
         let (hot, off, entropy) = labels(n, loss.smoothing);
-        if GRAD {
+        // Both gradients are sums over pairs, added from 0 or (with `ACC`)
+        // from what the caller's slices hold.
+        if GRAD && !ACC {
             g2.fill(0.0);
         }
         let mut samples = Samples::new(out);
@@ -258,7 +318,9 @@ impl<const GRAD: bool> Kernel for SdmlBatch<'_, '_, GRAD> {
                 let loss_i = entropy + td + (ln::<f32>(s) - m);
                 if GRAD {
                     // Pass 2: `G_ij = w (t_ij - p_ij)`, `p_ij = e^(m - D_ij) / s`.
-                    ga.fill(0.0);
+                    if !ACC {
+                        ga.fill(0.0);
+                    }
                     let (scale, inv_s) = (w * grad_scale, 1.0 / s);
                     distances::<L>(
                         a,

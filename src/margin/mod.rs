@@ -56,7 +56,7 @@ pub use soft::MultilabelSoftMargin;
 
 use crate::Reduction;
 use crate::driver::{Samples, each_row, reduction_scale};
-use crate::error::{Error, check_len, rows};
+use crate::error::{Domain, Error, check_len, check_param, rows};
 use crate::lane::{self, Kernel, Lane};
 
 mod sealed {
@@ -103,8 +103,9 @@ fn step<L: Lane>(z: L) -> L {
 trait RowLoss: Copy {
     /// Row `index`'s loss (before the sample weight) at scores `x` (with
     /// `target` the row's dense targets, or empty); with `GRAD` writes its
-    /// gradient times `scale` into `grad` (the row's length).
-    fn row<L: Lane, const GRAD: bool>(
+    /// gradient times `scale` into `grad` (the row's length), or adds it
+    /// to what `grad` holds with `ACC`.
+    fn row<L: Lane, const GRAD: bool, const ACC: bool>(
         &self,
         index: usize,
         x: &[f32],
@@ -114,8 +115,8 @@ trait RowLoss: Copy {
     ) -> f32;
 }
 
-/// A validated call: every row of `x` through `loss` (see [`Kernel`]).
-struct Batch<'a, R, const GRAD: bool> {
+/// A validated call: every row of `x` through `loss`.
+struct Batch<'a, R> {
     loss: R,
     classes: usize,
     x: &'a [f32],
@@ -126,7 +127,11 @@ struct Batch<'a, R, const GRAD: bool> {
     grad_scale: f32,
 }
 
-impl<R: RowLoss, const GRAD: bool> Kernel for Batch<'_, R, GRAD> {
+/// A [`Batch`] as a [`Kernel`]: with `GRAD` the gradient, written (or, with
+/// `ACC`, added).
+struct Rows<'a, R, const GRAD: bool, const ACC: bool>(Batch<'a, R>);
+
+impl<R: RowLoss, const GRAD: bool, const ACC: bool> Kernel for Rows<'_, R, GRAD, ACC> {
     type Output = f32;
 
     #[inline(always)]
@@ -140,7 +145,7 @@ impl<R: RowLoss, const GRAD: bool> Kernel for Batch<'_, R, GRAD> {
             out,
             weight,
             grad_scale,
-        } = self;
+        } = self.0;
         let n = crate::driver::rows_in(x.len(), classes);
         let mut samples = Samples::new(out);
         each_row(
@@ -155,7 +160,7 @@ impl<R: RowLoss, const GRAD: bool> Kernel for Batch<'_, R, GRAD> {
                 let w = row.weight;
                 let [x, t] = row.x;
                 let [g] = row.grad;
-                w * loss.row::<L, GRAD>(row.index, x, t, g, w * grad_scale)
+                w * loss.row::<L, GRAD, ACC>(row.index, x, t, g, w * grad_scale)
             },
         );
         samples.total()
@@ -168,6 +173,13 @@ enum Want<'a> {
     Reduced(Reduction, Option<&'a mut [f32]>),
     /// The per-sample values (and, with `Some`, the gradient of their sum).
     PerSample(&'a mut [f32], Option<&'a mut [f32]>),
+    /// The reduced value, and `scale ·` its gradient added to the slice.
+    Accumulate(Reduction, f32, &'a mut [f32]),
+}
+
+/// The `Mean` denominator of the rows of `x`: their number.
+fn mean_denominator(x: &[f32], classes: usize) -> Result<f32, Error> {
+    Ok(rows("x", "classes", x.len(), classes)? as f32)
 }
 
 /// The entry points' shared tail: checks `x` (rows of `classes`), the
@@ -188,38 +200,37 @@ fn call<R: RowLoss>(
         check_len("sample_weight", w, n)?;
     }
     check_rows(n)?;
-    let (grad, out, scale) = match want {
-        Want::Reduced(r, grad) => (grad, None, reduction_scale(r, n as f32)),
+    // The gradient, whether it is added to, and the factor on it.
+    let (grad, out, scale, acc) = match want {
+        Want::Reduced(r, grad) => (grad, None, reduction_scale(r, n as f32), None),
         Want::PerSample(out, grad) => {
             check_len("out", out, n)?;
-            (grad, Some(out), 1.0)
+            (grad, Some(out), 1.0, None)
+        }
+        Want::Accumulate(r, acc, grad) => {
+            let acc = check_param("scale", acc, Domain::Finite)?;
+            (Some(grad), None, reduction_scale(r, n as f32), Some(acc))
         }
     };
     if let Some(g) = &grad {
         check_len("grad", g, x.len())?;
     }
     let out = out.unwrap_or(&mut []);
-    let total = match grad {
-        Some(grad) => lane::run(Batch::<R, true> {
-            loss,
-            classes,
-            x,
-            target,
-            grad,
-            out,
-            weight,
-            grad_scale: scale,
-        }),
-        None => lane::run(Batch::<R, false> {
-            loss,
-            classes,
-            x,
-            target,
-            grad: &mut [],
-            out,
-            weight,
-            grad_scale: scale,
-        }),
+    let has_grad = grad.is_some();
+    let batch = Batch {
+        loss,
+        classes,
+        x,
+        target,
+        grad: grad.unwrap_or(&mut []),
+        out,
+        weight,
+        grad_scale: scale * acc.unwrap_or(1.0),
+    };
+    let total = match (has_grad, acc.is_some()) {
+        (true, true) => lane::run(Rows::<R, true, true>(batch)),
+        (true, false) => lane::run(Rows::<R, true, false>(batch)),
+        (false, _) => lane::run(Rows::<R, false, false>(batch)),
     };
     Ok(total * scale)
 }

@@ -1,8 +1,8 @@
 //! [`MultiMargin`]; the math is in the [module docs](super).
 
-use super::{Label, RowLoss, Want, call, hinge, step};
+use super::{Label, RowLoss, Want, call, hinge, mean_denominator, step};
 use crate::Reduction;
-use crate::driver::lanes::{for_lanes, keep_or, load, store};
+use crate::driver::lanes::{for_lanes, keep_or, load, put};
 use crate::error::{Bound, Domain, Error, check_len, check_param, const_try};
 use crate::lane::Lane;
 
@@ -63,7 +63,7 @@ struct Row<'a, Y, const SQUARED: bool> {
 
 impl<Y: Label, const SQUARED: bool> RowLoss for Row<'_, Y, SQUARED> {
     #[inline(always)]
-    fn row<L: Lane, const GRAD: bool>(
+    fn row<L: Lane, const GRAD: bool, const ACC: bool>(
         &self,
         index: usize,
         x: &[f32],
@@ -103,12 +103,14 @@ impl<Y: Label, const SQUARED: bool> RowLoss for Row<'_, Y, SQUARED> {
                 acc = if SQUARED { h.mul_add(h, acc) } else { acc + h };
                 if GRAD {
                     slopes = slopes + d;
-                    store(d * g_scale, grad, i);
+                    put::<L, ACC>(d * g_scale, grad, i);
                 }
             },
         );
         if GRAD && let Some(g) = grad.get_mut(y) {
-            *g = -(slopes.sum() * scale * c_y * self.inv_classes);
+            // The label's own lane added 0 above.
+            let d = -(slopes.sum() * scale * c_y * self.inv_classes);
+            *g = if ACC { *g + d } else { d };
         }
         acc.sum() * c_y * self.inv_classes
     }
@@ -191,6 +193,48 @@ impl<'w> MultiMargin<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         self.call(x, labels, Want::Reduced(reduction, Some(grad)))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `x` **added** to
+    /// `grad` (same length) in the same pass (`grad += scale · ∂L/∂x`).
+    /// `scale` (finite) weights the gradient only; the value returned is the
+    /// loss itself, as [`value_and_grad`](Self::value_and_grad) returns it.
+    ///
+    /// ```
+    /// use loss_kernels::{margin::MultiMargin, Reduction};
+    /// let (x, labels) = ([0.0, 0.5], [0u32]);
+    /// let loss = MultiMargin::new(2)?;
+    /// let mut grad = [1.0; 2];
+    /// // (1/2) max(0, 1 - 0 + 0.5) = 0.75; d/dx = ∓1/2, times 2
+    /// let v = loss.value_and_accumulate_grad(&x, &labels, Reduction::Sum, 2.0, &mut grad)?;
+    /// assert_eq!((v, grad), (0.75, [1.0 - 1.0, 1.0 + 1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_accumulate_grad<Y: Label>(
+        &self,
+        x: &[f32],
+        labels: &[Y],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.call(x, labels, Want::Accumulate(reduction, scale, grad))
+    }
+
+    /// The `Mean` denominator of a batch: its number of rows,
+    /// `x.len() / classes`. Shards combine exactly with it: `Mean = Σ_k
+    /// (d_k / d) Mean_k`, and the factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::margin::MultiMargin;
+    /// assert_eq!(MultiMargin::new(3)?.mean_denominator(&[0.0; 6])?, 2.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, x: &[f32]) -> Result<f32, Error> {
+        mean_denominator(x, self.classes)
     }
 
     /// The per-sample losses (sample-weighted) into `out`, one per row.

@@ -1,6 +1,6 @@
 //! [`MultilabelMargin`]; the math is in the [module docs](super).
 
-use super::{Label, RowLoss, Want, call, hinge, step};
+use super::{Label, RowLoss, Want, call, hinge, mean_denominator, step};
 use crate::Reduction;
 use crate::driver::lanes::{for_lanes, keep_or, load, store};
 use crate::error::{Bound, Error, check_len};
@@ -60,7 +60,7 @@ struct Row<'a, Y> {
 
 impl<Y: Label> RowLoss for Row<'_, Y> {
     #[inline(always)]
-    fn row<L: Lane, const GRAD: bool>(
+    fn row<L: Lane, const GRAD: bool, const ACC: bool>(
         &self,
         index: usize,
         x: &[f32],
@@ -74,7 +74,9 @@ impl<Y: Label> RowLoss for Row<'_, Y> {
         let zero = L::splat(0.0);
         let all = zero.eq(zero);
         let g_scale = scale * self.inv_classes;
-        if GRAD {
+        // The row's gradient is summed into `grad` over the listed
+        // targets: from 0, or from what an accumulating call's `grad` holds.
+        if GRAD && !ACC {
             grad.fill(0.0);
         }
         let mut total = 0.0;
@@ -156,6 +158,49 @@ impl<'w> MultilabelMargin<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         self.call(x, targets, Want::Reduced(reduction, Some(grad)))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `x` **added** to
+    /// `grad` (same length) in the same pass (`grad += scale · ∂L/∂x`).
+    /// `scale` (finite) weights the gradient only; the value returned is the
+    /// loss itself, as [`value_and_grad`](Self::value_and_grad) returns it.
+    ///
+    /// ```
+    /// use loss_kernels::{margin::MultilabelMargin, Reduction};
+    /// // one row of 2 classes, target class 0 (then the -1 terminator)
+    /// let (x, targets) = ([0.0, 0.5], [0i64, -1]);
+    /// let loss = MultilabelMargin::new(2)?;
+    /// let mut grad = [1.0; 2];
+    /// // (1/2) max(0, 1 - 0 + 0.5) = 0.75; d/dx = ∓1/2, times 2
+    /// let v = loss.value_and_accumulate_grad(&x, &targets, Reduction::Sum, 2.0, &mut grad)?;
+    /// assert_eq!((v, grad), (0.75, [1.0 - 1.0, 1.0 + 1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_accumulate_grad<Y: Label>(
+        &self,
+        x: &[f32],
+        targets: &[Y],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.call(x, targets, Want::Accumulate(reduction, scale, grad))
+    }
+
+    /// The `Mean` denominator of a batch: its number of rows,
+    /// `x.len() / classes`. Shards combine exactly with it: `Mean = Σ_k
+    /// (d_k / d) Mean_k`, and the factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::margin::MultilabelMargin;
+    /// assert_eq!(MultilabelMargin::new(3)?.mean_denominator(&[0.0; 6])?, 2.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, x: &[f32]) -> Result<f32, Error> {
+        mean_denominator(x, self.classes)
     }
 
     /// The per-sample losses (sample-weighted) into `out`, one per row.

@@ -1,8 +1,8 @@
 //! [`MultilabelSoftMargin`]; the math is in the [module docs](super).
 
-use super::{RowLoss, Want, call};
+use super::{RowLoss, Want, call, mean_denominator};
 use crate::Reduction;
-use crate::driver::lanes::{for_lanes, keep_or, load, store};
+use crate::driver::lanes::{for_lanes, keep_or, load, put};
 use crate::error::{Error, check_len};
 use crate::lane::Lane;
 use crate::math::LogisticParts;
@@ -54,7 +54,7 @@ struct Row<'w> {
 
 impl RowLoss for Row<'_> {
     #[inline(always)]
-    fn row<L: Lane, const GRAD: bool>(
+    fn row<L: Lane, const GRAD: bool, const ACC: bool>(
         &self,
         _index: usize,
         x: &[f32],
@@ -83,7 +83,7 @@ impl RowLoss for Row<'_> {
                 acc = acc + keep_or(keep, l, zero);
                 if GRAD {
                     let g = (q.sigmoid() - t) * g_scale;
-                    store(c.map_or(g, |c| g * c), grad, i);
+                    put::<L, ACC>(c.map_or(g, |c| g * c), grad, i);
                 }
             },
         );
@@ -141,6 +141,47 @@ impl<'w> MultilabelSoftMargin<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         self.call(x, target, Want::Reduced(reduction, Some(grad)))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `x` **added** to
+    /// `grad` (same length) in the same pass (`grad += scale · ∂L/∂x`).
+    /// `scale` (finite) weights the gradient only; the value returned is the
+    /// loss itself, as [`value_and_grad`](Self::value_and_grad) returns it.
+    ///
+    /// ```
+    /// use loss_kernels::{margin::MultilabelSoftMargin, Reduction};
+    /// let loss = MultilabelSoftMargin::new(1)?;
+    /// let mut grad = [1.0; 2];
+    /// // d/dx = σ(0) - 1 = -0.5 per element, times 2
+    /// loss.value_and_accumulate_grad(&[0.0, 0.0], &[1.0, 1.0], Reduction::Sum, 2.0, &mut grad)?;
+    /// assert_eq!(grad, [0.0, 0.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_accumulate_grad(
+        &self,
+        x: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.call(x, target, Want::Accumulate(reduction, scale, grad))
+    }
+
+    /// The `Mean` denominator of a batch: its number of rows,
+    /// `x.len() / classes`. Shards combine exactly with it: `Mean = Σ_k
+    /// (d_k / d) Mean_k`, and the factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::margin::MultilabelSoftMargin;
+    /// assert_eq!(MultilabelSoftMargin::new(3)?.mean_denominator(&[0.0; 6])?, 2.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, x: &[f32]) -> Result<f32, Error> {
+        mean_denominator(x, self.classes)
     }
 
     /// The per-sample losses (sample-weighted) into `out`, one per row.

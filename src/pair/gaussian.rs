@@ -23,7 +23,7 @@ use crate::Reduction;
 use crate::driver::{
     ElementLoss, ElementLoss3, Samples, batch3, each_row, reduction_scale, rows_in, sweep,
 };
-use crate::error::{Domain, Error, check_len, check_param, const_try};
+use crate::error::{Domain, Error, check_len, check_param, const_try, rows};
 use crate::lane::{self, Kernel, Lane};
 use crate::math::ln;
 
@@ -170,7 +170,7 @@ impl<'w> GaussianNll<'w> {
             pred: &mut [],
             var: &mut [],
         };
-        self.run::<false, false>(pred, target, var, reduction, grads, &mut [])
+        self.run::<false, false, false>(pred, target, var, reduction, (grads, 1.0), &mut [])
     }
 
     /// The reduced loss and its gradients w.r.t. `pred` and `var`, in one
@@ -196,7 +196,55 @@ impl<'w> GaussianNll<'w> {
     ) -> Result<f32, Error> {
         check_len("grad.pred", grads.pred, pred.len())?;
         check_len("grad.var", grads.var, var.len())?;
-        self.run::<true, false>(pred, target, var, reduction, grads, &mut [])
+        self.run::<true, false, false>(pred, target, var, reduction, (grads, 1.0), &mut [])
+    }
+
+    /// The reduced loss, and `scale ·` its gradients w.r.t. `pred` and
+    /// `var` **added** to `grads` in the same pass (`grad += scale · ∂L`).
+    /// `scale` (finite) weights the gradients only; the value returned is
+    /// the loss itself, as [`value_and_grad`](Self::value_and_grad)
+    /// returns it.
+    ///
+    /// ```
+    /// use loss_kernels::pair::{GaussianGrads, GaussianNll};
+    /// use loss_kernels::Reduction;
+    /// let (mut gp, mut gv) = ([1.0; 1], [1.0; 1]);
+    /// let grads = GaussianGrads { pred: &mut gp, var: &mut gv };
+    /// let loss = GaussianNll::new();
+    /// let v = loss.value_and_accumulate_grad(&[2.0], &[0.0], &[1.0], Reduction::Sum, 0.5, grads)?;
+    /// // f = 0.5 (0 + 4) = 2; s / v = 2; 0.5 (1/v - s²/v²) = -1.5
+    /// assert_eq!((v, gp, gv), (2.0, [1.0 + 0.5 * 2.0], [1.0 - 0.5 * 1.5]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_accumulate_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        var: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: GaussianGrads<'_>,
+    ) -> Result<f32, Error> {
+        check_len("grad.pred", grads.pred, pred.len())?;
+        check_len("grad.var", grads.var, var.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        self.run::<true, false, true>(pred, target, var, reduction, (grads, scale), &mut [])
+    }
+
+    /// The `Mean` denominator of a batch: its number of samples,
+    /// `pred.len() / dim`. Shards combine exactly with it: `Mean = Σ_k
+    /// (d_k / d) Mean_k`, and the factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradients.
+    ///
+    /// ```
+    /// use loss_kernels::pair::GaussianNll;
+    /// assert_eq!(GaussianNll::new().dim(2).mean_denominator(&[0.0; 6])?, 3.0);
+    /// assert!(GaussianNll::new().dim(4).mean_denominator(&[0.0; 6]).is_err());
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, pred: &[f32]) -> Result<f32, Error> {
+        Ok(rows("pred", "dim", pred.len(), self.dim)? as f32)
     }
 
     /// The per-sample losses into `out`.
@@ -219,7 +267,7 @@ impl<'w> GaussianNll<'w> {
             pred: &mut [],
             var: &mut [],
         };
-        self.run::<false, true>(pred, target, var, Reduction::Sum, grads, out)
+        self.run::<false, true, false>(pred, target, var, Reduction::Sum, (grads, 1.0), out)
             .map(|_| ())
     }
 
@@ -246,16 +294,19 @@ impl<'w> GaussianNll<'w> {
     ) -> Result<f32, Error> {
         check_len("grad.pred", grads.pred, pred.len())?;
         check_len("grad.var", grads.var, var.len())?;
-        self.run::<true, true>(pred, target, var, Reduction::Sum, grads, out)
+        self.run::<true, true, false>(pred, target, var, Reduction::Sum, (grads, 1.0), out)
     }
 
-    fn run<const GRAD: bool, const VALUES: bool>(
+    /// Validates once, then runs the kernel; `grads` carries the factor on
+    /// the gradients (1, or an accumulating call's `scale`, added with
+    /// `ACC`).
+    fn run<const GRAD: bool, const VALUES: bool, const ACC: bool>(
         &self,
         pred: &[f32],
         target: &[f32],
         var: &[f32],
         reduction: Reduction,
-        grads: GaussianGrads<'_>,
+        (grads, grad_scale): (GaussianGrads<'_>, f32),
         values: &mut [f32],
     ) -> Result<f32, Error> {
         let n = layout(
@@ -281,12 +332,12 @@ impl<'w> GaussianNll<'w> {
             constant: if self.full { HALF_LN_TWO_PI } else { 0.0 },
         };
         let scale = reduction_scale(reduction, n as f32) / self.dim as f32;
-        let call = GaussianBatch::<GRAD, VALUES> {
+        let call = GaussianBatch::<GRAD, VALUES, ACC> {
             element,
             dim: self.dim,
             inputs: [pred, target, var],
             weight: self.sample_weight,
-            scale,
+            scales: [scale, scale * grad_scale],
             grads,
             values,
         };
@@ -322,11 +373,13 @@ impl ElementLoss3 for Gaussian {
     fn eval<L: Lane>(&self, [p, t, var]: [L; 3]) -> (L, [L; 2]) {
         let half = L::splat(0.5);
         let v = self.clamp(var);
-        let inv = L::splat(1.0) / v;
         let s = p - t;
-        let q = s * inv;
+        // `s / v`, not `s · (1 / v)`: `1 / v` overflows for a `v` below
+        // `1 / f32::MAX` (a subnormal `eps` or `var`), and `0 · inf` is NaN
+        // where the loss is finite (the pairs fuzz finding).
+        let q = s / v;
         let value = half.mul_add(ln(v) + s * q, L::splat(self.constant));
-        (value, [q, half * q.mul_add(-q, inv)])
+        (value, [q, half * q.mul_add(-q, L::splat(1.0) / v)])
     }
 }
 
@@ -335,7 +388,7 @@ impl ElementLoss3 for Gaussian {
 /// sample).
 #[derive(Clone, Copy)]
 struct OverVar {
-    inv: f32,
+    var: f32,
 }
 
 impl ElementLoss for OverVar {
@@ -343,33 +396,38 @@ impl ElementLoss for OverVar {
     #[inline(always)]
     fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
         let s = p - t;
-        let q = s * L::splat(self.inv);
+        // A division, as in `Gaussian::eval`: `1 / var` may overflow.
+        let q = s / L::splat(self.var);
         (L::splat(0.5) * s * q, q)
     }
 }
 
 /// A validated Gaussian NLL call (per-element variances).
-struct GaussianBatch<'a, 'g, const GRAD: bool, const VALUES: bool> {
+struct GaussianBatch<'a, 'g, const GRAD: bool, const VALUES: bool, const ACC: bool> {
     element: Gaussian,
     dim: usize,
     inputs: [&'a [f32]; 3],
     weight: Option<&'a [f32]>,
-    scale: f32,
+    /// `[value, gradient]` factors: the reduction's (and `1 / dim`), the
+    /// gradient's times an accumulating call's `scale`.
+    scales: [f32; 2],
     grads: GaussianGrads<'g>,
     values: &'a mut [f32],
 }
 
-impl<const GRAD: bool, const VALUES: bool> Kernel for GaussianBatch<'_, '_, GRAD, VALUES> {
+impl<const GRAD: bool, const VALUES: bool, const ACC: bool> Kernel
+    for GaussianBatch<'_, '_, GRAD, VALUES, ACC>
+{
     type Output = f32;
 
     #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
-        batch3::<L, Gaussian, GRAD, VALUES, false>(
+        batch3::<L, Gaussian, GRAD, VALUES, ACC>(
             &self.element,
             self.dim,
             self.inputs,
             self.weight,
-            [self.scale; 2],
+            self.scales,
             [self.grads.pred, self.grads.var],
             self.values,
         )
@@ -377,9 +435,13 @@ impl<const GRAD: bool, const VALUES: bool> Kernel for GaussianBatch<'_, '_, GRAD
 }
 
 /// The same call with one variance per sample: one sweep per sample.
-struct SharedVar<'a, 'g, const GRAD: bool, const VALUES: bool>(GaussianBatch<'a, 'g, GRAD, VALUES>);
+struct SharedVar<'a, 'g, const GRAD: bool, const VALUES: bool, const ACC: bool>(
+    GaussianBatch<'a, 'g, GRAD, VALUES, ACC>,
+);
 
-impl<const GRAD: bool, const VALUES: bool> Kernel for SharedVar<'_, '_, GRAD, VALUES> {
+impl<const GRAD: bool, const VALUES: bool, const ACC: bool> Kernel
+    for SharedVar<'_, '_, GRAD, VALUES, ACC>
+{
     type Output = f32;
 
     #[inline(always)]
@@ -389,7 +451,7 @@ impl<const GRAD: bool, const VALUES: bool> Kernel for SharedVar<'_, '_, GRAD, VA
             dim,
             inputs: [pred, target, var],
             weight,
-            scale,
+            scales: [scale, grad_scale],
             grads,
             values,
         } = self.0;
@@ -408,20 +470,22 @@ impl<const GRAD: bool, const VALUES: bool> Kernel for SharedVar<'_, '_, GRAD, VA
                 let [p, t] = row.x;
                 let [g] = row.grad;
                 let v = element.clamp(var.get(row.index).copied().unwrap_or(f32::NAN));
-                let sw = scale * row.weight;
-                // Σ 0.5 s²/v, scaled by sw (and s/v · sw into the gradient).
-                let quadratic = sweep::<L, OverVar, GRAD, false, false>(
-                    &OverVar { inv: 1.0 / v },
+                let (sw, sg) = (scale * row.weight, grad_scale * row.weight);
+                // Σ 0.5 s²/v, scaled by sw (and s/v · sg into the gradient).
+                let quadratic = sweep::<L, OverVar, GRAD, false, ACC>(
+                    &OverVar { var: v },
                     p,
                     t,
                     None,
-                    [sw; 2],
+                    [sw, sg],
                     g,
                     &mut [],
                 );
                 if GRAD && let Some(gv) = grad_var.get_mut(row.index) {
-                    // sw Σ 0.5 (1/v - s²/v²) = sw · 0.5 dim / v - quadratic / v
-                    *gv = (sw * 0.5 * elements - quadratic) / v;
+                    // sw Σ 0.5 (1/v - s²/v²) = sw · 0.5 dim / v - quadratic / v,
+                    // times the accumulating call's factor sg / sw.
+                    let d = (sw * 0.5 * elements - quadratic) / v * (grad_scale / scale);
+                    *gv = if ACC { *gv + d } else { d };
                 }
                 let shared = 0.5 * ln(v) + element.constant;
                 sw * elements * shared + quadratic

@@ -10,7 +10,7 @@
 use super::layout;
 use crate::Reduction;
 use crate::driver::{ElementLoss3, batch3, reduction_scale};
-use crate::error::{Domain, Error, check_len, check_param, const_try};
+use crate::error::{Domain, Error, check_len, check_param, const_try, rows};
 use crate::lane::{self, Kernel, Lane};
 use crate::pointwise::positive_part;
 
@@ -105,7 +105,12 @@ impl<'w> MarginRanking<'w> {
         labels: &[f32],
         reduction: Reduction,
     ) -> Result<f32, Error> {
-        self.run::<false, false>([x1, x2, labels], reduction, [&mut [], &mut []], &mut [])
+        self.run::<false, false, false>(
+            [x1, x2, labels],
+            reduction,
+            ([&mut [], &mut []], 1.0),
+            &mut [],
+        )
     }
 
     /// The reduced loss and its gradients w.r.t. `x1` and `x2`, in one pass.
@@ -129,7 +134,55 @@ impl<'w> MarginRanking<'w> {
     ) -> Result<f32, Error> {
         check_len("grad.x1", grads.x1, x1.len())?;
         check_len("grad.x2", grads.x2, x1.len())?;
-        self.run::<true, false>([x1, x2, labels], reduction, [grads.x1, grads.x2], &mut [])
+        let grads = ([grads.x1, grads.x2], 1.0);
+        self.run::<true, false, false>([x1, x2, labels], reduction, grads, &mut [])
+    }
+
+    /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
+    /// **added** to `grads` in the same pass (`grad += scale · ∂L`).
+    /// `scale` (finite) weights the gradients only; the value returned is
+    /// the loss itself, as [`value_and_grad`](Self::value_and_grad)
+    /// returns it.
+    ///
+    /// ```
+    /// use loss_kernels::pair::{MarginRanking, RankingGrads};
+    /// use loss_kernels::Reduction;
+    /// let (mut g1, mut g2) = ([1.0; 2], [1.0; 2]);
+    /// let grads = RankingGrads { x1: &mut g1, x2: &mut g2 };
+    /// let loss = MarginRanking::new(0.0)?;
+    /// let v = loss.value_and_accumulate_grad(&[0.0, 2.0], &[1.0, 1.0], &[1.0, 1.0], Reduction::Sum, 2.0, grads)?;
+    /// assert_eq!((v, g1, g2), (1.0, [1.0 - 2.0, 1.0], [1.0 + 2.0, 1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_accumulate_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: RankingGrads<'_>,
+    ) -> Result<f32, Error> {
+        check_len("grad.x1", grads.x1, x1.len())?;
+        check_len("grad.x2", grads.x2, x1.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        let grads = ([grads.x1, grads.x2], scale);
+        self.run::<true, false, true>([x1, x2, labels], reduction, grads, &mut [])
+    }
+
+    /// The `Mean` denominator of a batch: its number of samples,
+    /// `x1.len() / dim`. Shards combine exactly with it: `Mean = Σ_k
+    /// (d_k / d) Mean_k`, and the factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradients.
+    ///
+    /// ```
+    /// use loss_kernels::pair::MarginRanking;
+    /// assert_eq!(MarginRanking::new(0.0)?.dim(3).mean_denominator(&[0.0; 6])?, 2.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, x1: &[f32]) -> Result<f32, Error> {
+        Ok(rows("x1", "dim", x1.len(), self.dim)? as f32)
     }
 
     /// The per-sample losses into `out`.
@@ -148,8 +201,13 @@ impl<'w> MarginRanking<'w> {
         labels: &[f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        self.run::<false, true>([x1, x2, labels], Reduction::Sum, [&mut [], &mut []], out)
-            .map(|_| ())
+        self.run::<false, true, false>(
+            [x1, x2, labels],
+            Reduction::Sum,
+            ([&mut [], &mut []], 1.0),
+            out,
+        )
+        .map(|_| ())
     }
 
     /// The per-sample losses and the gradients of their sum, in one pass;
@@ -173,14 +231,18 @@ impl<'w> MarginRanking<'w> {
     ) -> Result<f32, Error> {
         check_len("grad.x1", grads.x1, x1.len())?;
         check_len("grad.x2", grads.x2, x1.len())?;
-        self.run::<true, true>([x1, x2, labels], Reduction::Sum, [grads.x1, grads.x2], out)
+        let grads = ([grads.x1, grads.x2], 1.0);
+        self.run::<true, true, false>([x1, x2, labels], Reduction::Sum, grads, out)
     }
 
-    fn run<const GRAD: bool, const VALUES: bool>(
+    /// Validates once, then runs the kernel; `grads` carries the factor on
+    /// the gradients (1, or an accumulating call's `scale`, added with
+    /// `ACC`).
+    fn run<const GRAD: bool, const VALUES: bool, const ACC: bool>(
         &self,
         inputs: [&[f32]; 3],
         reduction: Reduction,
-        grads: [&mut [f32]; 2],
+        (grads, grad_scale): ([&mut [f32]; 2], f32),
         values: &mut [f32],
     ) -> Result<f32, Error> {
         let [x1, x2, labels] = inputs;
@@ -192,14 +254,14 @@ impl<'w> MarginRanking<'w> {
             VALUES.then_some(&*values),
         )?;
         let scale = reduction_scale(reduction, n as f32) / self.dim as f32;
-        Ok(lane::run(RankingBatch::<GRAD, VALUES> {
+        Ok(lane::run(RankingBatch::<GRAD, VALUES, ACC> {
             element: Ranking {
                 margin: self.margin,
             },
             dim: self.dim,
             inputs,
             weight: self.sample_weight,
-            scale,
+            scales: [scale, scale * grad_scale],
             grads,
             values,
         }))
@@ -232,27 +294,31 @@ impl ElementLoss3 for Ranking {
 }
 
 /// A validated margin-ranking call.
-struct RankingBatch<'a, const GRAD: bool, const VALUES: bool> {
+struct RankingBatch<'a, const GRAD: bool, const VALUES: bool, const ACC: bool> {
     element: Ranking,
     dim: usize,
     inputs: [&'a [f32]; 3],
     weight: Option<&'a [f32]>,
-    scale: f32,
+    /// `[value, gradient]` factors (the gradient's times an accumulating
+    /// call's `scale`).
+    scales: [f32; 2],
     grads: [&'a mut [f32]; 2],
     values: &'a mut [f32],
 }
 
-impl<const GRAD: bool, const VALUES: bool> Kernel for RankingBatch<'_, GRAD, VALUES> {
+impl<const GRAD: bool, const VALUES: bool, const ACC: bool> Kernel
+    for RankingBatch<'_, GRAD, VALUES, ACC>
+{
     type Output = f32;
 
     #[inline(always)]
     fn run<L: Lane>(self) -> f32 {
-        batch3::<L, Ranking, GRAD, VALUES, false>(
+        batch3::<L, Ranking, GRAD, VALUES, ACC>(
             &self.element,
             self.dim,
             self.inputs,
             self.weight,
-            [self.scale; 2],
+            self.scales,
             self.grads,
             self.values,
         )

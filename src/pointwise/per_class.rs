@@ -10,7 +10,7 @@
 use super::losses::pos_weighted_bce;
 use crate::Reduction;
 use crate::driver::{ElementLoss3, Outputs, Samples, each_row, reduction_scale, rows_in, sweep3};
-use crate::error::{Error, check_len, rows};
+use crate::error::{Domain, Error, check_len, check_param, rows};
 use crate::lane::{self, Kernel, Lane};
 use crate::math::LogisticParts;
 
@@ -102,7 +102,7 @@ impl<'w> SigmoidBcePerClass<'w> {
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
     pub fn value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
-        self.run::<false, false>(pred, target, reduction, Outputs::none())
+        self.run::<false, false, false>(pred, target, reduction, Outputs::none())
     }
 
     /// The reduced loss and its gradient w.r.t. `pred`, in one pass.
@@ -123,7 +123,48 @@ impl<'w> SigmoidBcePerClass<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
-        self.run::<true, false>(pred, target, reduction, Outputs::grad(grad))
+        self.run::<true, false, false>(pred, target, reduction, Outputs::grad(grad))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `pred` **added**
+    /// to `grad` in the same pass (`grad += scale · ∂L/∂pred`). `scale`
+    /// (finite) weights the gradient only; the value returned is the loss
+    /// itself, as [`value_and_grad`](Self::value_and_grad) returns it.
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::SigmoidBcePerClass, Reduction};
+    /// let mut grad = [1.0; 2];
+    /// let loss = SigmoidBcePerClass::new(&[2.0, 1.0])?;
+    /// loss.value_and_accumulate_grad(&[0.0, 0.0], &[1.0, 1.0], Reduction::Sum, 2.0, &mut grad)?;
+    /// assert_eq!(grad, [1.0 - 2.0 * 0.5, 1.0 - 2.0 * 0.25]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_accumulate_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        self.run::<true, false, true>(pred, target, reduction, Outputs::accumulate(grad, scale))
+    }
+
+    /// The `Mean` denominator of a batch: its number of rows,
+    /// `pred.len() / classes`. Shards combine exactly with it: `Mean = Σ_k
+    /// (d_k / d) Mean_k`, and the factors `d_k / d` as the `scale` of
+    /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
+    /// the whole batch's gradient.
+    ///
+    /// ```
+    /// use loss_kernels::pointwise::SigmoidBcePerClass;
+    /// assert_eq!(SigmoidBcePerClass::new(&[1.0, 2.0])?.mean_denominator(&[0.0; 6])?, 3.0);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn mean_denominator(&self, pred: &[f32]) -> Result<f32, Error> {
+        Ok(rows("pred", "pos_weight", pred.len(), self.pos_weight.len())? as f32)
     }
 
     /// The per-sample (per-row) losses into `out`.
@@ -136,7 +177,7 @@ impl<'w> SigmoidBcePerClass<'w> {
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
     pub fn per_sample(&self, pred: &[f32], target: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        self.run::<false, true>(pred, target, Reduction::Sum, Outputs::values(out))
+        self.run::<false, true, false>(pred, target, Reduction::Sum, Outputs::values(out))
             .map(|_| ())
     }
 
@@ -158,10 +199,10 @@ impl<'w> SigmoidBcePerClass<'w> {
         grad: &mut [f32],
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
-        self.run::<true, true>(pred, target, Reduction::Sum, Outputs::both(grad, out))
+        self.run::<true, true, false>(pred, target, Reduction::Sum, Outputs::both(grad, out))
     }
 
-    fn run<const GRAD: bool, const VALUES: bool>(
+    fn run<const GRAD: bool, const VALUES: bool, const ACC: bool>(
         &self,
         pred: &[f32],
         target: &[f32],
@@ -178,7 +219,7 @@ impl<'w> SigmoidBcePerClass<'w> {
             check_len("out", out.values, n)?;
         }
         let scale = reduction_scale(reduction, n as f32) / dim as f32;
-        Ok(lane::run(PerClassBatch::<GRAD, VALUES> {
+        Ok(lane::run(PerClassBatch::<GRAD, VALUES, ACC> {
             loss: self,
             pred,
             target,
@@ -202,7 +243,7 @@ impl ElementLoss3 for PosWeighted {
 }
 
 /// A validated per-class call: one sweep per row, `pos_weight` beside it.
-struct PerClassBatch<'a, 'w, const GRAD: bool, const VALUES: bool> {
+struct PerClassBatch<'a, 'w, const GRAD: bool, const VALUES: bool, const ACC: bool> {
     loss: &'a SigmoidBcePerClass<'w>,
     pred: &'a [f32],
     target: &'a [f32],
@@ -210,7 +251,9 @@ struct PerClassBatch<'a, 'w, const GRAD: bool, const VALUES: bool> {
     out: Outputs<'a>,
 }
 
-impl<const GRAD: bool, const VALUES: bool> Kernel for PerClassBatch<'_, '_, GRAD, VALUES> {
+impl<const GRAD: bool, const VALUES: bool, const ACC: bool> Kernel
+    for PerClassBatch<'_, '_, GRAD, VALUES, ACC>
+{
     type Output = f32;
 
     #[inline(always)]
@@ -223,6 +266,7 @@ impl<const GRAD: bool, const VALUES: bool> Kernel for PerClassBatch<'_, '_, GRAD
             out,
         } = self;
         let dim = loss.pos_weight.len();
+        let grad_scale = scale * out.grad_scale;
         let mut samples = Samples::new(out.values);
         each_row(
             dim,
@@ -235,11 +279,11 @@ impl<const GRAD: bool, const VALUES: bool> Kernel for PerClassBatch<'_, '_, GRAD
             |row| {
                 let [p, t] = row.x;
                 let [g] = row.grad;
-                sweep3::<L, PosWeighted, GRAD, false, false>(
+                sweep3::<L, PosWeighted, GRAD, false, ACC>(
                     &PosWeighted,
                     [p, t, loss.pos_weight],
                     None,
-                    [scale * row.weight; 2],
+                    [scale * row.weight, grad_scale * row.weight],
                     [g, &mut []],
                     &mut [],
                 )

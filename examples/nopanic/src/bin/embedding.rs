@@ -80,6 +80,12 @@ fn sdml(loss: Sdml<'_>) {
         x2: black_box(&mut b[..]),
     };
     keep(loss.per_sample_and_grad(data(), data(), out, grads));
+    let grads = SdmlGrads {
+        x1: black_box(&mut a[..]),
+        x2: black_box(&mut b[..]),
+    };
+    keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grads));
+    keep(loss.mean_denominator(data()));
 }
 
 /// The entry symbol: the linker keeps what it reaches.

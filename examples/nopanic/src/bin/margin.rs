@@ -19,6 +19,8 @@ fn soft(loss: MultilabelSoftMargin<'_>) {
     keep(loss.value_and_grad(data(), data(), reduction, grad));
     keep(loss.per_sample(data(), data(), out));
     keep(loss.per_sample_and_grad(data(), data(), out, grad));
+    keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grad));
+    keep(loss.mean_denominator(data()));
 }
 
 #[inline(never)]
@@ -31,6 +33,8 @@ fn multi<Y: Label>(loss: MultiMargin<'_>, labels: &[Y]) {
     keep(loss.value_and_grad(data(), labels, reduction, grad));
     keep(loss.per_sample(data(), labels, out));
     keep(loss.per_sample_and_grad(data(), labels, out, grad));
+    keep(loss.value_and_accumulate_grad(data(), labels, reduction, param(0.5), grad));
+    keep(loss.mean_denominator(data()));
 }
 
 #[inline(never)]
@@ -43,6 +47,8 @@ fn multilabel<Y: Label>(loss: MultilabelMargin<'_>, targets: &[Y]) {
     keep(loss.value_and_grad(data(), targets, reduction, grad));
     keep(loss.per_sample(data(), targets, out));
     keep(loss.per_sample_and_grad(data(), targets, out, grad));
+    keep(loss.value_and_accumulate_grad(data(), targets, reduction, param(0.5), grad));
+    keep(loss.mean_denominator(data()));
 }
 
 /// The entry symbol: the linker keeps what it reaches.

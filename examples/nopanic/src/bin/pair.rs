@@ -25,6 +25,13 @@ fn gaussian(loss: GaussianNll<'_>) {
         var: black_box(&mut gv[..]),
     };
     keep(loss.per_sample_and_grad(data(), data(), data(), out, grads));
+    let grads = GaussianGrads {
+        pred: black_box(&mut gp[..]),
+        var: black_box(&mut gv[..]),
+    };
+    let scale = param(0.5);
+    keep(loss.value_and_accumulate_grad(data(), data(), data(), reduction, scale, grads));
+    keep(loss.mean_denominator(data()));
 }
 
 #[inline(never)]
@@ -44,6 +51,13 @@ fn ranking(loss: MarginRanking<'_>) {
         x2: black_box(&mut b[..]),
     };
     keep(loss.per_sample_and_grad(data(), data(), data(), out, grads));
+    let grads = RankingGrads {
+        x1: black_box(&mut a[..]),
+        x2: black_box(&mut b[..]),
+    };
+    let scale = param(0.5);
+    keep(loss.value_and_accumulate_grad(data(), data(), data(), reduction, scale, grads));
+    keep(loss.mean_denominator(data()));
 }
 
 /// The entry symbol: the linker keeps what it reaches.

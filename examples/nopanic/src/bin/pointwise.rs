@@ -40,6 +40,8 @@ fn per_class(loss: SigmoidBcePerClass<'static>) {
         keep(loss.value_and_grad(data(), data(), reduction, grad));
         keep(loss.per_sample(data(), data(), out));
         keep(loss.per_sample_and_grad(data(), data(), out, grad));
+        keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grad));
+        keep(loss.mean_denominator(data()));
     }
 }
 
