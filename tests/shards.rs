@@ -776,7 +776,14 @@ fn sdml_micro_batches() {
     let x2 = rng.vec(rows * dim, -1.0, 1.0);
     let loss = Sdml::new(dim).unwrap();
     for k in [2, 3, 7] {
-        let parts = shards(rows, k, &mut rng);
+        // SDML needs at least 2 rows per call: re-draw until every
+        // micro-batch has them.
+        let parts = loop {
+            let p = shards(rows, k, &mut rng);
+            if p.iter().all(|r| r.len() >= 2) {
+                break p;
+            }
+        };
         each_lane(Family::Embedding, |lanes| {
             let what = format!("SDML, {k} micro-batches, {lanes} lanes");
             let d = loss.mean_denominator(&x1).unwrap();
