@@ -293,7 +293,7 @@ impl Ctc {
 
     /// The `Mean` denominator of a batch: its number of sequences `N`
     /// (`Mean` is the mean over sequences of `loss_i / max(len_i, 1)`).
-    /// Shards of sequences combine exactly with it: `Mean = Σ_k (d_k / d)
+    /// Shards of sequences combine with it, within rounding: `Mean = Σ_k (d_k / d)
     /// Mean_k`, and the factors `d_k / d` as the `scale` of
     /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
     /// the whole batch's gradient.

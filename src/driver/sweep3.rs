@@ -65,7 +65,10 @@ pub(crate) fn sweep3<
     let mut start = 0;
     while start < n {
         let r = start..n.min(start + block);
-        let w = weight.map(|w| part(w, &r));
+        let w = weight.map(
+            #[inline(always)]
+            |w| part(w, &r),
+        );
         let ga = if GRAD {
             ga.get_mut(r.clone()).unwrap_or(&mut [])
         } else {

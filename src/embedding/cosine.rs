@@ -138,7 +138,7 @@ impl<'w> CosineEmbedding<'w> {
     }
 
     /// The `Mean` denominator of a batch: its number of rows. Shards
-    /// combine exactly with it: `Mean = Σ_k (d_k / d) Mean_k`, and the
+    /// combine with it, within rounding: `Mean = Σ_k (d_k / d) Mean_k`, and the
     /// factors `d_k / d` as the `scale` of
     /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
     /// the whole batch's gradient.

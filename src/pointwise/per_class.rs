@@ -153,7 +153,7 @@ impl<'w> SigmoidBcePerClass<'w> {
     }
 
     /// The `Mean` denominator of a batch: its number of rows,
-    /// `pred.len() / classes`. Shards combine exactly with it: `Mean = Σ_k
+    /// `pred.len() / classes`. Shards combine with it, within rounding: `Mean = Σ_k
     /// (d_k / d) Mean_k`, and the factors `d_k / d` as the `scale` of
     /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
     /// the whole batch's gradient.

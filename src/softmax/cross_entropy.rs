@@ -262,7 +262,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
     /// The `Mean` denominator of a batch: `Σ c[y_i]` over the rows not
     /// ignored for sparse labels (their number without class weights), the
     /// number of rows for dense ones (the [module docs](crate::softmax)'
-    /// rule). Shards of a batch combine exactly with it: `Mean = Σ_k (d_k /
+    /// rule). Shards of a batch combine with it, within rounding: `Mean = Σ_k (d_k /
     /// d) Mean_k` over shards with denominators `d_k` summing to `d`, and
     /// the factors `d_k / d` as the `scale` of
     /// [`value_and_accumulate_grad`](Self::value_and_accumulate_grad) give
