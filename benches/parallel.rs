@@ -5,7 +5,7 @@
     clippy::indexing_slicing,
     missing_docs
 )]
-//! The `rayon` feature: each `par_*` call beside the single-thread call it
+//! loss-kernels-rayon: each `par_*` call beside the single-thread call it
 //! splits (the same kernels, on the calling thread), at the issue's sizes:
 //! softmax cross-entropy 4096×1000 and 256×32000 (value + gradient), CTC
 //! `T=150 N=32 C=29 S=40` time-major (value + gradient), L2 over 16 Mi
@@ -16,8 +16,8 @@
 //! python3 tools/bench_ratios.py target/criterion parallel/
 //! ```
 //!
-//! Needs `--features rayon` (the package's feature forwards to the crate's);
-//! without it the bench is empty.
+//! Needs `--features rayon` (it brings in the threads crate,
+//! `loss-kernels-rayon`); without it the bench is empty.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -27,6 +27,7 @@ fn bench(c: &mut Criterion) {
     use loss_kernels::ctc::{self, Activations, Ctc, Dims};
     use loss_kernels::pointwise::L2;
     use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    use loss_kernels_rayon::{ParCrossEntropy, ParCtc, ParPointwise};
     use std::hint::black_box;
 
     let data = |len: usize, seed: u64| -> Vec<f32> {

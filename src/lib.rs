@@ -60,8 +60,6 @@ pub mod lane;
 pub mod margin;
 pub mod math;
 pub mod pair;
-#[cfg(feature = "rayon")]
-pub mod parallel;
 pub mod pointwise;
 pub mod softmax;
 

@@ -167,12 +167,6 @@ fn public_losses() -> Vec<Loss> {
     let mut losses = Vec::new();
     let files = rust_files(&root().join("src"));
     for file in &files {
-        // The `rayon` feature's `par_*` functions are not losses of their
-        // own: they split a batch over the sequential calls (tests/parallel.rs
-        // checks them against those calls).
-        if file.ends_with("src/parallel.rs") {
-            continue;
-        }
         let text = code(file);
         // Whitespace-normalised, for signatures rustfmt may wrap.
         let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");

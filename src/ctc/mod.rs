@@ -379,15 +379,24 @@ impl Ctc {
         )
     }
 
-    /// The checks of a call on `acts` and `labels` (the parallel calls
-    /// make them on the whole batch before splitting it).
-    #[cfg(feature = "rayon")]
-    pub(crate) fn validate(
+    /// The argument checks of a call on `activations` and `labels`, without
+    /// computing anything: what a caller that splits a batch (threads,
+    /// [`Activations::sequences`]) checks on the whole batch first.
+    ///
+    /// ```
+    /// use loss_kernels::ctc::{Activations, Ctc, Dims, Labels};
+    /// let data = [0.0; 2 * 1 * 3];
+    /// let acts = Activations::time_major(&data, Dims { steps: 2, batch: 1, classes: 3 }, &[2]);
+    /// let labels = Labels::Padded { labels: &[5], max_len: 1, lengths: &[1] };
+    /// assert!(Ctc::new(0).validate(&acts, &labels).is_err()); // 5 >= 3 classes
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn validate(
         &self,
-        acts: &Activations<'_>,
+        activations: &Activations<'_>,
         labels: &Labels<'_>,
     ) -> Result<(), Error> {
-        inputs::validate(self.blank, acts, labels).map(|_| ())
+        inputs::validate(self.blank, activations, labels).map(|_| ())
     }
 
     /// Validates every argument, then runs the batch through the backend

@@ -90,8 +90,8 @@ mod torch;
 #[derive(Clone, Copy, Debug)]
 pub struct Pointwise<'w, F> {
     element: F,
-    pub(crate) dim: usize,
-    pub(crate) sample_weight: Option<&'w [f32]>,
+    dim: usize,
+    sample_weight: Option<&'w [f32]>,
 }
 
 impl<F: ElementLoss> Pointwise<'static, F> {
@@ -106,6 +106,27 @@ impl<F: ElementLoss> Pointwise<'static, F> {
 }
 
 impl<'w, F: ElementLoss> Pointwise<'w, F> {
+    /// The values per sample (set with [`dim`](Self::dim)).
+    ///
+    /// ```
+    /// use loss_kernels::pointwise::L1;
+    /// assert_eq!(L1::new().dim(3).values_per_sample(), 3);
+    /// ```
+    pub const fn values_per_sample(&self) -> usize {
+        self.dim
+    }
+
+    /// The sample weights set with [`sample_weight`](Self::sample_weight),
+    /// if any.
+    ///
+    /// ```
+    /// use loss_kernels::pointwise::L1;
+    /// assert!(L1::new().sample_weights().is_none());
+    /// ```
+    pub const fn sample_weights(&self) -> Option<&'w [f32]> {
+        self.sample_weight
+    }
+
     /// Sets the number of values per sample (checked at the call: 0 or a
     /// length it does not divide is an `Err`).
     ///

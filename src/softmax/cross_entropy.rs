@@ -27,13 +27,13 @@ use crate::error::{Bound, Domain, Error, check_len, check_param, const_try, rows
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct SoftmaxCrossEntropy<'w> {
-    pub(crate) classes: usize,
-    pub(crate) spatial: usize,
+    classes: usize,
+    spatial: usize,
     smoothing: f32,
     ignore_index: Option<i64>,
     input: Input,
     class_weight: Option<&'w [f32]>,
-    pub(crate) sample_weight: Option<&'w [f32]>,
+    sample_weight: Option<&'w [f32]>,
 }
 
 impl SoftmaxCrossEntropy<'static> {
@@ -72,6 +72,44 @@ impl SoftmaxCrossEntropy<'static> {
 }
 
 impl<'w> SoftmaxCrossEntropy<'w> {
+    /// The number of classes.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// assert_eq!(SoftmaxCrossEntropy::new(10)?.spatial(4)?.classes(), 10);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub const fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The positions per sample of the strided class axis (1 in the row
+    /// layout, see [`spatial`](Self::spatial)): a sample is
+    /// `classes() · positions()` values and has `positions()` labels.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// assert_eq!(SoftmaxCrossEntropy::new(10)?.positions(), 1);
+    /// assert_eq!(SoftmaxCrossEntropy::new(10)?.spatial(4)?.positions(), 4);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub const fn positions(&self) -> usize {
+        self.spatial
+    }
+
+    /// The sample weights set with [`sample_weight`](Self::sample_weight),
+    /// if any.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::SoftmaxCrossEntropy;
+    /// let w = [1.0, 2.0];
+    /// assert_eq!(SoftmaxCrossEntropy::new(3)?.sample_weight(&w).sample_weights(), Some(&w[..]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub const fn sample_weights(&self) -> Option<&'w [f32]> {
+        self.sample_weight
+    }
+
     /// Label smoothing `α` in `[0, 1]` (PyTorch semantics): a sparse target
     /// becomes `(1-α) onehot(y) + α/classes`, a dense target row `t`
     /// becomes `(1-α) t + α/classes` (then class weights apply, as in

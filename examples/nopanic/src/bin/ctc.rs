@@ -19,6 +19,7 @@ fn all(loss: Ctc, acts: &Activations<'_>, labels: &Labels<'_>) {
     keep(loss.value_and_grad(acts, labels, reduction, ws, grad));
     keep(loss.value_and_accumulate_grad(acts, labels, reduction, ws, param(0.5), grad));
     keep(loss.mean_denominator(acts));
+    keep(loss.validate(acts, labels));
     keep(loss.per_sample(acts, labels, ws, out));
     keep(loss.per_sample_and_grad(acts, labels, ws, out, grad));
 }
@@ -40,9 +41,25 @@ pub extern "C" fn _start() -> ! {
     let loss = loss.input(input).zero_infinity(flag());
     let (t, n, c) = (size(4), size(2), size(5));
     let acts = if flag() {
-        Activations::batch_major(data(), Dims { steps: t, batch: n, classes: c }, indices())
+        Activations::batch_major(
+            data(),
+            Dims {
+                steps: t,
+                batch: n,
+                classes: c,
+            },
+            indices(),
+        )
     } else {
-        Activations::time_major(data(), Dims { steps: t, batch: n, classes: c }, indices())
+        Activations::time_major(
+            data(),
+            Dims {
+                steps: t,
+                batch: n,
+                classes: c,
+            },
+            indices(),
+        )
     };
     let padded = Labels::Padded {
         labels: indices(),
@@ -57,7 +74,10 @@ pub extern "C" fn _start() -> ! {
     all(loss, &acts, &concatenated);
     // Range views of the batch (in place) and every call on them.
     let range = size(0)..size(1);
-    if let (Ok(view), Ok(labels)) = (acts.sequences(range.clone()), padded.sequences(range.clone())) {
+    if let (Ok(view), Ok(labels)) = (
+        acts.sequences(range.clone()),
+        padded.sequences(range.clone()),
+    ) {
         all(loss, &view, &labels);
     }
     keep(concatenated.sequences(range));

@@ -65,7 +65,10 @@ pub extern "C" fn _start() -> ! {
     {
         multi(loss, indices());
         multi(loss, indices_i64());
-        multi(loss.class_weight(data()).sample_weight(data()), indices_i64());
+        multi(
+            loss.class_weight(data()).sample_weight(data()),
+            indices_i64(),
+        );
     }
     if let Ok(loss) = MultilabelMargin::new(size(4)) {
         multilabel(loss, indices_i64());

@@ -21,6 +21,7 @@ fn all<F: ElementLoss>(loss: Pointwise<'static, F>) {
             keep(loss.value_and_grad(data(), data(), reduction, grad));
             keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grad));
             keep(loss.mean_denominator(data()));
+            keep((loss.values_per_sample(), loss.sample_weights()));
             keep(loss.per_sample(data(), data(), out));
             keep(loss.per_sample_and_grad(data(), data(), out, grad));
         }

@@ -27,6 +27,7 @@ fn cross_entropy(loss: SoftmaxCrossEntropy<'_>, labels: Labels<'_>) {
     keep(loss.value_and_grad(data(), labels, reduction, grad));
     keep(loss.value_and_accumulate_grad(data(), labels, reduction, param(0.5), grad));
     keep(loss.mean_denominator(data(), labels));
+    keep((loss.classes(), loss.positions(), loss.sample_weights()));
     keep(loss.per_sample(data(), labels, out));
     keep(loss.per_sample_and_grad(data(), labels, out, grad));
 }

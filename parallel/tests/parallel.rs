@@ -5,15 +5,16 @@
     clippy::indexing_slicing,
     missing_docs
 )]
-#![cfg(feature = "rayon")]
-//! The `rayon` feature's `par_*` entry points against the sequential calls,
+//! loss-kernels-rayon's `par_*` calls against the sequential calls,
 //! at every level (each level's calls run in a two-thread pool whose
 //! workers ask for that level), for batches below and above the threshold
-//! (`parallel::MIN_VALUES`) with odd sizes: the values within rounding, the
+//! (`MIN_VALUES`) with odd sizes: the values within rounding, the
 //! row functions' outputs and `Sum` gradients bit-identical, `Mean`
 //! gradients within rounding. (CTC's range views, which the parallel CTC
-//! splits on, are tested in every build by `tests/ctc_ranges.rs`.)
+//! splits on, are tested by the loss crate's `tests/ctc_ranges.rs`.)
 
+// The loss crate's test helpers (lanes, rng, tolerances), shared.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::ctc_batch::ctc_batch;
@@ -23,9 +24,11 @@ use common::tolerance::close;
 use loss_kernels::Reduction;
 use loss_kernels::ctc::{self, Activations, Ctc, Layout};
 use loss_kernels::lane::Level;
-use loss_kernels::parallel::{MIN_VALUES, par_log_softmax, par_softmax};
 use loss_kernels::pointwise::{Huber, L2};
 use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy, log_softmax, softmax};
+use loss_kernels_rayon::{
+    MIN_VALUES, ParCrossEntropy, ParCtc, ParPointwise, par_log_softmax, par_softmax,
+};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 /// A two-thread pool whose workers run every loss call at `level`.

@@ -1,8 +1,13 @@
-//! Threads (feature `rayon`, needs `std`): `par_*` entry points that split
-//! a batch into whole rows, samples or sequences, run the sequential
-//! kernels on the shards with [`rayon`], and combine the values.
+//! Threads for [`loss_kernels`] (a companion crate: it needs `std` and
+//! allocates, the loss crate itself is `no_std` and never allocates):
+//! `par_*` calls that split a batch into whole rows, samples or sequences,
+//! run the sequential kernels on the shards with [`rayon`], and combine the
+//! values. The calls are methods of extension traits ([`ParCrossEntropy`],
+//! [`ParPointwise`], [`ParCtc`]) and two functions ([`par_log_softmax`],
+//! [`par_softmax`]).
 //!
-//! A parallel call is the composition of the [module docs](crate)' shards:
+//! A parallel call is the composition of the loss crate's shards (its
+//! `mean_denominator` calls):
 //! shard `k` of a batch with `Mean` denominators `d_k` (summing to `d`)
 //! runs the sequential call on its own slices (the gradient and per-sample
 //! outputs are split with `split_at_mut`, so each thread owns its part),
@@ -24,18 +29,18 @@
 //! activations) a `par_*` call is the sequential call, on the calling
 //! thread, and so bit-identical to it.
 //!
-//! **Allocation.** The sequential crate never allocates; this module does
-//! (it is `std`): the CTC calls allocate one workspace per shard
-//! ([`workspace_len`](crate::ctc::workspace_len) of the shard's longest
+//! **Allocation.** The loss crate never allocates; this crate does: the CTC calls allocate one workspace per shard
+//! ([`workspace_len`](loss_kernels::ctc::workspace_len) of the shard's longest
 //! input and label), and a time-major CTC gradient one gradient buffer per
 //! thread (time-major sequences interleave in memory, so a thread cannot own
 //! a contiguous part of the caller's gradient: each writes its own buffer
-//! in place, through the [range view](crate::ctc::Activations::sequences),
+//! in place, through the [range view](loss_kernels::ctc::Activations::sequences),
 //! and the rows are gathered into the caller's gradient by step).
 //!
 //! ```
 //! use loss_kernels::Reduction;
 //! use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+//! use loss_kernels_rayon::ParCrossEntropy;
 //! let (rows, classes) = (512, 300);
 //! let logits: Vec<f32> = (0..rows * classes).map(|i| (i % 7) as f32).collect();
 //! let labels: Vec<u32> = (0..rows as u32).map(|i| i % 300).collect();
@@ -47,17 +52,41 @@
 //! assert_eq!(g1, g2); // Sum gradients are bit-identical
 //! # Ok::<(), loss_kernels::Error>(())
 //! ```
+//!
+//! The README's example:
+//!
+//! ```
+//! use loss_kernels::Reduction;
+//! use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+//! use loss_kernels_rayon::ParCrossEntropy;
+//! let (rows, classes) = (1024, 1000);
+//! let logits = vec![0.0; rows * classes];
+//! let labels = vec![7u32; rows];
+//! let mut grad = vec![0.0; logits.len()];
+//! let ce = SoftmaxCrossEntropy::new(classes)?;
+//! let v = ce.par_value_and_grad(&logits, Labels::Sparse(&labels), Reduction::Mean, &mut grad)?;
+//! assert!((v - (classes as f32).ln()).abs() < 1e-4);
+//! # Ok::<(), loss_kernels::Error>(())
+//! ```
 
-extern crate std;
-
-use crate::Reduction;
-use crate::ctc::{self, Activations, Ctc, Layout};
-use crate::error::{Error, check_len};
-use crate::pointwise::{ElementLoss, Pointwise};
-use crate::softmax::{self, Labels, SoftmaxCrossEntropy};
+use loss_kernels::ctc::{self, Activations, Ctc, Layout};
+use loss_kernels::pointwise::{ElementLoss, Pointwise};
+use loss_kernels::softmax::{self, Labels, SoftmaxCrossEntropy};
+use loss_kernels::{Error, Reduction};
 use rayon::prelude::*;
-use std::vec;
-use std::vec::Vec;
+
+/// Checks that `slice` has length `expected` (the loss crate's rule).
+fn check_len<T>(argument: &'static str, slice: &[T], expected: usize) -> Result<(), Error> {
+    if slice.len() == expected {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            argument,
+            expected,
+            found: slice.len(),
+        })
+    }
+}
 
 /// Below this many values in a batch, a `par_*` call runs the sequential
 /// call on the calling thread.
@@ -210,7 +239,7 @@ fn rows_fn(logits: &[f32], classes: usize, out: &mut [f32], f: RowFn) -> Result<
 /// [`softmax::log_softmax`] over threads, bit-identical to it.
 ///
 /// ```
-/// use loss_kernels::parallel::par_log_softmax;
+/// use loss_kernels_rayon::par_log_softmax;
 /// let x = vec![1.0; 4 * 65536];
 /// let mut out = vec![0.0; x.len()];
 /// par_log_softmax(&x, 4, &mut out)?;
@@ -224,7 +253,7 @@ pub fn par_log_softmax(logits: &[f32], classes: usize, out: &mut [f32]) -> Resul
 /// [`softmax::softmax`] over threads, bit-identical to it.
 ///
 /// ```
-/// use loss_kernels::parallel::par_softmax;
+/// use loss_kernels_rayon::par_softmax;
 /// let x = vec![0.0; 2 * 65536];
 /// let mut out = vec![0.0; x.len()];
 /// par_softmax(&x, 2, &mut out)?;
@@ -288,11 +317,12 @@ impl Shard for CeShard<'_> {
     }
 }
 
-impl SoftmaxCrossEntropy<'_> {
-    /// [`value`](Self::value) over threads (feature `rayon`; see
-    /// [`parallel`](crate::parallel)): the same value within rounding.
+/// Softmax cross-entropy over threads: [`SoftmaxCrossEntropy`]'s `value` and `value_and_grad`, split on whole samples.
+pub trait ParCrossEntropy {
+    /// [`value`](SoftmaxCrossEntropy::value) over threads: the same value within rounding.
     ///
     /// ```
+    /// use loss_kernels_rayon::ParCrossEntropy;
     /// use loss_kernels::Reduction;
     /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
     /// let logits = vec![0.0; 1000 * 100];
@@ -301,21 +331,19 @@ impl SoftmaxCrossEntropy<'_> {
     /// assert!((v - 100f32.ln()).abs() < 1e-5);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn par_value(
+    fn par_value(
         &self,
         logits: &[f32],
         labels: Labels<'_>,
         reduction: Reduction,
-    ) -> Result<f32, Error> {
-        self.par_run(logits, labels, reduction, &mut [], false)
-    }
+    ) -> Result<f32, Error>;
 
-    /// [`value_and_grad`](Self::value_and_grad) over threads (feature
-    /// `rayon`; see [`parallel`](crate::parallel)): the value within
+    /// [`value_and_grad`](SoftmaxCrossEntropy::value_and_grad) over threads: the value within
     /// rounding, a `Sum` gradient bit-identical, a `Mean` gradient within
     /// rounding.
     ///
     /// ```
+    /// use loss_kernels_rayon::ParCrossEntropy;
     /// use loss_kernels::Reduction;
     /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
     /// let logits = vec![0.0; 1000 * 100];
@@ -325,64 +353,83 @@ impl SoftmaxCrossEntropy<'_> {
     /// assert!((grad[0] + 0.99).abs() < 1e-6 && (grad[1] - 0.01).abs() < 1e-6);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn par_value_and_grad(
+    fn par_value_and_grad(
         &self,
         logits: &[f32],
         labels: Labels<'_>,
         reduction: Reduction,
         grad: &mut [f32],
+    ) -> Result<f32, Error>;
+}
+
+impl ParCrossEntropy for SoftmaxCrossEntropy<'_> {
+    fn par_value(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        reduction: Reduction,
     ) -> Result<f32, Error> {
-        self.par_run(logits, labels, reduction, grad, true)
+        ce_run(self, logits, labels, reduction, &mut [], false)
     }
 
-    /// Splits on whole samples and combines (the module docs).
-    fn par_run(
+    fn par_value_and_grad(
         &self,
         logits: &[f32],
         labels: Labels<'_>,
         reduction: Reduction,
         grad: &mut [f32],
-        with_grad: bool,
     ) -> Result<f32, Error> {
-        if logits.len() < MIN_VALUES {
-            return if with_grad {
-                self.value_and_grad(logits, labels, reduction, grad)
-            } else {
-                self.value(logits, labels, reduction)
-            };
-        }
-        if with_grad {
-            check_len("grad", grad, logits.len())?;
-        }
-        // Validates the whole batch (lengths, labels, weights).
-        let d = self.mean_denominator(logits, labels)?;
-        let values = self.classes.saturating_mul(self.spatial);
-        let shard = CeShard {
-            logits,
-            labels,
-            weight: self.sample_weight,
-            grad,
-            per: (values, self.spatial),
-        };
-        let total = run(shard, leaf_units(values), &|s: CeShard<'_>| {
-            // `s.weight` is `None` only if the loss has no sample weights.
-            let loss = match s.weight {
-                Some(w) => self.sample_weight(w),
-                None => *self,
-            };
-            let d_k = loss.mean_denominator(s.logits, s.labels)?;
-            let f = factor(reduction, d_k, d);
-            let v = if with_grad {
-                let v = loss.value_and_grad(s.logits, s.labels, reduction, s.grad)?;
-                rescale(s.grad, f);
-                v
-            } else {
-                loss.value(s.logits, s.labels, reduction)?
-            };
-            Ok(f64::from(f) * f64::from(v))
-        })?;
-        Ok(total as f32)
+        ce_run(self, logits, labels, reduction, grad, true)
     }
+}
+
+/// Splits on whole samples and combines (the module docs).
+fn ce_run(
+    loss: &SoftmaxCrossEntropy<'_>,
+    logits: &[f32],
+    labels: Labels<'_>,
+    reduction: Reduction,
+    grad: &mut [f32],
+    with_grad: bool,
+) -> Result<f32, Error> {
+    if logits.len() < MIN_VALUES {
+        return if with_grad {
+            loss.value_and_grad(logits, labels, reduction, grad)
+        } else {
+            loss.value(logits, labels, reduction)
+        };
+    }
+    if with_grad {
+        check_len("grad", grad, logits.len())?;
+    }
+    // Validates the whole batch (lengths, labels, weights).
+    let d = loss.mean_denominator(logits, labels)?;
+    let values = loss.classes().saturating_mul(loss.positions());
+    let shard = CeShard {
+        logits,
+        labels,
+        weight: loss.sample_weights(),
+        grad,
+        per: (values, loss.positions()),
+    };
+    let total = run(shard, leaf_units(values), &|s: CeShard<'_>| {
+        // `s.weight` is `None` only if the loss has no sample weights.
+        let loss = match s.weight {
+            Some(w) => loss.sample_weight(w),
+            None => *loss,
+        };
+        let d_k = loss.mean_denominator(s.logits, s.labels)?;
+        let f = factor(reduction, d_k, d);
+        let v = if with_grad {
+            let v = loss.value_and_grad(s.logits, s.labels, reduction, s.grad)?;
+            rescale(s.grad, f);
+            v
+        } else {
+            loss.value(s.logits, s.labels, reduction)?
+        };
+        Ok(f64::from(f) * f64::from(v))
+    })?;
+    Ok(total as f32)
 }
 
 /// Samples of a pointwise batch.
@@ -418,32 +465,26 @@ impl Shard for PointShard<'_> {
     }
 }
 
-impl<F: ElementLoss + Sync> Pointwise<'_, F> {
-    /// [`value`](Self::value) over threads (feature `rayon`; see
-    /// [`parallel`](crate::parallel)): the same value within rounding.
+/// A pointwise loss over threads: [`Pointwise`]'s `value` and `value_and_grad`, split on whole samples (whole sweep blocks for `dim = 1`).
+pub trait ParPointwise {
+    /// [`value`](Pointwise::value) over threads: the same value within rounding.
     ///
     /// ```
+    /// use loss_kernels_rayon::ParPointwise;
     /// use loss_kernels::{pointwise::L2, Reduction};
     /// let pred = vec![1.0; 1 << 20];
     /// let v = L2::new().par_value(&pred, &vec![0.0; 1 << 20], Reduction::Mean)?;
     /// assert_eq!(v, 0.5);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn par_value(
-        &self,
-        pred: &[f32],
-        target: &[f32],
-        reduction: Reduction,
-    ) -> Result<f32, Error> {
-        self.par_run(pred, target, reduction, &mut [], false)
-    }
+    fn par_value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error>;
 
-    /// [`value_and_grad`](Self::value_and_grad) over threads (feature
-    /// `rayon`; see [`parallel`](crate::parallel)): the value within
+    /// [`value_and_grad`](Pointwise::value_and_grad) over threads: the value within
     /// rounding, a `Sum` gradient bit-identical, a `Mean` one within
     /// rounding.
     ///
     /// ```
+    /// use loss_kernels_rayon::ParPointwise;
     /// use loss_kernels::{pointwise::L2, Reduction};
     /// let pred = vec![1.0; 1 << 20];
     /// let mut grad = vec![0.0; pred.len()];
@@ -451,67 +492,88 @@ impl<F: ElementLoss + Sync> Pointwise<'_, F> {
     /// assert!(grad.iter().all(|&g| g == 1.0));
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn par_value_and_grad(
+    fn par_value_and_grad(
         &self,
         pred: &[f32],
         target: &[f32],
         reduction: Reduction,
         grad: &mut [f32],
-    ) -> Result<f32, Error> {
-        self.par_run(pred, target, reduction, grad, true)
+    ) -> Result<f32, Error>;
+}
+
+impl<F: ElementLoss + Sync> ParPointwise for Pointwise<'_, F> {
+    fn par_value(&self, pred: &[f32], target: &[f32], reduction: Reduction) -> Result<f32, Error> {
+        pointwise_run(self, pred, target, reduction, &mut [], false)
     }
 
-    /// Splits on whole samples (whole sweep blocks for `dim = 1`).
-    fn par_run(
+    fn par_value_and_grad(
         &self,
         pred: &[f32],
         target: &[f32],
         reduction: Reduction,
         grad: &mut [f32],
-        with_grad: bool,
     ) -> Result<f32, Error> {
-        if pred.len() < MIN_VALUES {
-            return if with_grad {
-                self.value_and_grad(pred, target, reduction, grad)
-            } else {
-                self.value(pred, target, reduction)
-            };
-        }
-        check_len("target", target, pred.len())?;
-        if with_grad {
-            check_len("grad", grad, pred.len())?;
-        }
-        let d = self.mean_denominator(pred)?;
-        if let Some(w) = self.sample_weight {
-            check_len("sample_weight", w, pred.len() / self.dim.max(1))?;
-        }
-        let shard = PointShard {
-            pred,
-            target,
-            weight: self.sample_weight,
-            grad,
-            dim: self.dim,
-        };
-        // A unit is 512 values when dim = 1 (see `split`).
-        let per = if self.dim == 1 { 512 } else { self.dim };
-        let total = run(PointUnits(shard), leaf_units(per), &|PointUnits(s)| {
-            let loss = match s.weight {
-                Some(w) => self.sample_weight(w),
-                None => *self,
-            };
-            let d_k = loss.mean_denominator(s.pred)?;
-            let f = factor(reduction, d_k, d);
-            let v = if with_grad {
-                let v = loss.value_and_grad(s.pred, s.target, reduction, s.grad)?;
-                rescale(s.grad, f);
-                v
-            } else {
-                loss.value(s.pred, s.target, reduction)?
-            };
-            Ok(f64::from(f) * f64::from(v))
-        })?;
-        Ok(total as f32)
+        pointwise_run(self, pred, target, reduction, grad, true)
     }
+}
+
+/// Splits on whole samples (whole sweep blocks for `dim = 1`).
+fn pointwise_run<F: ElementLoss + Sync>(
+    loss: &Pointwise<'_, F>,
+    pred: &[f32],
+    target: &[f32],
+    reduction: Reduction,
+    grad: &mut [f32],
+    with_grad: bool,
+) -> Result<f32, Error> {
+    if pred.len() < MIN_VALUES {
+        return if with_grad {
+            loss.value_and_grad(pred, target, reduction, grad)
+        } else {
+            loss.value(pred, target, reduction)
+        };
+    }
+    check_len("target", target, pred.len())?;
+    if with_grad {
+        check_len("grad", grad, pred.len())?;
+    }
+    let d = loss.mean_denominator(pred)?;
+    if let Some(w) = loss.sample_weights() {
+        check_len(
+            "sample_weight",
+            w,
+            pred.len() / loss.values_per_sample().max(1),
+        )?;
+    }
+    let shard = PointShard {
+        pred,
+        target,
+        weight: loss.sample_weights(),
+        grad,
+        dim: loss.values_per_sample(),
+    };
+    // A unit is 512 values when dim = 1 (see `split`).
+    let per = match loss.values_per_sample() {
+        1 => 512,
+        dim => dim,
+    };
+    let total = run(PointUnits(shard), leaf_units(per), &|PointUnits(s)| {
+        let loss = match s.weight {
+            Some(w) => loss.sample_weight(w),
+            None => *loss,
+        };
+        let d_k = loss.mean_denominator(s.pred)?;
+        let f = factor(reduction, d_k, d);
+        let v = if with_grad {
+            let v = loss.value_and_grad(s.pred, s.target, reduction, s.grad)?;
+            rescale(s.grad, f);
+            v
+        } else {
+            loss.value(s.pred, s.target, reduction)?
+        };
+        Ok(f64::from(f) * f64::from(v))
+    })?;
+    Ok(total as f32)
 }
 
 /// A pointwise shard counted in the units `split` takes: samples, or blocks
@@ -595,13 +657,14 @@ fn ctc_workspace(acts: &Activations<'_>, labels: &ctc::Labels<'_>, with_grad: bo
     vec![0.0; len]
 }
 
-impl Ctc {
-    /// [`value`](Self::value) over threads (feature `rayon`; see
-    /// [`parallel`](crate::parallel)): the same value within rounding.
+/// CTC over threads: [`Ctc`]'s `value` and `value_and_grad`, split on whole sequences; each shard allocates its own workspace, so none is passed.
+pub trait ParCtc {
+    /// [`value`](Ctc::value) over threads: the same value within rounding.
     /// Each shard of sequences allocates its own workspace, so none is
     /// passed.
     ///
     /// ```
+    /// use loss_kernels_rayon::ParCtc;
     /// use loss_kernels::ctc::{Activations, Ctc, Dims, Labels};
     /// use loss_kernels::Reduction;
     /// let dims = Dims { steps: 50, batch: 64, classes: 30 };
@@ -614,22 +677,20 @@ impl Ctc {
     /// assert!((v - one).abs() <= 1e-5 * one);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn par_value(
+    fn par_value(
         &self,
         activations: &Activations<'_>,
         labels: &ctc::Labels<'_>,
         reduction: Reduction,
-    ) -> Result<f32, Error> {
-        self.par_run(activations, labels, reduction, &mut [], false)
-    }
+    ) -> Result<f32, Error>;
 
-    /// [`value_and_grad`](Self::value_and_grad) over threads (feature
-    /// `rayon`; see [`parallel`](crate::parallel)): the value within
+    /// [`value_and_grad`](Ctc::value_and_grad) over threads: the value within
     /// rounding, a `Sum` gradient bit-identical, a `Mean` one within
     /// rounding. Allocates each shard's workspace and, for time-major
-    /// activations, one gradient buffer per thread (the module docs).
+    /// activations, one gradient buffer per thread (the [crate docs](crate)).
     ///
     /// ```
+    /// use loss_kernels_rayon::ParCtc;
     /// use loss_kernels::ctc::{Activations, Ctc, Dims, Labels};
     /// use loss_kernels::Reduction;
     /// let dims = Dims { steps: 50, batch: 64, classes: 30 };
@@ -642,119 +703,138 @@ impl Ctc {
     /// assert!(grad[..30].iter().sum::<f32>().abs() < 1e-6);
     /// # Ok::<(), loss_kernels::Error>(())
     /// ```
-    pub fn par_value_and_grad(
+    fn par_value_and_grad(
+        &self,
+        activations: &Activations<'_>,
+        labels: &ctc::Labels<'_>,
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, Error>;
+}
+
+impl ParCtc for Ctc {
+    fn par_value(
+        &self,
+        activations: &Activations<'_>,
+        labels: &ctc::Labels<'_>,
+        reduction: Reduction,
+    ) -> Result<f32, Error> {
+        ctc_run(self, activations, labels, reduction, &mut [], false)
+    }
+
+    fn par_value_and_grad(
         &self,
         activations: &Activations<'_>,
         labels: &ctc::Labels<'_>,
         reduction: Reduction,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        self.par_run(activations, labels, reduction, grad, true)
+        ctc_run(self, activations, labels, reduction, grad, true)
     }
+}
 
-    /// Splits on whole sequences and combines (the module docs).
-    fn par_run(
-        &self,
-        acts: &Activations<'_>,
-        labels: &ctc::Labels<'_>,
-        reduction: Reduction,
-        grad: &mut [f32],
-        with_grad: bool,
-    ) -> Result<f32, Error> {
-        let sequential = |grad: &mut [f32]| {
-            let mut ws = ctc_workspace(acts, labels, with_grad);
-            if with_grad {
-                self.value_and_grad(acts, labels, reduction, &mut ws, grad)
-            } else {
-                self.value(acts, labels, reduction, &mut ws)
-            }
-        };
-        let ranged = !matches!(acts.layout, Layout::TimeMajor | Layout::BatchMajor);
-        if acts.data.len() < MIN_VALUES || acts.dims.batch < 2 || ranged {
-            return sequential(grad);
-        }
-        // The whole batch's checks, as the sequential call makes them.
-        self.validate(acts, labels)?;
-        let d = self.mean_denominator(acts)?;
+/// Splits on whole sequences and combines (the module docs).
+fn ctc_run(
+    loss: &Ctc,
+    acts: &Activations<'_>,
+    labels: &ctc::Labels<'_>,
+    reduction: Reduction,
+    grad: &mut [f32],
+    with_grad: bool,
+) -> Result<f32, Error> {
+    let sequential = |grad: &mut [f32]| {
+        let mut ws = ctc_workspace(acts, labels, with_grad);
         if with_grad {
-            check_len("grad", grad, acts.data.len())?;
+            loss.value_and_grad(acts, labels, reduction, &mut ws, grad)
+        } else {
+            loss.value(acts, labels, reduction, &mut ws)
         }
-        let leaf = |s: CtcShard<'_>, out: &mut [f32]| -> Result<f64, Error> {
-            let d_k = self.mean_denominator(&s.acts)?;
-            let f = factor(reduction, d_k, d);
-            let mut ws = ctc_workspace(&s.acts, &s.labels, with_grad);
-            let v = if with_grad {
-                let v = self.value_and_grad(&s.acts, &s.labels, reduction, &mut ws, out)?;
-                if matches!(s.acts.layout, Layout::BatchMajor) {
-                    rescale(out, f);
-                }
-                v
-            } else {
-                self.value(&s.acts, &s.labels, reduction, &mut ws)?
-            };
-            Ok(f64::from(f) * f64::from(v))
+    };
+    let ranged = !matches!(acts.layout, Layout::TimeMajor | Layout::BatchMajor);
+    if acts.data.len() < MIN_VALUES || acts.dims.batch < 2 || ranged {
+        return sequential(grad);
+    }
+    // The whole batch's checks, as the sequential call makes them.
+    loss.validate(acts, labels)?;
+    let d = loss.mean_denominator(acts)?;
+    if with_grad {
+        check_len("grad", grad, acts.data.len())?;
+    }
+    let leaf = |s: CtcShard<'_>, out: &mut [f32]| -> Result<f64, Error> {
+        let d_k = loss.mean_denominator(&s.acts)?;
+        let f = factor(reduction, d_k, d);
+        let mut ws = ctc_workspace(&s.acts, &s.labels, with_grad);
+        let v = if with_grad {
+            let v = loss.value_and_grad(&s.acts, &s.labels, reduction, &mut ws, out)?;
+            if matches!(s.acts.layout, Layout::BatchMajor) {
+                rescale(out, f);
+            }
+            v
+        } else {
+            loss.value(&s.acts, &s.labels, reduction, &mut ws)?
         };
-        let n = acts.dims.batch;
-        let time_major_grad = with_grad && matches!(acts.layout, Layout::TimeMajor);
-        if !time_major_grad {
-            let shard = CtcShard {
-                acts: *acts,
-                labels: *labels,
-                grad,
+        Ok(f64::from(f) * f64::from(v))
+    };
+    let n = acts.dims.batch;
+    let time_major_grad = with_grad && matches!(acts.layout, Layout::TimeMajor);
+    if !time_major_grad {
+        let shard = CtcShard {
+            acts: *acts,
+            labels: *labels,
+            grad,
+        };
+        let total = run(shard, 1, &|mut s: CtcShard<'_>| {
+            let out = core::mem::take(&mut s.grad);
+            leaf(s, out)
+        })?;
+        return Ok(total as f32);
+    }
+    // Time-major with a gradient: one shard (and gradient buffer) per
+    // thread, each written in place through the range view, then the
+    // rows gathered by step, rescaled by the shard's factor.
+    let parts = rayon::current_num_threads().clamp(1, n);
+    let bounds: Vec<usize> = (0..=parts).map(|k| k * n / parts).collect();
+    let shards: Vec<(usize, usize)> = bounds
+        .windows(2)
+        .filter_map(|w| Some((*w.first()?, *w.get(1)?)))
+        .collect();
+    let results: Vec<Result<TimeMajorPart, Error>> = shards
+        .par_iter()
+        .map(|&(b0, b1)| {
+            let s = CtcShard {
+                acts: acts.sequences(b0..b1)?,
+                labels: labels.sequences(b0..b1)?,
+                grad: &mut [],
             };
-            let total = run(shard, 1, &|mut s: CtcShard<'_>| {
-                let out = core::mem::take(&mut s.grad);
-                leaf(s, out)
-            })?;
-            return Ok(total as f32);
-        }
-        // Time-major with a gradient: one shard (and gradient buffer) per
-        // thread, each written in place through the range view, then the
-        // rows gathered by step, rescaled by the shard's factor.
-        let parts = rayon::current_num_threads().clamp(1, n);
-        let bounds: Vec<usize> = (0..=parts).map(|k| k * n / parts).collect();
-        let shards: Vec<(usize, usize)> = bounds
-            .windows(2)
-            .filter_map(|w| Some((*w.first()?, *w.get(1)?)))
-            .collect();
-        let results: Vec<Result<TimeMajorPart, Error>> = shards
-            .par_iter()
-            .map(|&(b0, b1)| {
-                let s = CtcShard {
-                    acts: acts.sequences(b0..b1)?,
-                    labels: labels.sequences(b0..b1)?,
-                    grad: &mut [],
-                };
-                let f = factor(reduction, self.mean_denominator(&s.acts)?, d);
-                let mut buffer = vec![0.0; acts.data.len()];
-                let v = leaf(s, &mut buffer)?;
-                Ok((v, f, buffer))
-            })
-            .collect();
-        let mut total = 0.0;
-        let mut buffers = Vec::with_capacity(results.len());
-        for r in results {
-            let (v, f, buffer) = r?;
-            total += v;
-            buffers.push((f, buffer));
-        }
-        let c = acts.dims.classes;
-        let step_len = n * c;
-        grad.par_chunks_mut(step_len.max(1))
-            .enumerate()
-            .for_each(|(t, step)| {
-                for (&(b0, b1), (f, buffer)) in shards.iter().zip(&buffers) {
-                    let (lo, hi) = (b0 * c, b1 * c);
-                    let src = buffer.get(t * step_len + lo..t * step_len + hi);
-                    if let (Some(dst), Some(src)) = (step.get_mut(lo..hi), src) {
-                        if *f == 1.0 {
-                            dst.copy_from_slice(src);
-                        } else {
-                            dst.iter_mut().zip(src).for_each(|(d, s)| *d = s * f);
-                        }
+            let f = factor(reduction, loss.mean_denominator(&s.acts)?, d);
+            let mut buffer = vec![0.0; acts.data.len()];
+            let v = leaf(s, &mut buffer)?;
+            Ok((v, f, buffer))
+        })
+        .collect();
+    let mut total = 0.0;
+    let mut buffers = Vec::with_capacity(results.len());
+    for r in results {
+        let (v, f, buffer) = r?;
+        total += v;
+        buffers.push((f, buffer));
+    }
+    let c = acts.dims.classes;
+    let step_len = n * c;
+    grad.par_chunks_mut(step_len.max(1))
+        .enumerate()
+        .for_each(|(t, step)| {
+            for (&(b0, b1), (f, buffer)) in shards.iter().zip(&buffers) {
+                let (lo, hi) = (b0 * c, b1 * c);
+                let src = buffer.get(t * step_len + lo..t * step_len + hi);
+                if let (Some(dst), Some(src)) = (step.get_mut(lo..hi), src) {
+                    if *f == 1.0 {
+                        dst.copy_from_slice(src);
+                    } else {
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d = s * f);
                     }
                 }
-            });
-        Ok(total as f32)
-    }
+            }
+        });
+    Ok(total as f32)
 }
