@@ -148,3 +148,77 @@ fn gaussian_nll_subnormal_eps_is_finite() {
         }
     });
 }
+
+/// The pairs target's findings `fuzz/findings/pairs/crash-09e571b2...` and
+/// `crash-94105fee...`: one `var` shared by a sample. With `pred` up to
+/// 1e38 and `var` 1e36 the sample's `Σ s²/v` overflows f32 (the loss is
+/// `+∞`) although the `var` gradient `0.5 (dim/v - Σ (s/v)²) / dim` is
+/// about -5e3; with `pred` 1e3 and `var` 3e-29 it is the other way round,
+/// `Σ (s/v)²` overflows where the loss (about 2e34) does not. The kernel
+/// took one from the other, so one of them was infinite, and a zero sample
+/// weight made it `0 · ∞`, NaN. Now each is finite where representable.
+#[test]
+fn gaussian_nll_shared_var_results_do_not_overflow() {
+    // Large var: the loss overflows, the var gradient does not.
+    shared_var_case(&[-1.8e38, 2.0e37, 5.0], 1.0e36);
+    // Small var: the var gradient overflows, the loss does not.
+    shared_var_case(&[1.0e3, 1.0e-29, 0.0], 3.0e-29);
+}
+
+/// One sample of `pred` against zeros with one shared `var` (above `eps`),
+/// weights 1 and 0, at every level: each result within 1e-5 of float64
+/// where f32 can hold it, `±∞` where it cannot (weight 1), 0 for weight 0.
+fn shared_var_case(pred: &[f32], var: f32) {
+    use loss_kernels::pair::{GaussianGrads, GaussianNll};
+    let target = vec![0.0f32; pred.len()];
+    let var = [var];
+    let (v, dim) = (f64::from(var[0]), pred.len() as f64);
+    let squares: f64 = pred.iter().map(|&p| (f64::from(p) / v).powi(2)).sum();
+    let want_var = 0.5 * (dim / v - squares) / dim;
+    let quadratic: f64 = pred.iter().map(|&p| f64::from(p).powi(2) / v).sum();
+    let want_value = 0.5 * (dim * v.ln() + quadratic) / dim;
+    // What f32 can hold: the value itself, or its overflow to ±inf.
+    let as_f32 = |x: f64| {
+        if x.abs() > f64::from(f32::MAX) {
+            x.signum() * f64::INFINITY
+        } else {
+            x
+        }
+    };
+    let close = |got: f32, want: f64| {
+        let (got, want) = (f64::from(got), as_f32(want));
+        got == want || (got - want).abs() <= 1e-5 * want.abs() + 1e-40
+    };
+    each_lane(Family::Pointwise, |lanes| {
+        for weight in [1.0f32, 0.0] {
+            let w64 = f64::from(weight);
+            let (want_var, want_value) = (w64 * want_var, w64 * want_value);
+            let w = [weight];
+            // eps below var: no clamp.
+            let loss = GaussianNll::new().eps(1e-38).unwrap();
+            let loss = loss.dim(pred.len()).sample_weight(&w);
+            let (mut gp, mut gv) = (vec![f32::NAN; pred.len()], [f32::NAN; 1]);
+            let grads = GaussianGrads {
+                pred: &mut gp,
+                var: &mut gv,
+            };
+            let value = loss
+                .value_and_grad(pred, &target, &var, Reduction::Sum, grads)
+                .unwrap();
+            let what = format!("var {}, weight {weight}, {lanes} lanes", var[0]);
+            assert!(
+                close(gv[0], want_var),
+                "{what}: var gradient {}, want {want_var:e}",
+                gv[0]
+            );
+            assert!(
+                close(value, want_value),
+                "{what}: value {value}, want {want_value:e}"
+            );
+            for (&g, &p) in gp.iter().zip(pred) {
+                let want = w64 * f64::from(p) / v / dim;
+                assert!(close(g, want), "{what}: pred gradient {g}, want {want:e}");
+            }
+        }
+    });
+}

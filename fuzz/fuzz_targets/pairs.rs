@@ -263,15 +263,21 @@ fn calls(
     }
     let w64: Option<Vec<f64>> = c.weight.as_ref().map(|w| f64s(w));
     let want = reference(w64.as_deref());
-    // Finite in, no NaN out, where the reference is well inside the range.
+    // Finite in, no NaN out, where the reference is well inside the range:
+    // its weighted results, and its unweighted terms times max(|w|, 1) (a
+    // zero weight times an overflowing f32 term is NaN, as in any f32 code).
+    let unit = reference(None);
+    let w_at = |i: usize| (weight(i) as f64).abs().max(1.0);
     for i in 0..n {
-        if want.per_sample[i].is_finite() && want.per_sample_scale[i] <= 1e36 {
+        if want.per_sample[i].is_finite() && unit.per_sample_scale[i] * w_at(i) <= 1e36 {
             assert!(!out[i].is_nan(), "finite sample {i} gave a NaN loss");
         }
     }
     for side in 0..2 {
+        let per_sample = g_sum[side].len() == n && dim > 1;
         for (k, &g) in g_sum[side].iter().enumerate() {
-            if want.grad[side][k].is_finite() && want.grad_scale[side][k] <= 1e36 {
+            let w = w_at(if per_sample { k } else { k / dim });
+            if want.grad[side][k].is_finite() && unit.grad_scale[side][k] * w <= 1e36 {
                 assert!(!g.is_nan(), "finite input gave a NaN gradient {side}[{k}]");
             }
         }
@@ -282,12 +288,16 @@ fn calls(
     {
         return;
     }
+    // (The unweighted scales too: a small weight does not make an
+    // overflowing f32 term checkable.)
     let scales = want
         .per_sample
         .iter()
         .chain(&want.per_sample_scale)
         .chain(want.grad.iter().flatten())
-        .chain(want.grad_scale.iter().flatten());
+        .chain(want.grad_scale.iter().flatten())
+        .chain(&unit.per_sample_scale)
+        .chain(unit.grad_scale.iter().flatten());
     if !scales.clone().all(|&x| checkable(x)) {
         return;
     }

@@ -15,8 +15,12 @@
 //! elements' `df/dvar`, scaled as the value is. A negative `var` is an
 //! `Err` (PyTorch raises); NaN propagates.
 //!
-//! Stable form: `s²/v` is `s · (s / v)`, and the per-sample form reads `ln v`
-//! once per sample.
+//! Stable form: `s²/v` is `s · (s / v)`. The per-sample form reads `ln v`
+//! once per sample and sums `Q = Σ 0.5 (s/m)(s/v)` over the sample with
+//! `m = max(v, 1)`: the value's `Σ 0.5 s²/v` is `m Q` and the `var`
+//! gradient's `Σ 0.5 (s/v)²` is `Q / min(v, 1)`. `Q` is never larger than the
+//! smaller of the two, so neither overflows where the other would: both
+//! are finite wherever they are representable.
 
 use super::layout;
 use crate::Reduction;
@@ -383,12 +387,32 @@ impl ElementLoss3 for Gaussian {
     }
 }
 
-/// The `pred` part of one sample with a shared variance: `0.5 s² / v` and
-/// `s / v` (the sample's `0.5 ln v` and gradient w.r.t. `v` are added per
-/// sample).
+/// The `pred` part of one sample with a shared variance: `0.5 (s/m) q` with
+/// `q = s / v`, `m = max(v, 1)`, and the gradient `q`. The sample's
+/// `Σ 0.5 s²/v` is `m Q` and its `Σ 0.5 q²` is `Q / min(v, 1)` (`Q` the
+/// sum), and it adds its `0.5 ln v`.
 #[derive(Clone, Copy)]
 struct OverVar {
     var: f32,
+    /// `max(var, 1)`.
+    m: f32,
+    /// `1 / m`: at most 1, so it never overflows.
+    inv_m: f32,
+    /// `min(var, 1)` (`var / m`, exactly).
+    lo: f32,
+}
+
+impl OverVar {
+    fn new(var: f32) -> Self {
+        // NaN `var`: its NaN reaches every result through `q` and `lo`.
+        let (m, lo) = if var >= 1.0 { (var, 1.0) } else { (1.0, var) };
+        OverVar {
+            var,
+            m,
+            inv_m: 1.0 / m,
+            lo,
+        }
+    }
 }
 
 impl ElementLoss for OverVar {
@@ -398,7 +422,7 @@ impl ElementLoss for OverVar {
         let s = p - t;
         // A division, as in `Gaussian::eval`: `1 / var` may overflow.
         let q = s / L::splat(self.var);
-        (L::splat(0.5) * s * q, q)
+        (L::splat(0.5) * (s * L::splat(self.inv_m)) * q, q)
     }
 }
 
@@ -471,24 +495,22 @@ impl<const GRAD: bool, const VALUES: bool, const ACC: bool> Kernel
                 let [g] = row.grad;
                 let v = element.clamp(var.get(row.index).copied().unwrap_or(f32::NAN));
                 let (sw, sg) = (scale * row.weight, grad_scale * row.weight);
-                // Σ 0.5 s²/v, scaled by sw (and s/v · sg into the gradient).
-                let quadratic = sweep::<L, OverVar, GRAD, false, ACC>(
-                    &OverVar { var: v },
-                    p,
-                    t,
-                    None,
-                    [sw, sg],
-                    g,
-                    &mut [],
-                );
+                // Q = sw Σ 0.5 (s/m) q (and q · sg into the gradient): no
+                // larger than the value's sw Σ 0.5 s²/v = m Q or the
+                // gradient's sw Σ 0.5 q² = Q / min(v, 1) (module docs), so neither
+                // overflows, nor makes a zero weight's result 0 · ∞ = NaN,
+                // where it is representable.
+                let over = OverVar::new(v);
+                let q_sum =
+                    sweep::<L, OverVar, GRAD, false, ACC>(&over, p, t, None, [sw, sg], g, &mut []);
                 if GRAD && let Some(gv) = grad_var.get_mut(row.index) {
-                    // sw Σ 0.5 (1/v - s²/v²) = sw · 0.5 dim / v - quadratic / v,
+                    // sw Σ 0.5 (1/v - q²) = sw · 0.5 dim / v - Q / min(v, 1),
                     // times the accumulating call's factor sg / sw.
-                    let d = (sw * 0.5 * elements - quadratic) / v * (grad_scale / scale);
+                    let d = (sw * 0.5 * elements / v - q_sum / over.lo) * (grad_scale / scale);
                     *gv = if ACC { *gv + d } else { d };
                 }
                 let shared = 0.5 * ln(v) + element.constant;
-                sw * elements * shared + quadratic
+                sw * elements * shared + over.m * q_sum
             },
         );
         samples.total()
