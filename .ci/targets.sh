@@ -60,7 +60,14 @@ export CARGO_PROFILE_TEST_DEBUG=false CARGO_PROFILE_DEV_DEBUG=false CARGO_INCREM
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --target "$AARCH64" --target-dir target/aarch64 2>&1 | tee "$log"
+# One test is left to the x86-64 runs, said here and in the summary: the
+# 2^24-sequence CTC reduction (16 Mi one-step sequences, 180 s under QEMU).
+# What it checks, the batch sum of per-sequence losses, is scalar f32 code
+# shared by every lane type; the NEON CTC kernels are checked by every other
+# CTC test here.
+QEMU_SKIP="reductions::ctc_sequences_sum_at_2_pow_24"
+step "skipping under QEMU: $QEMU_SKIP (run by every x86-64 test run)"
+cargo test --target "$AARCH64" --target-dir target/aarch64 -- --skip "$QEMU_SKIP" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" -ne 0 ]; then
@@ -74,4 +81,4 @@ if [ "$passed" -eq 0 ]; then
 fi
 echo "---- targets summary ($((SECONDS - start))s; builds ${built}s) ----"
 echo "built: $NO_STD_TARGETS wasm32-unknown-unknown(+simd128)"
-echo "aarch64 under qemu-aarch64: $passed tests passed (unit, integration and doctests)"
+echo "aarch64 under qemu-aarch64: $passed tests passed (unit, integration and doctests); skipped: $QEMU_SKIP"
