@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target of fuzz/ for a bounded time, starting from the
 # committed seed corpus (fuzz/seeds/<target>/, copied to a temporary folder
-# so the repository stays clean). Fails on any crash, panic, timeout or
-# out-of-memory.
+# so the repository stays clean), together with every input that ever
+# crashed a target (fuzz/findings/<target>/, each fixed and kept as a
+# regression input). Fails on any crash, panic, timeout or out-of-memory.
+#
+# The mutation sequence is fixed (-seed=$FUZZ_SEED, default 1), so a run is
+# reproducible: CI replays the start of the sequence a longer local run with
+# the same seed has already explored. Exploration means other seeds and
+# longer runs: FUZZ_SEED=0 (libFuzzer picks one) .ci/fuzz.sh 600.
 #
 #   .ci/fuzz.sh [seconds-per-target]      (default 30)
 #
@@ -16,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-30}"
+SEED="${FUZZ_SEED:-1}"
 start=$SECONDS
 
 if ! rustup toolchain list | grep -q '^nightly'; then
@@ -55,11 +62,14 @@ for t in $targets; do
     if [ -d "fuzz/seeds/$t" ]; then
         cp fuzz/seeds/"$t"/* "$work/corpus/$t/" 2>/dev/null || true
     fi
-    echo "fuzz.sh: running $t for ${SECS}s"
+    if [ -d "fuzz/findings/$t" ]; then
+        cp fuzz/findings/"$t"/* "$work/corpus/$t/"
+    fi
+    echo "fuzz.sh: running $t for ${SECS}s (seed $SEED)"
     log="$work/$t.log"
     set +e
     cargo +nightly fuzz run "${extra[@]}" "$t" "$work/corpus/$t" -- \
-        -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
+        -max_total_time="$SECS" -seed="$SEED" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$log" 2>&1
     rc=$?
     set -e
