@@ -266,10 +266,17 @@ fn calls(
     // Finite in, no NaN out, where the reference is well inside the range:
     // its weighted results, and its unweighted terms times max(|w|, 1) (a
     // zero weight times an overflowing f32 term is NaN, as in any f32 code).
+    // Both losses start from `first - second` in f32: past f32::MAX it is
+    // ±∞, and a zero label, weight or 1/var times it NaN, though the
+    // reference's scale may be small.
     let unit = reference(None);
     let w_at = |i: usize| (weight(i) as f64).abs().max(1.0);
+    let representable = |k: usize| (f64::from(first[k]) - f64::from(second[k])).abs() <= 1e36;
     for i in 0..n {
-        if want.per_sample[i].is_finite() && unit.per_sample_scale[i] * w_at(i) <= 1e36 {
+        if want.per_sample[i].is_finite()
+            && unit.per_sample_scale[i] * w_at(i) <= 1e36
+            && (i * dim..(i + 1) * dim).all(representable)
+        {
             assert!(!out[i].is_nan(), "finite sample {i} gave a NaN loss");
         }
     }
@@ -277,7 +284,15 @@ fn calls(
         let per_sample = g_sum[side].len() == n && dim > 1;
         for (k, &g) in g_sum[side].iter().enumerate() {
             let w = w_at(if per_sample { k } else { k / dim });
-            if want.grad[side][k].is_finite() && unit.grad_scale[side][k] * w <= 1e36 {
+            let mut elements = if per_sample {
+                k * dim..(k + 1) * dim
+            } else {
+                k..k + 1
+            };
+            if want.grad[side][k].is_finite()
+                && unit.grad_scale[side][k] * w <= 1e36
+                && elements.all(representable)
+            {
                 assert!(!g.is_nan(), "finite input gave a NaN gradient {side}[{k}]");
             }
         }
