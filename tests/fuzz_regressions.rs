@@ -222,3 +222,58 @@ fn shared_var_case(pred: &[f32], var: f32) {
         }
     });
 }
+
+/// The pairs target's finding `crash-56209d4b...`: one `var` per element,
+/// clamped to a subnormal `eps` (2e-42), and `pred - target` = -2^-9. The
+/// loss `0.5 (ln v + s²/v)` is about 9.5e35, but the kernel's `s · (s/v)`
+/// overflowed in `s/v` (-9.8e38), so the loss was `∞`, and NaN for a zero
+/// sample weight. Now each result is within 1e-5 of float64 or, where that
+/// is past `f32::MAX`, its `±∞`; a zero weight gives a zero loss.
+#[test]
+fn gaussian_nll_tiny_var_loss_does_not_overflow() {
+    use loss_kernels::pair::{GaussianGrads, GaussianNll};
+    let eps = 2.0e-42f32;
+    let (s, v) = (-0.001_953_125f32, f64::from(eps));
+    let s64 = f64::from(s);
+    let want_value = 0.5 * (v.ln() + s64 * s64 / v);
+    let want_pred = s64 / v;
+    let want_var = 0.5 * (1.0 / v - (s64 / v).powi(2));
+    let as_f32 = |x: f64| {
+        if x.abs() > f64::from(f32::MAX) {
+            x.signum() * f64::INFINITY
+        } else {
+            x
+        }
+    };
+    let close = |got: f32, want: f64| {
+        let (got, want) = (f64::from(got), as_f32(want));
+        got == want || (got - want).abs() <= 1e-5 * want.abs()
+    };
+    each_lane(Family::Pointwise, |lanes| {
+        for weight in [1.0f32, 0.0] {
+            let w = [weight];
+            let loss = GaussianNll::new().eps(eps).unwrap().sample_weight(&w);
+            let (mut gp, mut gv) = ([f32::NAN; 1], [f32::NAN; 1]);
+            let grads = GaussianGrads {
+                pred: &mut gp,
+                var: &mut gv,
+            };
+            let value = loss
+                .value_and_grad(&[s], &[0.0], &[0.0], Reduction::Sum, grads)
+                .unwrap();
+            let what = format!("weight {weight}, {lanes} lanes");
+            if weight == 0.0 {
+                // The gradients overflow f32 (-9.8e38, -4.8e77): 0 · ∞ is
+                // NaN there, as in any f32 code; the loss is 0.
+                assert_eq!(value, 0.0, "{what}: value");
+                continue;
+            }
+            assert!(
+                close(value, want_value),
+                "{what}: value {value}, want {want_value:e}"
+            );
+            assert!(close(gp[0], want_pred), "{what}: pred gradient {}", gp[0]);
+            assert!(close(gv[0], want_var), "{what}: var gradient {}", gv[0]);
+        }
+    });
+}

@@ -1,11 +1,12 @@
 //! The cosine embedding loss; the math is in the [module docs](super).
 
-use super::{hinge, hinge_slope, sqrt1};
+use super::{hinge, hinge_slope};
 use crate::Reduction;
 use crate::driver::lanes::{for_lanes, load, put};
 use crate::driver::row::dots;
 use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, const_try, rows};
+use crate::lane::sqrt1;
 use crate::lane::{self, Kernel, Lane};
 
 /// The gradient slices of a cosine embedding loss.

@@ -69,8 +69,6 @@ pub use cosine::{CosineEmbedding, CosineGrads};
 pub use sdml::{Sdml, SdmlGrads};
 pub use triplet::{Distance, Triplet, TripletGrads};
 
-use crate::lane::{Lane, MAX_LANES};
-
 /// `max(0, l)` keeping NaN.
 #[inline(always)]
 pub(super) fn hinge(l: f32) -> f32 {
@@ -87,22 +85,6 @@ pub(super) fn hinge_slope(l: f32) -> f32 {
     } else {
         0.0
     }
-}
-
-/// `sqrt(x)` of one value through the square root of the kernel's lane
-/// type `L`.
-///
-/// `libm::sqrtf` (what `<f32 as Lane>::sqrt` calls) is a legacy-SSE
-/// `sqrtss` in inline assembly; between AVX instructions it pays an
-/// SSE/AVX transition stall on every call. Measured with AVX-512: the
-/// cosine loss at 4096x128 ran 2.5x slower than the triplet loss, with
-/// three quarters of its time on the instructions after the two `sqrtss`.
-/// The vector `sqrt` is correctly rounded, so the result is the same.
-#[inline(always)]
-pub(super) fn sqrt1<L: Lane>(x: f32) -> f32 {
-    let mut a = [0.0f32; MAX_LANES];
-    L::splat(x).sqrt().store(&mut a);
-    a.first().copied().unwrap_or(f32::NAN)
 }
 
 /// `1 / d`, 0 at `d = 0`.

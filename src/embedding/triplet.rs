@@ -1,11 +1,12 @@
 //! The triplet loss; the math is in the [module docs](super).
 
-use super::{hinge, hinge_slope, recip_or_zero, sqrt1};
+use super::{hinge, hinge_slope, recip_or_zero};
 use crate::Reduction;
 use crate::driver::lanes::{for_lanes, load, put};
 use crate::driver::row::dots;
 use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, const_try, rows};
+use crate::lane::sqrt1;
 use crate::lane::{self, Kernel, Lane};
 
 /// The distance a [`Triplet`] loss compares, of `w = u - v + eps`

@@ -15,12 +15,17 @@
 //! elements' `df/dvar`, scaled as the value is. A negative `var` is an
 //! `Err` (PyTorch raises); NaN propagates.
 //!
-//! Stable form: `s²/v` is `s · (s / v)`. The per-sample form reads `ln v`
-//! once per sample and sums `Q = Σ 0.5 (s/m)(s/v)` over the sample with
-//! `m = max(v, 1)`: the value's `Σ 0.5 s²/v` is `m Q` and the `var`
-//! gradient's `Σ 0.5 (s/v)²` is `Q / min(v, 1)`. `Q` is never larger than the
-//! smaller of the two, so neither overflows where the other would: both
-//! are finite wherever they are representable.
+//! Stable form: `s²/v` is `s · (s/v)`, or `s · s / v` where `s/v`
+//! overflows (then `|s| > f32::MAX · v ≥ 5e-7`, so `s · s` is a normal
+//! number): the loss overflows only where it is past `f32::MAX` itself, also
+//! for a subnormal `v`. `df/dvar` is `0.5 (1/v - q²)` for `v ≥ 1` and
+//! `0.5 (1 - s²/v) / v` below, where `1/v` and `q²` may both overflow though
+//! their difference does not. The per-sample form reads `ln v` once per sample and
+//! sums `Q = Σ 0.5 (s/d)²` over the sample with `d = √v` for `v < 1` and
+//! `d = v` otherwise: the value's `Σ 0.5 s²/v` is `max(v, 1) Q` and the
+//! `var` gradient's `Σ 0.5 (s/v)²` is `Q / min(v, 1)`. `Q` is never larger
+//! than the smaller of the two, so neither overflows where the other would
+//! not.
 
 use super::layout;
 use crate::Reduction;
@@ -379,38 +384,56 @@ impl ElementLoss3 for Gaussian {
         let v = self.clamp(var);
         let s = p - t;
         // `s / v`, not `s · (1 / v)`: `1 / v` overflows for a `v` below
-        // `1 / f32::MAX` (a subnormal `eps` or `var`), and `0 · inf` is NaN
-        // where the loss is finite (the pairs fuzz finding).
+        // `1 / f32::MAX` (a subnormal `eps` or `var`).
         let q = s / v;
-        let value = half.mul_add(ln(v) + s * q, L::splat(self.constant));
-        (value, [q, half * q.mul_add(-q, L::splat(1.0) / v)])
+        // `s²/v` as `s · q`, or as `s · s / v` where `q` overflows: there
+        // `|s| > f32::MAX · v`, so `s · s` is a normal number (module docs).
+        let fits = q.abs().le(L::splat(f32::MAX));
+        let quadratic = fits.select(s * q, s * s / v);
+        let value = half.mul_add(ln(v) + quadratic, L::splat(self.constant));
+        // `1/v - q²`, or `(1 - s²/v) / v` for `v < 1`, where `1/v` and `q²`
+        // can both overflow (`∞ - ∞`) though their difference does not.
+        let one = L::splat(1.0);
+        let large = v.ge(one);
+        let var_grad = large.select(q.mul_add(-q, one / v), (one - quadratic) / v);
+        (value, [q, half * var_grad])
     }
 }
 
-/// The `pred` part of one sample with a shared variance: `0.5 (s/m) q` with
-/// `q = s / v`, `m = max(v, 1)`, and the gradient `q`. The sample's
-/// `Σ 0.5 s²/v` is `m Q` and its `Σ 0.5 q²` is `Q / min(v, 1)` (`Q` the
-/// sum), and it adds its `0.5 ln v`.
+/// The `pred` part of one sample with a shared variance: `0.5 r²` with
+/// `r = s / d`, and the gradient `q = r / e = s/v`, where `d = e = √v` for
+/// `v < 1` and `d = v, e = 1` otherwise (module docs). The sample's
+/// `Σ 0.5 s²/v` is `max(v, 1) Q` and its `Σ 0.5 q²` is `Q / min(v, 1)`, `Q`
+/// the sum; it adds its `0.5 ln v`.
 #[derive(Clone, Copy)]
 struct OverVar {
-    var: f32,
+    d: f32,
+    e: f32,
     /// `max(var, 1)`.
     m: f32,
-    /// `1 / m`: at most 1, so it never overflows.
-    inv_m: f32,
-    /// `min(var, 1)` (`var / m`, exactly).
+    /// `min(var, 1)`.
     lo: f32,
 }
 
 impl OverVar {
-    fn new(var: f32) -> Self {
-        // NaN `var`: its NaN reaches every result through `q` and `lo`.
-        let (m, lo) = if var >= 1.0 { (var, 1.0) } else { (1.0, var) };
-        OverVar {
-            var,
-            m,
-            inv_m: 1.0 / m,
-            lo,
+    #[inline(always)]
+    fn new<L: Lane>(var: f32) -> Self {
+        // NaN `var`: its NaN reaches every result through `d`, `e` and `lo`.
+        if var >= 1.0 {
+            OverVar {
+                d: var,
+                e: 1.0,
+                m: var,
+                lo: 1.0,
+            }
+        } else {
+            let root = lane::sqrt1::<L>(var);
+            OverVar {
+                d: root,
+                e: root,
+                m: 1.0,
+                lo: var,
+            }
         }
     }
 }
@@ -419,10 +442,10 @@ impl ElementLoss for OverVar {
     const PAD: f32 = 0.0;
     #[inline(always)]
     fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
-        let s = p - t;
-        // A division, as in `Gaussian::eval`: `1 / var` may overflow.
-        let q = s / L::splat(self.var);
-        (L::splat(0.5) * (s * L::splat(self.inv_m)) * q, q)
+        // Divisions, not products with reciprocals: `1 / v` is subnormal
+        // (and inexact) for a `v` near f32::MAX.
+        let r = (p - t) / L::splat(self.d);
+        (L::splat(0.5) * r * r, r / L::splat(self.e))
     }
 }
 
@@ -500,7 +523,7 @@ impl<const GRAD: bool, const VALUES: bool, const ACC: bool> Kernel
                 // gradient's sw Σ 0.5 q² = Q / min(v, 1) (module docs), so neither
                 // overflows, nor makes a zero weight's result 0 · ∞ = NaN,
                 // where it is representable.
-                let over = OverVar::new(v);
+                let over = OverVar::new::<L>(v);
                 let q_sum =
                     sweep::<L, OverVar, GRAD, false, ACC>(&over, p, t, None, [sw, sg], g, &mut []);
                 if GRAD && let Some(gv) = grad_var.get_mut(row.index) {
