@@ -147,6 +147,26 @@ fn factor(reduction: Reduction, d_k: f32, d: f32) -> f32 {
     }
 }
 
+/// One shard's share of the total: its value (`with_grad`: and gradient,
+/// rescaled by `f` while in cache) times `f`, the factor that turns the
+/// shard's `Mean` into its part of the whole batch's.
+fn shard_share(
+    f: f32,
+    with_grad: bool,
+    grad: &mut [f32],
+    value_and_grad: impl FnOnce(&mut [f32]) -> Result<f32, Error>,
+    value: impl FnOnce() -> Result<f32, Error>,
+) -> Result<f64, Error> {
+    let v = if with_grad {
+        let v = value_and_grad(grad)?;
+        rescale(grad, f);
+        v
+    } else {
+        value()?
+    };
+    Ok(f64::from(f) * f64::from(v))
+}
+
 /// `grad *= f` (nothing for `f = 1`).
 fn rescale(grad: &mut [f32], f: f32) {
     if f != 1.0 {
@@ -419,15 +439,13 @@ fn ce_run(
             None => *loss,
         };
         let d_k = loss.mean_denominator(s.logits, s.labels)?;
-        let f = factor(reduction, d_k, d);
-        let v = if with_grad {
-            let v = loss.value_and_grad(s.logits, s.labels, reduction, s.grad)?;
-            rescale(s.grad, f);
-            v
-        } else {
-            loss.value(s.logits, s.labels, reduction)?
-        };
-        Ok(f64::from(f) * f64::from(v))
+        shard_share(
+            factor(reduction, d_k, d),
+            with_grad,
+            s.grad,
+            |g| loss.value_and_grad(s.logits, s.labels, reduction, g),
+            || loss.value(s.logits, s.labels, reduction),
+        )
     })?;
     Ok(total as f32)
 }
@@ -563,15 +581,13 @@ fn pointwise_run<F: ElementLoss + Sync>(
             None => *loss,
         };
         let d_k = loss.mean_denominator(s.pred)?;
-        let f = factor(reduction, d_k, d);
-        let v = if with_grad {
-            let v = loss.value_and_grad(s.pred, s.target, reduction, s.grad)?;
-            rescale(s.grad, f);
-            v
-        } else {
-            loss.value(s.pred, s.target, reduction)?
-        };
-        Ok(f64::from(f) * f64::from(v))
+        shard_share(
+            factor(reduction, d_k, d),
+            with_grad,
+            s.grad,
+            |g| loss.value_and_grad(s.pred, s.target, reduction, g),
+            || loss.value(s.pred, s.target, reduction),
+        )
     })?;
     Ok(total as f32)
 }
