@@ -3,7 +3,7 @@
 
 use crate::Reduction;
 use crate::driver::lanes::{for_lanes, load, store};
-use crate::driver::row::dots;
+use crate::driver::row::{dots, exp_sum, max as row_max};
 use crate::driver::{Samples, each_row, reduction_scale, rows_in};
 use crate::error::{Domain, Error, check_len, check_param, rows};
 use crate::lane::{self, Kernel, Lane};
@@ -36,9 +36,10 @@ pub struct SdmlGrads<'g> {
 /// `∂/∂x2_j = -2 Σ_i G_ij (x1_i - x2_j)`.
 ///
 /// Cost `O(n² dim)`: the distances of row `i` are computed four rows of
-/// `x2` at a time, lanes along `dim`; `lse` is accumulated online (one
-/// pass over `j` for the value), and the gradient recomputes each `D_ij`
-/// in a second pass instead of keeping an `n × n` workspace.
+/// `x2` at a time, lanes along `dim`, into blocks of 64 on the stack; `lse`
+/// is accumulated online over the blocks (one pass over `j` for the value,
+/// the block's exponentials in lanes), and the gradient recomputes each
+/// `D_ij` in a second pass instead of keeping an `n × n` workspace.
 /// `Mean` divides by `n`; sample weights scale row `i`'s loss and
 /// gradient. Gluon (its `KLDivLoss`) takes `ln(t + 1e-12)`, which adds about
 /// `1e-12` per nonzero `t_ij` to its values; this crate computes the
@@ -298,49 +299,56 @@ impl<const GRAD: bool, const ACC: bool> Kernel for SdmlBatch<'_, '_, GRAD, ACC> 
                 let [a] = row.x;
                 let [ga] = row.grad;
                 let t = |j: usize| if j == row.index { hot } else { off };
-                // Pass 1: the online `lse` of `-D_i·` and `Σ_j t_ij D_ij`.
-                let (mut m, mut s, mut td) = (f32::INFINITY, 0.0f32, 0.0f32);
-                distances::<L>(
+                // Pass 1, a block of rows of `x2` at a time: the online
+                // `lse` of `x_j = -D_ij` (`M` the maximum so far, `S` the
+                // sum of `e^(x_j - M)`) and `Σ_j t_ij D_ij`.
+                let (mut big, mut sum, mut td) = (f32::NEG_INFINITY, 0.0f32, 0.0f32);
+                neg_distance_blocks::<L>(
                     a,
                     x2,
                     dim,
                     #[inline(always)]
-                    |j, d| {
-                        if d < m {
-                            s = s * exp_nonpositive::<f32>(d - m) + 1.0;
-                            m = d;
-                        } else {
-                            s += exp_nonpositive::<f32>(m - d);
-                        }
-                        td += t(j) * d;
+                    |j0, x| {
+                        td -= x
+                            .iter()
+                            .enumerate()
+                            .fold(0.0, |acc, (o, &xj)| acc + t(j0 + o) * xj);
+                        let m = big.max(row_max::<L>(x));
+                        let (e, _) = exp_sum::<L, (), false>(x, m, &mut [], &[], &mut ());
+                        sum = sum * exp_nonpositive::<f32>(big - m) + e;
+                        big = m;
                     },
                 );
-                let loss_i = entropy + td + (ln::<f32>(s) - m);
+                let loss_i = entropy + td + (ln::<f32>(sum) + big);
                 if GRAD {
-                    // Pass 2: `G_ij = w (t_ij - p_ij)`, `p_ij = e^(m - D_ij) / s`.
+                    // Pass 2: `G_ij = w (t_ij - p_ij)`, `p_ij = e^(x_j - M) / S`.
                     if !ACC {
                         ga.fill(0.0);
                     }
-                    let (scale, inv_s) = (w * grad_scale, 1.0 / s);
-                    distances::<L>(
+                    let (scale, inv_s) = (w * grad_scale, 1.0 / sum);
+                    neg_distance_blocks::<L>(
                         a,
                         x2,
                         dim,
                         #[inline(always)]
-                        |j, d| {
-                            let p = exp_nonpositive::<f32>(m - d) * inv_s;
-                            let c = L::splat(2.0 * scale * (t(j) - p));
-                            let b = x2.get(j * dim..(j + 1) * dim).unwrap_or(&[]);
-                            let gb = g2.get_mut(j * dim..(j + 1) * dim).unwrap_or(&mut []);
-                            for_lanes::<L, 1>(
-                                dim,
-                                #[inline(always)]
-                                |k, _, _| {
-                                    let diff = c * (load::<L>(a, k, 0.0) - load(b, k, 0.0));
-                                    store(load::<L>(ga, k, 0.0) + diff, ga, k);
-                                    store(load::<L>(gb, k, 0.0) - diff, gb, k);
-                                },
-                            );
+                        |j0, x| {
+                            let mut e = [0.0f32; BLOCK];
+                            exp_sum::<L, (), true>(x, big, &mut e, &[], &mut ());
+                            for (o, &ej) in e.iter().take(x.len()).enumerate() {
+                                let j = j0 + o;
+                                let c = L::splat(2.0 * scale * (t(j) - ej * inv_s));
+                                let b = x2.get(j * dim..(j + 1) * dim).unwrap_or(&[]);
+                                let gb = g2.get_mut(j * dim..(j + 1) * dim).unwrap_or(&mut []);
+                                for_lanes::<L, 1>(
+                                    dim,
+                                    #[inline(always)]
+                                    |k, _, _| {
+                                        let diff = c * (load::<L>(a, k, 0.0) - load(b, k, 0.0));
+                                        store(load::<L>(ga, k, 0.0) + diff, ga, k);
+                                        store(load::<L>(gb, k, 0.0) - diff, gb, k);
+                                    },
+                                );
+                            }
                         },
                     );
                 }
@@ -351,44 +359,64 @@ impl<const GRAD: bool, const ACC: bool> Kernel for SdmlBatch<'_, '_, GRAD, ACC> 
     }
 }
 
-/// `visit(j, D_ij)` for every row `j` of `x2`, `D_ij = ‖a - x2_j‖²`: four
-/// rows at a time (four independent accumulators along `dim`), then the
-/// rest one by one.
+/// Rows of `x2` per block of distances: the exp passes run on lanes over
+/// a block instead of one `exp` per pair.
+const BLOCK: usize = 64;
+
+/// `visit(j0, x)` for consecutive blocks of rows `j0 .. j0 + x.len()` of
+/// `x2` (at most [`BLOCK`]), `x[o] = -D_i(j0+o)`, `D_ij = ‖a - x2_j‖²`:
+/// four rows at a time (four independent accumulators along `dim`), then
+/// the rest one by one.
 #[inline(always)]
-fn distances<L: Lane>(a: &[f32], x2: &[f32], dim: usize, mut visit: impl FnMut(usize, f32)) {
+fn neg_distance_blocks<L: Lane>(
+    a: &[f32],
+    x2: &[f32],
+    dim: usize,
+    mut visit: impl FnMut(usize, &[f32]),
+) {
     let n = rows_in(x2.len(), dim);
     let row = |j: usize| x2.get(j * dim..(j + 1) * dim).unwrap_or(&[]);
-    let mut j = 0;
-    while j + 4 <= n {
-        let [b0, b1, b2, b3] = [row(j), row(j + 1), row(j + 2), row(j + 3)];
-        let d = dots::<L, 4>(
-            dim,
-            #[inline(always)]
-            |k| {
-                // (Not `array::map`: its `try_map` is not inlined into
-                // the AVX entries.)
-                let x: L = load(a, k, 0.0);
-                let (u0, u1) = (x - load(b0, k, 0.0), x - load(b1, k, 0.0));
-                let (u2, u3) = (x - load(b2, k, 0.0), x - load(b3, k, 0.0));
-                [(u0, u0), (u1, u1), (u2, u2), (u3, u3)]
-            },
-        );
-        for (o, dij) in d.into_iter().enumerate() {
-            visit(j + o, dij);
+    let mut x = [0.0f32; BLOCK];
+    let mut j0 = 0;
+    while j0 < n {
+        let len = (n - j0).min(BLOCK);
+        let mut o = 0;
+        while o + 4 <= len {
+            let j = j0 + o;
+            let [b0, b1, b2, b3] = [row(j), row(j + 1), row(j + 2), row(j + 3)];
+            let d = dots::<L, 4>(
+                dim,
+                #[inline(always)]
+                |k| {
+                    // (Not `array::map`: its `try_map` is not inlined into
+                    // the AVX entries.)
+                    let y: L = load(a, k, 0.0);
+                    let (u0, u1) = (y - load(b0, k, 0.0), y - load(b1, k, 0.0));
+                    let (u2, u3) = (y - load(b2, k, 0.0), y - load(b3, k, 0.0));
+                    [(u0, u0), (u1, u1), (u2, u2), (u3, u3)]
+                },
+            );
+            for (slot, dij) in x.iter_mut().skip(o).zip(d) {
+                *slot = -dij;
+            }
+            o += 4;
         }
-        j += 4;
-    }
-    while j < n {
-        let b = row(j);
-        let [dij] = dots::<L, 1>(
-            dim,
-            #[inline(always)]
-            |k| {
-                let u = load::<L>(a, k, 0.0) - load(b, k, 0.0);
-                [(u, u)]
-            },
-        );
-        visit(j, dij);
-        j += 1;
+        while o < len {
+            let b = row(j0 + o);
+            let [dij] = dots::<L, 1>(
+                dim,
+                #[inline(always)]
+                |k| {
+                    let u = load::<L>(a, k, 0.0) - load(b, k, 0.0);
+                    [(u, u)]
+                },
+            );
+            if let Some(slot) = x.get_mut(o) {
+                *slot = -dij;
+            }
+            o += 1;
+        }
+        visit(j0, x.get(..len).unwrap_or(&[]));
+        j0 += len;
     }
 }
