@@ -37,9 +37,10 @@
 //! * [`SigmoidFocal`]: `ce = (1-t) sp(p) + t sp(-p)` and
 //!   `1 - p_t = (1-t) σ(p) + t σ(-p)` are sums of non-negative terms (no
 //!   cancellation at large `|p|`); `(1 - p_t)^γ` is `m·m` for `γ = 2`, `m`
-//!   for 1, 1 for 0, else `exp(γ ln m)`; its derivative
-//!   `γ (1-p_t)^γ · r · (1 - 2t)` uses `r = σ(p)σ(-p) / (1 - p_t) <= 1`
-//!   (0 where `1 - p_t = 0`).
+//!   for 1, 1 for 0, else `exp(γ ln m)`; its derivative is
+//!   `γ m^(γ-1) dm` with `dm = σ(p)σ(-p)(1 - 2t)`: `2m·dm`, `dm` and 0 for
+//!   `γ` of 2, 1 and 0 (no division), else `γ m^γ (dm / m)` (0 where
+//!   `m = 0`).
 //! * [`SmoothL1`] is [`Huber`] (`rho = beta`) for `beta > 0` and [`L1`] for
 //!   `beta = 0`; [`HuberTorch`] is `delta ·` [`Huber`] with `rho = delta`.
 //! * The losses on two or three inputs (`gaussian_nll`, `margin_ranking`)

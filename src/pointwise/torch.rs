@@ -249,18 +249,24 @@ impl ElementLoss for elements::HingeEmbedding {
     }
 }
 
-/// `m^γ` for `m` in `[0, 1]` (`0^0 = 1`, as in PyTorch).
+/// `(m^γ, γ m^(γ-1) dm)` for `m` in `[0, 1]` and its derivative `dm`
+/// (`0^0 = 1`, as in PyTorch; the derivative is 0 at `m = 0`, where
+/// `m^(γ-1)` diverges for `γ < 1` but `dm` is 0). `γ` of 0, 1 and 2
+/// (torchvision's default) need no `exp`, `ln` or division; others take
+/// `γ m^γ (dm / m)`.
 #[inline(always)]
-fn unit_pow<L: Lane>(m: L, gamma: f32) -> L {
+fn unit_pow<L: Lane>(m: L, dm: L, gamma: f32) -> (L, L) {
+    let (zero, one) = (L::splat(0.0), L::splat(1.0));
     if gamma == 2.0 {
-        m * m
+        (m * m, (m + m) * dm)
     } else if gamma == 1.0 {
-        m
+        (m, dm)
     } else if gamma == 0.0 {
         // NaN still propagates through the loss's other factors.
-        L::splat(1.0)
+        (one, zero)
     } else {
-        exp(L::splat(gamma) * ln(m))
+        let mg = exp(L::splat(gamma) * ln(m));
+        (mg, m.eq(zero).select(zero, L::splat(gamma) * mg * (dm / m)))
     }
 }
 
@@ -268,7 +274,7 @@ impl ElementLoss for elements::SigmoidFocal {
     const PAD: f32 = 0.0;
     #[inline(always)]
     fn eval<L: Lane>(&self, p: L, t: L) -> (L, L) {
-        let (zero, one) = (L::splat(0.0), L::splat(1.0));
+        let one = L::splat(1.0);
         let q = LogisticParts::new(p);
         let (sg, sgn) = (q.sigmoid(), q.sigmoid_neg());
         let nt = one - t;
@@ -278,9 +284,7 @@ impl ElementLoss for elements::SigmoidFocal {
         let m = nt.mul_add(sg, t * sgn);
         // At most 1 (rounding may pass it, where a large γ would overflow).
         let m = m.gt(one).select(one, m);
-        let mg = unit_pow(m, self.gamma);
-        let ratio = m.eq(zero).select(zero, sg * sgn / m);
-        let dmg = L::splat(self.gamma) * mg * ratio * (nt - t);
+        let (mg, dmg) = unit_pow(m, sg * sgn * (nt - t), self.gamma);
         let value = ce * mg;
         let derivative = dce.mul_add(mg, ce * dmg);
         if self.alpha < 0.0 {
