@@ -11,6 +11,11 @@
 //! `T=150 N=32 C=29 S=40` time-major (value + gradient), L2 over 16 Mi
 //! values (value + gradient: memory-bound).
 //!
+//! Beside them, the memory roof on one thread and on every thread (the same
+//! rayon pool): a loop that reads the inputs once and writes one output,
+//! the traffic of a fused call, with no arithmetic to speak of. A
+//! memory-bound call's thread speed-up is bounded by the roof's.
+//!
 //! ```text
 //! cargo bench -p loss-kernels-benches --features rayon --bench parallel -- --warm-up-time 1 --measurement-time 3
 //! python3 tools/bench_ratios.py target/criterion parallel/
@@ -28,7 +33,35 @@ fn bench(c: &mut Criterion) {
     use loss_kernels::pointwise::L2;
     use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
     use loss_kernels_rayon::{ParCrossEntropy, ParCtc, ParPointwise};
+    use rayon::prelude::*;
     use std::hint::black_box;
+
+    // The roof: `out = x - y` (one input for the rows: `y = x`), on the
+    // calling thread or split in 64 Ki-value chunks over the pool.
+    let roof = |x: &[f32], y: &[f32], out: &mut [f32]| {
+        for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+            *o = a - b;
+        }
+    };
+    let par_roof = |x: &[f32], y: &[f32], out: &mut [f32]| {
+        const CHUNK: usize = 1 << 16;
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .zip(y.par_chunks(CHUNK))
+            .for_each(|((o, x), y)| roof(x, y, o));
+    };
+    let both_roofs = |group: &mut criterion::BenchmarkGroup<'_, _>,
+                      label: &str,
+                      x: &[f32],
+                      y: &[f32],
+                      out: &mut [f32]| {
+        group.bench_function(BenchmarkId::new("memory-roof single thread", label), |b| {
+            b.iter(|| roof(black_box(x), black_box(y), out))
+        });
+        group.bench_function(BenchmarkId::new("memory-roof rayon", label), |b| {
+            b.iter(|| par_roof(black_box(x), black_box(y), out))
+        });
+    };
 
     let data = |len: usize, seed: u64| -> Vec<f32> {
         let mut s = seed
@@ -68,6 +101,7 @@ fn bench(c: &mut Criterion) {
                 )
             })
         });
+        both_roofs(&mut group, &label, &x, &x, &mut grad);
     }
     {
         let (t, n, c, s) = (150, 32, 29, 40);
@@ -135,6 +169,7 @@ fn bench(c: &mut Criterion) {
                 )
             })
         });
+        both_roofs(&mut group, label, &p, &t, &mut grad);
     }
     group.finish();
 }
