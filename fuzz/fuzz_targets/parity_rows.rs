@@ -736,7 +736,13 @@ fn triplet(c: &Case, b: &mut Bytes<'_>) {
 }
 
 fn sdml_arm(c: &Case, b: &mut Bytes<'_>) {
-    let (n, dim) = (c.a.max(1), 1 + c.b);
+    // Option bit 4: 60 to 188 rows of at most 4 values, past the kernel's
+    // blocks of 64 distances.
+    let (n, dim) = if c.bit(4) {
+        (60 + 8 * c.a, 1 + c.b % 4)
+    } else {
+        (c.a.max(1), 1 + c.b)
+    };
     let len = n * dim;
     let (x1, ok1) = floats(b, adjust(len, c.d(0)));
     let (x2, ok2) = floats(b, adjust(x1.len(), c.d(1)));
