@@ -24,7 +24,7 @@ if ! command -v arm-none-eabi-gcc >/dev/null 2>&1 || [ ! -d /usr/lib/arm-none-ea
   step "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi
+  apt-get install -y -q --no-install-recommends --no-remove gcc-arm-none-eabi libnewlib-arm-none-eabi
 fi
 rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
 mkdir -p target

@@ -5,7 +5,8 @@
 # printed "done", an accuracy and a loss that fell. Then prints the flash
 # (.text) the crate's code takes in the binary, per loss family.
 # Installs what it needs: the rustup target and llvm-tools component, apt
-# qemu-system-arm.
+# qemu-system-arm (from the release, or from its backports where the
+# machine's QEMU packages are backports, so nothing is removed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
@@ -19,7 +20,21 @@ if ! command -v qemu-system-arm >/dev/null; then
     step "apt-get install qemu-system-arm"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends --no-remove qemu-system-arm
+    if ! apt-get install -y -q --no-install-recommends --no-remove qemu-system-arm; then
+        # A machine whose QEMU packages come from the release's backports
+        # (qemu-utils 10.x on Debian 12, say) cannot take the release's
+        # qemu-system-arm without removing them, which --no-remove refuses.
+        # The backports build matches them: add that suite (a sources file
+        # of our own, nothing else changed) and install from it.
+        codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+        [ -n "$codename" ] || { echo "firmware.sh: no Debian codename to find backports" >&2; exit 1; }
+        step "the release's qemu-system-arm would remove an installed package; trying $codename-backports"
+        printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" "Suites: $codename-backports" \
+            "Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
+            > /etc/apt/sources.list.d/loss-kernels-ci-backports.sources
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends --no-remove -t "$codename-backports" qemu-system-arm
+    fi
 fi
 TOOLS="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
 
