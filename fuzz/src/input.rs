@@ -21,17 +21,53 @@
 //! | 16..=255 | `(tag - 136) / 16`, small exact values in `[-7.5, 7.4375]` |
 //!
 //! `make_seeds.py` writes conformance data with tag 0 (exact bits).
+//!
+//! Every target reads its arm (the loss, or a mode byte of flags) first.
+//! `FUZZ_PIN=value[/mask]` in the environment replaces the `mask` bits of
+//! that first byte with `value`'s (the mask defaults to `0xff`), so a run
+//! explores one arm or option alone and counts its executions:
+//! `FUZZ_PIN=15 cargo +nightly fuzz run pointwise` runs only the focal
+//! loss, `FUZZ_PIN=65/67 cargo +nightly fuzz run softmax` only dense-label
+//! cross-entropy with label smoothing (the other mode bits still vary).
+//! Numbers are decimal or `0x` hexadecimal.
+
+use std::sync::OnceLock;
 
 /// A cursor over the fuzzer's bytes.
 #[derive(Debug)]
 pub struct Input<'a> {
     data: &'a [u8],
+    /// `(value, mask)` for the first byte read, from `FUZZ_PIN`.
+    pin: Option<(u8, u8)>,
+}
+
+/// `FUZZ_PIN`, parsed once: `value[/mask]`. A malformed value panics, so a
+/// typo cannot run the whole target while the user believes one arm runs.
+fn pin() -> Option<(u8, u8)> {
+    static PIN: OnceLock<Option<(u8, u8)>> = OnceLock::new();
+    *PIN.get_or_init(|| {
+        let text = std::env::var("FUZZ_PIN").ok()?;
+        let number = |s: &str| {
+            let s = s.trim();
+            let parsed = match s.strip_prefix("0x") {
+                Some(hex) => u8::from_str_radix(hex, 16),
+                None => s.parse(),
+            };
+            parsed.unwrap_or_else(|_| panic!("FUZZ_PIN={text}: not value[/mask] in 0..=255"))
+        };
+        let (value, mask) = match text.split_once('/') {
+            Some((v, m)) => (number(v), number(m)),
+            None => (number(&text), 0xff),
+        };
+        Some((value & mask, mask))
+    })
 }
 
 impl<'a> Input<'a> {
-    /// Wraps the fuzzer's bytes.
+    /// Wraps the fuzzer's bytes (with the first byte pinned by `FUZZ_PIN`,
+    /// if it is set).
     pub fn new(data: &'a [u8]) -> Self {
-        Input { data }
+        Input { data, pin: pin() }
     }
 
     /// Whether every byte has been read.
@@ -41,12 +77,16 @@ impl<'a> Input<'a> {
 
     /// The next byte, or 0 past the end.
     pub fn byte(&mut self) -> u8 {
-        match self.data.split_first() {
+        let b = match self.data.split_first() {
             Some((&b, rest)) => {
                 self.data = rest;
                 b
             }
             None => 0,
+        };
+        match self.pin.take() {
+            Some((value, mask)) => (b & !mask) | value,
+            None => b,
         }
     }
 
