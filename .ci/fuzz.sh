@@ -8,7 +8,8 @@
 # The mutation sequence is fixed (-seed=$FUZZ_SEED, default 1), so a run is
 # reproducible: CI replays the start of the sequence a longer local run with
 # the same seed has already explored. Exploration means other seeds and
-# longer runs: FUZZ_SEED=0 (libFuzzer picks one) .ci/fuzz.sh 600.
+# longer runs: FUZZ_SEED=0 (libFuzzer picks one) .ci/fuzz.sh 600. One arm
+# alone: FUZZ_PIN=value[/mask] (fuzz/src/input.rs) pins the first byte.
 #
 #   .ci/fuzz.sh [seconds-per-target]      (default 30)
 #
