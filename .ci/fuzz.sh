@@ -47,18 +47,13 @@ cargo +nightly fuzz build "${extra[@]}"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-summary=""
-failed=0
 # Targets with an open finding, not run here until it is fixed (each named
 # with its finding; the crashing input is in fuzz/findings/<target>/):
 # none open (pairs' GaussianNll NaN, fixed: tests/fuzz_regressions.rs).
 OPEN_FINDINGS=""
-for t in $targets; do
-    if [[ " $OPEN_FINDINGS " == *" $t "* ]]; then
-        echo "fuzz.sh: SKIPPING $t: it has an open finding (fuzz/findings/$t/, see the comment above)"
-        summary+="$t: SKIPPED (open finding)"$'\n'
-        continue
-    fi
+# One target's run: its result line in $work/$t.result, its log in $work/$t.log.
+fuzz_one() {
+    local t=$1 log="$work/$1.log" rc execs units
     mkdir -p "$work/corpus/$t" "fuzz/artifacts/$t"
     if [ -d "fuzz/seeds/$t" ]; then
         cp fuzz/seeds/"$t"/* "$work/corpus/$t/" 2>/dev/null || true
@@ -67,7 +62,6 @@ for t in $targets; do
         cp fuzz/findings/"$t"/* "$work/corpus/$t/"
     fi
     echo "fuzz.sh: running $t for ${SECS}s (seed $SEED)"
-    log="$work/$t.log"
     set +e
     cargo +nightly fuzz run "${extra[@]}" "$t" "$work/corpus/$t" -- \
         -max_total_time="$SECS" -seed="$SEED" -timeout=10 -rss_limit_mb=2048 \
@@ -77,13 +71,36 @@ for t in $targets; do
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     units=$(ls "$work/corpus/$t" | wc -l)
     if [ "$rc" -ne 0 ]; then
-        failed=1
-        echo "fuzz.sh: $t FAILED (exit $rc); last lines of its log:" >&2
-        grep -E "panicked|ERROR|SUMMARY|Failing input|artifact_prefix|crash-|timeout-|oom-" "$log" | head -20 >&2 || true
-        tail -40 "$log" >&2
-        summary+="$t: FAILED after ${execs} executions"$'\n'
+        echo "FAILED after ${execs} executions" >"$work/$t.result"
     else
-        summary+="$t: ${execs} executions in ${SECS}s, corpus ${units} inputs, no crash"$'\n'
+        echo "${execs} executions in ${SECS}s, corpus ${units} inputs, no crash" >"$work/$t.result"
+    fi
+}
+# libFuzzer runs one thread: the targets run FUZZ_JOBS at a time (default
+# the number of CPUs), each still with its own fixed seed and time.
+jobs_max="${FUZZ_JOBS:-$(nproc)}"
+for t in $targets; do
+    if [[ " $OPEN_FINDINGS " == *" $t "* ]]; then
+        echo "fuzz.sh: SKIPPING $t: it has an open finding (fuzz/findings/$t/, see the comment above)"
+        echo "SKIPPED (open finding)" >"$work/$t.result"
+        continue
+    fi
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+        wait -n || true
+    done
+    fuzz_one "$t" &
+done
+wait
+summary=""
+failed=0
+for t in $targets; do
+    r=$(cat "$work/$t.result")
+    summary+="$t: $r"$'\n'
+    if [[ "$r" == FAILED* ]]; then
+        failed=1
+        echo "fuzz.sh: $t FAILED; last lines of its log:" >&2
+        grep -E "panicked|ERROR|SUMMARY|Failing input|artifact_prefix|crash-|timeout-|oom-" "$work/$t.log" | head -20 >&2 || true
+        tail -40 "$work/$t.log" >&2
     fi
 done
 echo "---- fuzz summary ($((SECONDS - start))s) ----"
