@@ -280,7 +280,8 @@ pub struct LogisticParts<L> {
 }
 
 impl<L: Lane> LogisticParts<L> {
-    /// Computes the parts at `x`: one `exp`, one division, one `ln1p`.
+    /// Computes the parts at `x`: one `exp`, one reciprocal
+    /// ([`Lane::recip`]), one `ln1p`.
     ///
     /// ```
     /// use loss_kernels::math::LogisticParts;
@@ -295,7 +296,7 @@ impl<L: Lane> LogisticParts<L> {
             x,
             e,
             ln1p_e: ln_1p_unit(e),
-            recip: L::splat(1.0) / onep,
+            recip: onep.recip(),
         }
     }
     /// `softplus(x) = ln(1 + e^x)`.

@@ -188,6 +188,29 @@ fn check_all(name: &str, eval: &Eval) {
         2.0,
         0.0,
     );
+    // The doc's 0.6 ulp, as a relative error (an ulp is at most one eps
+    // relative), over the range the logistic losses feed it (1 + e^-|x|)
+    // and the whole documented range.
+    report(
+        "recip[1,2]",
+        worst(
+            &sweep(1.0, 2.0, n),
+            &|x, o| eval(MathFn::Recip, x, o),
+            |x| 1.0 / x,
+        ),
+        0.6,
+        0.0,
+    );
+    report(
+        "recip[2^-126,2^126]",
+        worst(
+            &log_sweep(f32::MIN_POSITIVE, 2f32.powi(126), n),
+            &|x, o| eval(MathFn::Recip, x, o),
+            |x| 1.0 / x,
+        ),
+        0.6,
+        0.0,
+    );
     report(
         "tanh[-20,20] (abs)",
         worst(
@@ -263,6 +286,7 @@ fn special_values_at(level: Level) {
         MathFn::Sigmoid,
         MathFn::Tanh,
         MathFn::LogAddExp0,
+        MathFn::Recip,
     ] {
         assert!(one(f, f32::NAN).is_nan(), "{level}: {f:?}(NaN)");
     }

@@ -125,6 +125,19 @@ pub trait Lane:
     fn bits_shl(self, n: u32) -> Self;
     /// Each lane's bits shifted right (logically) by `n` (`n < 32`).
     fn bits_shr(self, n: u32) -> Self;
+    /// `1 / self`, for `|self|` between `2^-126` and `2^126` (outside that
+    /// range the result is unspecified: NaN at 0 and the infinities on
+    /// levels with an estimate; a NaN stays NaN everywhere).
+    ///
+    /// The default is the division (correctly rounded). AVX-512 replaces it
+    /// with its 14-bit estimate and one Newton step, `r + r (1 - x r)`:
+    /// relative error `<= 2^-28` before the final rounding, so within
+    /// `0.6` ulp, at a fraction of the division's cost (a `vdivps` on 16
+    /// lanes is the slowest instruction of the logistic losses).
+    #[inline(always)]
+    fn recip(self) -> Self {
+        Self::splat(1.0) / self
+    }
 }
 
 /// `sqrt(x)` of one value through the square root of the kernel's lane

@@ -33,6 +33,8 @@ pub enum MathFn {
     Tanh,
     /// `x ↦ math::log_add_exp(0, x)`.
     LogAddExp0,
+    /// [`Lane::recip`].
+    Recip,
 }
 
 impl MathFn {
@@ -48,6 +50,7 @@ impl MathFn {
             MathFn::Sigmoid => math::sigmoid(v),
             MathFn::Tanh => math::tanh(v),
             MathFn::LogAddExp0 => math::log_add_exp(L::splat(0.0), v),
+            MathFn::Recip => v.recip(),
         }
     }
 }

@@ -136,6 +136,14 @@ impl Lane for F32x16 {
         Self(avx512!(_mm512_sqrt_ps(self.0)))
     }
     #[inline(always)]
+    fn recip(self) -> Self {
+        // `vrcp14ps` (relative error < 2^-14), then one Newton step with
+        // the error term from a fused `1 - x r` (exact product).
+        let r = avx512!(_mm512_rcp14_ps(self.0));
+        let e = avx512!(_mm512_fnmadd_ps(self.0, r, _mm512_set1_ps(1.0)));
+        Self(avx512!(_mm512_fmadd_ps(r, e, r)))
+    }
+    #[inline(always)]
     fn lt(self, o: Self) -> Self {
         Self::from_mask(avx512!(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(self.0, o.0)))
     }
