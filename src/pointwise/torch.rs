@@ -278,7 +278,9 @@ impl ElementLoss for elements::SigmoidFocal {
         let q = LogisticParts::new(p);
         let (sg, sgn) = (q.sigmoid(), q.sigmoid_neg());
         let nt = one - t;
-        let ce = nt.mul_add(q.softplus(), t * q.softplus_neg());
+        // (1-t) softplus(p) + t softplus(-p) = max(p, 0) - t p + ln(1 + e^-|p|):
+        // both terms are >= 0 for t in [0, 1], so nothing cancels.
+        let ce = (-t).mul_add(p, p.max(L::splat(0.0))) + q.ln1p_e;
         let dce = nt.mul_add(sg, -(t * sgn));
         // m = 1 - p_t, dm/dp = σ(p)σ(-p)(1 - 2t).
         let m = nt.mul_add(sg, t * sgn);
