@@ -736,10 +736,12 @@ fn triplet(c: &Case, b: &mut Bytes<'_>) {
 }
 
 fn sdml_arm(c: &Case, b: &mut Bytes<'_>) {
-    // Option bit 4: 60 to 188 rows of at most 4 values, past the kernel's
-    // blocks of 64 distances.
+    // Option bit 4: rows of at most 4 values across the kernel's blocks of
+    // 64 distances: 60 to 75 rows (past one block edge) or 130 (past two).
+    // Not more: the step is n^2, and bigger batches cut the executions a
+    // run gets without reaching a code path these do not.
     let (n, dim) = if c.bit(4) {
-        (60 + 8 * c.a, 1 + c.b % 4)
+        (if c.a < 16 { 60 + c.a } else { 130 }, 1 + c.b % 4)
     } else {
         (c.a.max(1), 1 + c.b)
     };
