@@ -278,8 +278,10 @@ impl ElementLoss for elements::SigmoidFocal {
         let q = LogisticParts::new(p);
         let (sg, sgn) = (q.sigmoid(), q.sigmoid_neg());
         let nt = one - t;
-        // (1-t) softplus(p) + t softplus(-p) = max(p, 0) - t p + ln(1 + e^-|p|):
-        // both terms are >= 0 for t in [0, 1], so nothing cancels.
+        // (1-t) softplus(p) + t softplus(-p) = (max(p, 0) - t p) + ln(1 + e^-|p|):
+        // both terms are >= 0 for t in [0, 1], so nothing cancels. Not
+        // `q.softplus() - t p`: for a confident, correct logit (p = 20,
+        // t = 1) softplus rounds to p and the difference loses the tail.
         let ce = (-t).mul_add(p, p.max(L::splat(0.0))) + q.ln1p_e;
         let dce = nt.mul_add(sg, -(t * sgn));
         // m = 1 - p_t, dm/dp = σ(p)σ(-p)(1 - 2t).
