@@ -232,8 +232,47 @@ fn scalar_multilabel_soft_margin(x: &[f32], t: &[f32], classes: usize, grad: &mu
     total
 }
 
+/// Reads the scores, writes the gradient: the memory traffic of a fused row
+/// loss, with no arithmetic to speak of.
+fn row_roof(x: &[f32], grad: &mut [f32]) {
+    for (g, &v) in grad.iter_mut().zip(x) {
+        *g = v + 1.0;
+    }
+}
+
+/// `multilabel_margin_loss` as a user writes it: mark the row's listed
+/// targets, then every (target, non-target) pair's hinge.
+fn scalar_multilabel_margin(x: &[f32], y: &[i64], classes: usize, grad: &mut [f32]) -> f32 {
+    let inv = 1.0 / classes as f32;
+    let mut total = 0.0;
+    let mut is_target = vec![false; classes];
+    for ((r, g), ys) in x
+        .chunks_exact(classes)
+        .zip(grad.chunks_exact_mut(classes))
+        .zip(y.chunks_exact(classes))
+    {
+        let list = ys.iter().take_while(|&&t| t >= 0).map(|&t| t as usize);
+        is_target.fill(false);
+        for j in list.clone() {
+            is_target[j] = true;
+        }
+        g.fill(0.0);
+        for j in list {
+            for k in 0..classes {
+                let z = 1.0 - r[j] + r[k];
+                if !is_target[k] && z > 0.0 {
+                    total += z * inv;
+                    g[k] += inv;
+                    g[j] -= inv;
+                }
+            }
+        }
+    }
+    total
+}
+
 fn parity_rows(c: &mut Criterion) {
-    use loss_kernels::margin::{MultiMargin, MultilabelSoftMargin};
+    use loss_kernels::margin::{MultiMargin, MultilabelMargin, MultilabelSoftMargin};
     let (n, classes, spatial) = (8usize, 21usize, 4096usize);
     let label = format!("{n}x{classes}x{spatial}");
     let x = data(n * classes * spatial, 3);
@@ -282,6 +321,9 @@ fn parity_rows(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("scalar", &label), |b| {
         b.iter(|| scalar_multi_margin(black_box(&x), &y, classes, &mut grad))
     });
+    group.bench_function(BenchmarkId::new("memory-roof", &label), |b| {
+        b.iter(|| row_roof(black_box(&x), &mut grad))
+    });
     group.finish();
     let mut group = c.benchmark_group("margin/multilabel_soft_margin_value_grad");
     group.throughput(Throughput::Elements(x.len() as u64));
@@ -294,6 +336,29 @@ fn parity_rows(c: &mut Criterion) {
     });
     group.bench_function(BenchmarkId::new("scalar", &label), |b| {
         b.iter(|| scalar_multilabel_soft_margin(black_box(&x), &t, classes, &mut grad))
+    });
+    group.finish();
+    // Three listed targets per row, then PyTorch's -1 terminator.
+    let listed: Vec<i64> = (0..n)
+        .flat_map(|i| {
+            let first = [i % classes, (i * 31 + 1) % classes, (i * 61 + 2) % classes];
+            (0..classes).map(move |k| match k {
+                0..3 => first[k] as i64,
+                _ => -1,
+            })
+        })
+        .collect();
+    let mut group = c.benchmark_group("margin/multilabel_margin_value_grad");
+    group.throughput(Throughput::Elements(x.len() as u64));
+    let ml = MultilabelMargin::new(classes).unwrap();
+    group.bench_function(BenchmarkId::new("loss-kernels", &label), |b| {
+        b.iter(|| {
+            ml.value_and_grad(black_box(&x), &listed, Reduction::Sum, &mut grad)
+                .unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("scalar", &label), |b| {
+        b.iter(|| scalar_multilabel_margin(black_box(&x), &listed, classes, &mut grad))
     });
     group.finish();
 }

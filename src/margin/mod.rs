@@ -33,9 +33,9 @@
 //! `Sum` adds the per-sample losses, `Mean` divides by the number of rows
 //! (PyTorch's `mean`); sample weights scale each row's loss and gradient.
 //! Each row is one fused pass over its lanes for the value and the gradient
-//! (`MultilabelMargin`: one pass per listed target, `O(|T|² C / LANES)`
-//! with the membership test); the batch walk is the shared
-//! `driver::each_row`.
+//! (`MultilabelMargin`: one pass per four listed targets, each pass with
+//! the membership test against the whole list, `O(|T|² C / (4 LANES))`);
+//! the batch walk is the shared `driver::each_row`.
 //!
 //! ```
 //! use loss_kernels::margin::MultiMargin;

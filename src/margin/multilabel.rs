@@ -50,6 +50,11 @@ fn listed<Y: Label>(row: &[Y]) -> &[Y] {
     row.get(..end).unwrap_or(&[])
 }
 
+/// Listed targets per pass over a row: a pass reads the row's scores (and
+/// gradient) once for up to `GROUP` targets, each with its own hinge sum
+/// and step count in registers.
+const GROUP: usize = 4;
+
 /// One row's math with the call's targets.
 #[derive(Clone, Copy, Debug)]
 struct Row<'a, Y> {
@@ -71,20 +76,28 @@ impl<Y: Label> RowLoss for Row<'_, Y> {
         let c = self.classes;
         let row = self.targets.get(index * c..(index + 1) * c).unwrap_or(&[]);
         let list = listed(row);
+        if list.is_empty() {
+            if GRAD && !ACC {
+                grad.fill(0.0);
+            }
+            return 0.0;
+        }
         let zero = L::splat(0.0);
         let all = zero.eq(zero);
         let g_scale = scale * self.inv_classes;
-        // The row's gradient is summed into `grad` over the listed
-        // targets: from 0, or from what an accumulating call's `grad` holds.
-        if GRAD && !ACC {
-            grad.fill(0.0);
-        }
         let mut total = 0.0;
-        for y in list {
-            // Validated: `0 <= j < classes`.
-            let j = usize::try_from(y.index()).unwrap_or(0);
-            let shift = L::splat(1.0 - x.get(j).copied().unwrap_or(0.0));
-            let (mut acc, mut count) = (zero, zero);
+        for (pass, group) in list.chunks(GROUP).enumerate() {
+            // A writing call's first pass stores its part of the gradient
+            // over what `grad` held; every other pass adds to it.
+            let fresh = GRAD && !ACC && pass == 0;
+            let mut index = [0usize; GROUP];
+            let mut shift = [zero; GROUP];
+            for ((y, j), s) in group.iter().zip(&mut index).zip(&mut shift) {
+                // Validated: `0 <= y < classes`.
+                *j = usize::try_from(y.index()).unwrap_or(0);
+                *s = L::splat(1.0 - x.get(*j).copied().unwrap_or(0.0));
+            }
+            let (mut acc, mut count) = ([zero; GROUP], [zero; GROUP]);
             for_lanes::<L, 1>(
                 x.len(),
                 #[inline(always)]
@@ -94,20 +107,32 @@ impl<Y: Label> RowLoss for Row<'_, Y> {
                     for t in list {
                         member = k.eq(L::splat(t.index() as f32)).select(all, member);
                     }
-                    let z = shift + load(x, i, 0.0);
-                    let h = member.select(zero, keep_or(keep, hinge(z), zero));
-                    acc = acc + h;
+                    // Listed classes and the padding of a last partial
+                    // lane add nothing: their `z` becomes 0.
+                    let skip = keep_or(keep, member, all);
+                    let v = load(x, i, 0.0);
+                    let mut steps = zero;
+                    let slots = acc.iter_mut().zip(&mut count).zip(&shift);
+                    for ((a, n), s) in slots.take(group.len()) {
+                        let z = skip.select(zero, *s + v);
+                        *a = *a + hinge(z);
+                        if GRAD {
+                            let d = step(z);
+                            *n = *n + d;
+                            steps = steps + d;
+                        }
+                    }
                     if GRAD {
-                        let d = member.select(zero, keep_or(keep, step(z), zero));
-                        count = count + d;
-                        let g: L = load(grad, i, 0.0);
-                        store(d.mul_add(L::splat(g_scale), g), grad, i);
+                        let g = if fresh { zero } else { load(grad, i, 0.0) };
+                        store(steps.mul_add(L::splat(g_scale), g), grad, i);
                     }
                 },
             );
-            total += acc.sum();
-            if GRAD && let Some(g) = grad.get_mut(j) {
-                *g -= count.sum() * g_scale;
+            for ((a, n), j) in acc.iter().zip(&count).zip(&index).take(group.len()) {
+                total += a.sum();
+                if GRAD && let Some(g) = grad.get_mut(*j) {
+                    *g -= n.sum() * g_scale;
+                }
             }
         }
         total * self.inv_classes
