@@ -5,11 +5,13 @@
     clippy::indexing_slicing,
     missing_docs
 )]
-//! Accumulating gradients (SPEC Part 2, "Reductions and composition"):
-//! every family's `value_and_accumulate_grad` adds `scale · ∂L` to a
-//! gradient that already holds values, returns the loss unscaled (the same
-//! bits as `value_and_grad`), and matches overwrite-then-add computed
-//! separately and the float64 reference's gradient; at every level, over
+//! Accumulating and scaled gradients (SPEC Part 2, "Reductions and
+//! composition"): every family's `value_and_accumulate_grad` adds `scale ·
+//! ∂L` to a gradient that already holds values, returns the loss unscaled
+//! (the same bits as `value_and_grad`), and matches overwrite-then-add
+//! computed separately and the float64 reference's gradient; every
+//! family's `value_and_scaled_grad` writes `scale · ∂L` over a NaN-filled
+//! gradient (every entry written, the same value bits); at every level, over
 //! the options and layouts of each family (tails, blocks of the sweep,
 //! narrow and wide rows, ignored rows, steps past an input length,
 //! infeasible sequences).
@@ -97,7 +99,7 @@ fn pointwise_accumulates() {
                         let what = format!(
                             "{loss:?} n {n} dim {dim} weighted {weighted} {reduction:?} at {lanes} lanes"
                         );
-                        let (value, grad, got, v_acc) = match loss {
+                        let ((value, grad, got, v_acc), (scaled_grad, v_scaled)) = match loss {
                             Loss::L2 => run_pointwise(
                                 pointwise::L2::new(),
                                 dim,
@@ -131,7 +133,9 @@ fn pointwise_accumulates() {
                             v_acc.to_bits(),
                             "{what}: the value changed"
                         );
+                        assert_eq!(value.to_bits(), v_scaled.to_bits(), "{what}: scaled value");
                         accumulated(&what, &got, &before, &grad);
+                        scaled(&what, &scaled_grad, &grad);
                         let w64 = f64s(&weight);
                         let want = reference::gradient(
                             loss,
@@ -149,8 +153,13 @@ fn pointwise_accumulates() {
     }
 }
 
+/// `value_and_grad`'s value and gradient, and the accumulated gradient
+/// and value of `value_and_accumulate_grad`.
+type Calls = (f32, Vec<f32>, Vec<f32>, f32);
+
 /// `(value, gradient)` of `value_and_grad` and `(accumulated gradient,
-/// value)` of `value_and_accumulate_grad` on a copy of `before`.
+/// value)` of `value_and_accumulate_grad` on a copy of `before`; and
+/// `(gradient, value)` of `value_and_scaled_grad`.
 fn run_pointwise<F: pointwise::ElementLoss>(
     loss: pointwise::Pointwise<'static, F>,
     dim: usize,
@@ -159,28 +168,25 @@ fn run_pointwise<F: pointwise::ElementLoss>(
     target: &[f32],
     reduction: Reduction,
     before: &[f32],
-) -> (f32, Vec<f32>, Vec<f32>, f32) {
+) -> (Calls, (Vec<f32>, f32)) {
     let loss = loss.dim(dim);
+    let loss = match weight {
+        Some(w) => loss.sample_weight(w),
+        None => loss,
+    };
     let mut grad = vec![f32::NAN; pred.len()];
     let mut got = before.to_vec();
-    let (value, v_acc) = match weight {
-        Some(w) => {
-            let l = loss.sample_weight(w);
-            (
-                l.value_and_grad(pred, target, reduction, &mut grad)
-                    .unwrap(),
-                l.value_and_accumulate_grad(pred, target, reduction, SCALE, &mut got)
-                    .unwrap(),
-            )
-        }
-        None => (
-            loss.value_and_grad(pred, target, reduction, &mut grad)
-                .unwrap(),
-            loss.value_and_accumulate_grad(pred, target, reduction, SCALE, &mut got)
-                .unwrap(),
-        ),
-    };
-    (value, grad, got, v_acc)
+    let mut scaled = vec![f32::NAN; pred.len()];
+    let value = loss
+        .value_and_grad(pred, target, reduction, &mut grad)
+        .unwrap();
+    let v_acc = loss
+        .value_and_accumulate_grad(pred, target, reduction, SCALE, &mut got)
+        .unwrap();
+    let v_scaled = loss
+        .value_and_scaled_grad(pred, target, reduction, SCALE, &mut scaled)
+        .unwrap();
+    ((value, grad, got, v_acc), (scaled, v_scaled))
 }
 
 #[test]
@@ -269,6 +275,12 @@ fn cross_entropy_and_kl_accumulate() {
                         .unwrap();
                     assert_eq!(v.to_bits(), v_acc.to_bits(), "{what}: the value changed");
                     accumulated(&what, &got, &before, &grad);
+                    let mut s = vec![f32::NAN; x.len()];
+                    let v_s = ce
+                        .value_and_scaled_grad(x, *labels, reduction, SCALE, &mut s)
+                        .unwrap();
+                    assert_eq!(v.to_bits(), v_s.to_bits(), "{what}: scaled value");
+                    scaled(&what, &s, &grad);
                     // Ignored rows add exactly nothing.
                     if let Labels::Sparse(y) = labels {
                         for (i, &label) in y.iter().enumerate() {
@@ -308,6 +320,12 @@ fn cross_entropy_and_kl_accumulate() {
                     .unwrap();
                 assert_eq!(v.to_bits(), v_acc.to_bits(), "{what}: the value changed");
                 accumulated(&what, &got, &before, &grad);
+                let mut s = vec![f32::NAN; x.len()];
+                let v_s = kl
+                    .value_and_scaled_grad(x, &probs, Reduction::Mean, SCALE, &mut s)
+                    .unwrap();
+                assert_eq!(v.to_bits(), v_s.to_bits(), "{what}: scaled value");
+                scaled(&what, &s, &grad);
             });
         }
         // The float64 reference: one-hot rows, Sum, x · softmax - onehot.
@@ -396,6 +414,22 @@ fn embeddings_accumulate() {
                 for k in 0..3 {
                     accumulated(&what, &got[k], &before[k], &g[k]);
                 }
+                let mut s: Vec<Vec<f32>> = vec![vec![f32::NAN; len]; 3];
+                let [sa, sp, sn] = &mut s[..] else {
+                    unreachable!()
+                };
+                let grads = TripletGrads {
+                    anchor: sa,
+                    positive: sp,
+                    negative: sn,
+                };
+                let v_s = triplet
+                    .value_and_scaled_grad(&a, &p, &n, Reduction::Mean, SCALE, grads)
+                    .unwrap();
+                assert_eq!(v.to_bits(), v_s.to_bits(), "{what}: scaled value");
+                for k in 0..3 {
+                    scaled(&what, &s[k], &g[k]);
+                }
             });
         }
         let cosine = CosineEmbedding::new(dim)
@@ -424,6 +458,17 @@ fn embeddings_accumulate() {
             assert_eq!(v.to_bits(), v_acc.to_bits(), "{what}: the value changed");
             accumulated(&what, &h1, &before[0], &g1);
             accumulated(&what, &h2, &before[1], &g2);
+            let (mut s1, mut s2) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+            let grads = CosineGrads {
+                x1: &mut s1,
+                x2: &mut s2,
+            };
+            let v_s = cosine
+                .value_and_scaled_grad(&a, &p, &signs, Reduction::Sum, SCALE, grads)
+                .unwrap();
+            assert_eq!(v.to_bits(), v_s.to_bits(), "{what}: scaled value");
+            scaled(&what, &s1, &g1);
+            scaled(&what, &s2, &g2);
         });
     }
 }
@@ -496,6 +541,21 @@ fn ctc_accumulates() {
                 assert_eq!(v.to_bits(), v_acc.to_bits(), "{what}: the value changed");
                 accumulated(&what, &got, &before, &grad);
                 against_reference(&what, &got, &before, &reference.grad_mean, 0.0, 2e-6);
+                // Scaled: every entry written (zeros past the input lengths
+                // and for the infeasible sequence).
+                let mut s = vec![f32::NAN; data.len()];
+                let v_s = loss
+                    .value_and_scaled_grad(
+                        &acts,
+                        &l,
+                        Reduction::Mean,
+                        &mut workspace,
+                        SCALE,
+                        &mut s,
+                    )
+                    .unwrap();
+                assert_eq!(v.to_bits(), v_s.to_bits(), "{what}: scaled value");
+                scaled(&what, &s, &grad);
                 // The infeasible sequence and the steps past each input
                 // length add exactly nothing.
                 for (i, &len) in input_lengths.iter().enumerate() {
@@ -565,43 +625,109 @@ fn scale_must_be_finite() {
         }
     );
     assert_eq!(grad, [0.0; 2], "nothing is written on an error");
+    let errs = [
+        pointwise::L2::new().value_and_scaled_grad(
+            &[1.0, 2.0],
+            &[0.0, 0.0],
+            Reduction::Sum,
+            f32::NAN,
+            &mut grad,
+        ),
+        SoftmaxCrossEntropy::new(2).unwrap().value_and_scaled_grad(
+            &[1.0, 2.0],
+            Labels::Sparse(&[0]),
+            Reduction::Sum,
+            f32::NEG_INFINITY,
+            &mut grad,
+        ),
+    ];
+    for err in errs {
+        assert_eq!(
+            err,
+            Err(Error::InvalidParameter {
+                argument: "scale",
+                expected: "finite"
+            })
+        );
+    }
+    assert_eq!(grad, [0.0; 2], "nothing is written on an error");
 }
 
-/// One loss's calls on `G` gradients: `run(None, grads)` is its
-/// `value_and_grad`, `run(Some(scale), grads)` its
-/// `value_and_accumulate_grad`. Checks, at every level: the accumulated
+/// Which gradient entry point a test's closure calls.
+#[derive(Clone, Copy)]
+enum Call {
+    /// `value_and_grad`.
+    Grad,
+    /// `value_and_accumulate_grad` with this scale.
+    Accumulate(f32),
+    /// `value_and_scaled_grad` with this scale.
+    Scaled(f32),
+}
+
+/// One loss's calls on `G` gradients: `run(Call::Grad, grads)` is its
+/// `value_and_grad`, `run(Call::Accumulate(scale), grads)` its
+/// `value_and_accumulate_grad`, `run(Call::Scaled(scale), grads)` its
+/// `value_and_scaled_grad`. Checks, at every level: the accumulated
 /// gradients are `before + SCALE · ∂L` (the overwriting call's, into
-/// NaN-filled slices), the value has the same bits, and `scale = NaN` is the
-/// `scale` error with nothing written.
+/// NaN-filled slices) and the scaled ones `SCALE · ∂L` (into NaN-filled
+/// slices: every entry written), the values have the same bits, and `scale
+/// = NaN` is the `scale` error with nothing written, in both.
 fn accumulates<const G: usize>(
     (family, terms): (Family, usize),
     what: &str,
     before: &[Vec<f32>; G],
-    run: impl Fn(Option<f32>, [&mut [f32]; G]) -> Result<f32, Error>,
+    run: impl Fn(Call, [&mut [f32]; G]) -> Result<f32, Error>,
 ) {
     each_lane(family, |lanes| {
         let what = format!("{what}, {lanes} lanes");
-        let mut grad = before.clone().map(|g| vec![f32::NAN; g.len()]);
-        let v = run(None, grad.each_mut().map(|g| &mut g[..])).unwrap();
+        let nan = before.clone().map(|g| vec![f32::NAN; g.len()]);
+        let mut grad = nan.clone();
+        let v = run(Call::Grad, grad.each_mut().map(|g| &mut g[..])).unwrap();
         let mut got = before.clone();
-        let v_acc = run(Some(SCALE), got.each_mut().map(|g| &mut g[..])).unwrap();
+        let v_acc = run(Call::Accumulate(SCALE), got.each_mut().map(|g| &mut g[..])).unwrap();
         assert_eq!(v.to_bits(), v_acc.to_bits(), "{what}: the value changed");
+        let mut scaled = nan.clone();
+        let v_scaled = run(Call::Scaled(SCALE), scaled.each_mut().map(|g| &mut g[..])).unwrap();
+        assert_eq!(
+            v.to_bits(),
+            v_scaled.to_bits(),
+            "{what}: the scaled call's value changed"
+        );
         for k in 0..G {
             let what = format!("{what}, gradient {k}");
             accumulated_sums(&what, &got[k], &before[k], &grad[k], terms);
+            let zeros = vec![0.0; grad[k].len()];
+            let what = format!("{what}, scaled");
+            accumulated_sums(&what, &scaled[k], &zeros, &grad[k], terms.max(SCALED_TERMS));
         }
-        let mut bad = before.clone();
-        let err = run(Some(f32::NAN), bad.each_mut().map(|g| &mut g[..])).unwrap_err();
-        assert_eq!(
-            err,
-            Error::InvalidParameter {
-                argument: "scale",
-                expected: "finite"
-            },
-            "{what}"
-        );
-        assert_eq!(&bad, before, "{what}: written on an error");
+        for call in [Call::Accumulate(f32::NAN), Call::Scaled(f32::INFINITY)] {
+            let mut bad = before.clone();
+            let err = run(call, bad.each_mut().map(|g| &mut g[..])).unwrap_err();
+            assert_eq!(
+                err,
+                Error::InvalidParameter {
+                    argument: "scale",
+                    expected: "finite"
+                },
+                "{what}"
+            );
+            assert_eq!(&bad, before, "{what}: written on an error");
+        }
     });
+}
+
+/// The roundings at the scale of the largest gradient entry by which a
+/// scaling call's entry may differ from `SCALE ·` the overwriting call's:
+/// an entry is a difference of terms of that size (softmax − one-hot, the
+/// two distances' parts), each scaled before they are subtracted, so where
+/// they cancel the roundings are the terms', not the small result's.
+const SCALED_TERMS: usize = 4;
+
+/// [`accumulated_sums`] for a scaling call's gradient `got`: `SCALE · grad`
+/// (into zeros), within [`SCALED_TERMS`] roundings of the largest entry.
+fn scaled(what: &str, got: &[f32], grad: &[f32]) {
+    let zeros = vec![0.0; grad.len()];
+    accumulated_sums(&format!("{what}, scaled"), got, &zeros, grad, SCALED_TERMS);
 }
 
 /// `n` values, each -1 or +1.
@@ -644,14 +770,19 @@ fn pairs_accumulate() {
                         (Family::Pointwise, 0),
                         &what,
                         &before,
-                        |scale, [pred_g, var_g]| {
+                        |call, [pred_g, var_g]| {
                             let grads = GaussianGrads {
                                 pred: pred_g,
                                 var: var_g,
                             };
-                            match scale {
-                                None => loss.value_and_grad(&pred, &target, &var, reduction, grads),
-                                Some(s) => loss.value_and_accumulate_grad(
+                            match call {
+                                Call::Grad => {
+                                    loss.value_and_grad(&pred, &target, &var, reduction, grads)
+                                }
+                                Call::Accumulate(s) => loss.value_and_accumulate_grad(
+                                    &pred, &target, &var, reduction, s, grads,
+                                ),
+                                Call::Scaled(s) => loss.value_and_scaled_grad(
                                     &pred, &target, &var, reduction, s, grads,
                                 ),
                             }
@@ -669,11 +800,16 @@ fn pairs_accumulate() {
                     (Family::Pointwise, 0),
                     &format!("MarginRanking {case}"),
                     &before,
-                    |scale, [x1, x2]| {
+                    |call, [x1, x2]| {
                         let grads = RankingGrads { x1, x2 };
-                        match scale {
-                            None => loss.value_and_grad(&pred, &target, &labels, reduction, grads),
-                            Some(s) => loss.value_and_accumulate_grad(
+                        match call {
+                            Call::Grad => {
+                                loss.value_and_grad(&pred, &target, &labels, reduction, grads)
+                            }
+                            Call::Accumulate(s) => loss.value_and_accumulate_grad(
+                                &pred, &target, &labels, reduction, s, grads,
+                            ),
+                            Call::Scaled(s) => loss.value_and_scaled_grad(
                                 &pred, &target, &labels, reduction, s, grads,
                             ),
                         }
@@ -710,9 +846,14 @@ fn per_class_bce_accumulates() {
                     (Family::Pointwise, 0),
                     &what,
                     &before,
-                    |scale, [g]| match scale {
-                        None => loss.value_and_grad(&pred, &target, reduction, g),
-                        Some(s) => loss.value_and_accumulate_grad(&pred, &target, reduction, s, g),
+                    |call, [g]| match call {
+                        Call::Grad => loss.value_and_grad(&pred, &target, reduction, g),
+                        Call::Accumulate(s) => {
+                            loss.value_and_accumulate_grad(&pred, &target, reduction, s, g)
+                        }
+                        Call::Scaled(s) => {
+                            loss.value_and_scaled_grad(&pred, &target, reduction, s, g)
+                        }
                     },
                 );
             }
@@ -769,9 +910,12 @@ fn margin_family_accumulates() {
                     (Family::Softmax, 0),
                     &what,
                     &before,
-                    |scale, [g]| match scale {
-                        None => loss.value_and_grad(&x, &labels, reduction, g),
-                        Some(s) => loss.value_and_accumulate_grad(&x, &labels, reduction, s, g),
+                    |call, [g]| match call {
+                        Call::Grad => loss.value_and_grad(&x, &labels, reduction, g),
+                        Call::Accumulate(s) => {
+                            loss.value_and_accumulate_grad(&x, &labels, reduction, s, g)
+                        }
+                        Call::Scaled(s) => loss.value_and_scaled_grad(&x, &labels, reduction, s, g),
                     },
                 );
                 let what = format!("{what}, i64 labels");
@@ -779,9 +923,12 @@ fn margin_family_accumulates() {
                     (Family::Softmax, 0),
                     &what,
                     &before,
-                    |scale, [g]| match scale {
-                        None => loss.value_and_grad(&x, &wide, reduction, g),
-                        Some(s) => loss.value_and_accumulate_grad(&x, &wide, reduction, s, g),
+                    |call, [g]| match call {
+                        Call::Grad => loss.value_and_grad(&x, &wide, reduction, g),
+                        Call::Accumulate(s) => {
+                            loss.value_and_accumulate_grad(&x, &wide, reduction, s, g)
+                        }
+                        Call::Scaled(s) => loss.value_and_scaled_grad(&x, &wide, reduction, s, g),
                     },
                 );
             }
@@ -793,9 +940,12 @@ fn margin_family_accumulates() {
                 (Family::Softmax, classes),
                 &what,
                 &before,
-                |scale, [g]| match scale {
-                    None => loss.value_and_grad(&x, &targets, reduction, g),
-                    Some(s) => loss.value_and_accumulate_grad(&x, &targets, reduction, s, g),
+                |call, [g]| match call {
+                    Call::Grad => loss.value_and_grad(&x, &targets, reduction, g),
+                    Call::Accumulate(s) => {
+                        loss.value_and_accumulate_grad(&x, &targets, reduction, s, g)
+                    }
+                    Call::Scaled(s) => loss.value_and_scaled_grad(&x, &targets, reduction, s, g),
                 },
             );
             let loss = MultilabelSoftMargin::new(classes)
@@ -807,9 +957,12 @@ fn margin_family_accumulates() {
                 (Family::Softmax, 0),
                 &what,
                 &before,
-                |scale, [g]| match scale {
-                    None => loss.value_and_grad(&x, &dense, reduction, g),
-                    Some(s) => loss.value_and_accumulate_grad(&x, &dense, reduction, s, g),
+                |call, [g]| match call {
+                    Call::Grad => loss.value_and_grad(&x, &dense, reduction, g),
+                    Call::Accumulate(s) => {
+                        loss.value_and_accumulate_grad(&x, &dense, reduction, s, g)
+                    }
+                    Call::Scaled(s) => loss.value_and_scaled_grad(&x, &dense, reduction, s, g),
                 },
             );
         }
@@ -837,12 +990,15 @@ fn sdml_accumulates() {
                     (Family::Embedding, 2 * rows),
                     &what,
                     &before,
-                    |scale, [g1, g2]| {
+                    |call, [g1, g2]| {
                         let grads = SdmlGrads { x1: g1, x2: g2 };
-                        match scale {
-                            None => loss.value_and_grad(&x1, &x2, reduction, grads),
-                            Some(s) => {
+                        match call {
+                            Call::Grad => loss.value_and_grad(&x1, &x2, reduction, grads),
+                            Call::Accumulate(s) => {
                                 loss.value_and_accumulate_grad(&x1, &x2, reduction, s, grads)
+                            }
+                            Call::Scaled(s) => {
+                                loss.value_and_scaled_grad(&x1, &x2, reduction, s, grads)
                             }
                         }
                     },
@@ -922,9 +1078,14 @@ fn strided_cross_entropy_accumulates() {
                             (Family::Softmax, 0),
                             &what,
                             &before,
-                            |scale, [g]| match scale {
-                                None => ce.value_and_grad(x, labels, reduction, g),
-                                Some(s) => ce.value_and_accumulate_grad(x, labels, reduction, s, g),
+                            |call, [g]| match call {
+                                Call::Grad => ce.value_and_grad(x, labels, reduction, g),
+                                Call::Accumulate(s) => {
+                                    ce.value_and_accumulate_grad(x, labels, reduction, s, g)
+                                }
+                                Call::Scaled(s) => {
+                                    ce.value_and_scaled_grad(x, labels, reduction, s, g)
+                                }
                             },
                         );
                     }

@@ -104,6 +104,7 @@ fn pointwise_calls<F: ElementLoss>(loss: Pointwise<'static, F>) -> usize {
             record(l.value(&pred, &target, r));
             record(l.value_and_grad(&pred, &target, r, &mut grad));
             record(l.value_and_accumulate_grad(&pred, &target, r, 0.5, &mut grad));
+            record(l.value_and_scaled_grad(&pred, &target, r, 0.5, &mut grad));
         }
         record(l.mean_denominator(&pred));
         record(l.per_sample(&pred, &target, &mut out[..n]).map(|_| 0.0));
@@ -122,6 +123,7 @@ fn pointwise_calls<F: ElementLoss>(loss: Pointwise<'static, F>) -> usize {
     );
     record(loss.value_and_grad(&pred, &target, Reduction::Sum, &mut grad[..11]));
     record(loss.value_and_accumulate_grad(&pred, &target, Reduction::Sum, f32::NAN, &mut grad));
+    record(loss.value_and_scaled_grad(&pred, &target, Reduction::Sum, f32::NAN, &mut grad));
     record(loss.mean_denominator(&[]));
     record(loss.per_sample(&pred, &target, &mut out[..11]).map(|_| 0.0));
     record(loss.per_sample_and_grad(&pred, &target, &mut out, &mut grad[..3]));
@@ -203,8 +205,8 @@ fn pointwise_never_allocates() {
             }
         }
     });
-    // 29 losses × 11 error calls, + 5 Huber + 12 + 7 other parameter errors.
-    assert_eq!(errors, 29 * 11 + 5 + 12 + 7, "every error path ran");
+    // 29 losses × 12 error calls, + 5 Huber + 12 + 7 other parameter errors.
+    assert_eq!(errors, 29 * 12 + 5 + 12 + 7, "every error path ran");
 }
 
 /// Every entry point of the per-class `pos_weight` BCE, success and error
@@ -296,6 +298,11 @@ fn pairs_never_allocate() {
                     var: &mut g1[..var_len],
                 };
                 record(l.value_and_accumulate_grad(&a, &b, v, r, 0.5, grads));
+                let grads = GaussianGrads {
+                    pred: &mut g0,
+                    var: &mut g1[..var_len],
+                };
+                record(l.value_and_scaled_grad(&a, &b, v, r, 0.5, grads));
             }
             record(l.mean_denominator(&a));
             record(l.per_sample(&a, &b, v, &mut out[..n]).map(|_| 0.0));
@@ -335,6 +342,11 @@ fn pairs_never_allocate() {
                     x2: &mut g1,
                 };
                 record(l.value_and_accumulate_grad(&a, &b, &labels, r, 0.5, grads));
+                let grads = RankingGrads {
+                    x1: &mut g0,
+                    x2: &mut g1,
+                };
+                record(l.value_and_scaled_grad(&a, &b, &labels, r, 0.5, grads));
             }
             record(l.mean_denominator(&a));
             record(l.per_sample(&a, &b, &labels, &mut out[..n]).map(|_| 0.0));
@@ -352,19 +364,29 @@ fn pairs_never_allocate() {
         record(ranking.value_and_grad(&a, &b, &labels, Reduction::Sum, grads));
         record(ranking.dim(5).value(&a, &b, &labels, Reduction::Sum));
         record(MarginRanking::new(f32::NAN).map(|_| 0.0));
-        // A non-finite accumulating scale.
+        // A non-finite accumulating or scaling scale.
         let grads = RankingGrads {
             x1: &mut g0,
             x2: &mut g1,
         };
         record(ranking.value_and_accumulate_grad(&a, &b, &labels, Reduction::Sum, f32::NAN, grads));
+        let grads = RankingGrads {
+            x1: &mut g0,
+            x2: &mut g1,
+        };
+        record(ranking.value_and_scaled_grad(&a, &b, &labels, Reduction::Sum, f32::NAN, grads));
         let grads = GaussianGrads {
             pred: &mut g0,
             var: &mut g1,
         };
         record(gaussian.value_and_accumulate_grad(&a, &b, &var, Reduction::Sum, f32::NAN, grads));
+        let grads = GaussianGrads {
+            pred: &mut g0,
+            var: &mut g1,
+        };
+        record(gaussian.value_and_scaled_grad(&a, &b, &var, Reduction::Sum, f32::NAN, grads));
     });
-    assert_eq!(errors, 6 + 4 + 2, "every error path ran");
+    assert_eq!(errors, 6 + 4 + 2 + 2, "every error path ran");
 }
 
 /// A user-defined element loss through the public driver.
@@ -487,6 +509,7 @@ fn ctc_never_allocates() {
                             0.5,
                             &mut grad,
                         ));
+                        record(loss.value_and_scaled_grad(a, l, r, &mut workspace, 0.5, &mut grad));
                     }
                     record(loss.mean_denominator(a));
                     record(loss.per_sample(a, l, &mut workspace, &mut out).map(|_| 0.0));
@@ -679,6 +702,7 @@ fn softmax_never_allocates() {
                     record(ce.value(&logits, labels, r));
                     record(ce.value_and_grad(&logits, labels, r, &mut grad));
                     record(ce.value_and_accumulate_grad(&logits, labels, r, 0.5, &mut grad));
+                    record(ce.value_and_scaled_grad(&logits, labels, r, 0.5, &mut grad));
                 }
                 record(ce.mean_denominator(&logits, labels));
                 record(ce.per_sample(&logits, labels, &mut out[..4]).map(|_| 0.0));
@@ -726,6 +750,7 @@ fn softmax_never_allocates() {
                 record(kl.value(&logits, &probs, r));
                 record(klw.value_and_grad(&logits, &probs, r, &mut grad));
                 record(klw.value_and_accumulate_grad(&logits, &probs, r, 0.5, &mut grad));
+                record(klw.value_and_scaled_grad(&logits, &probs, r, 0.5, &mut grad));
             }
             record(kl.mean_denominator(&logits));
             record(kl.per_sample(&logits, &probs, &mut out[..4]).map(|_| 0.0));
@@ -793,6 +818,12 @@ fn embedding_never_allocates() {
                         negative: &mut g2,
                     };
                     record(t.value_and_accumulate_grad(&a, &p, &n, r, 0.5, grads));
+                    let grads = TripletGrads {
+                        anchor: &mut g0,
+                        positive: &mut g1,
+                        negative: &mut g2,
+                    };
+                    record(t.value_and_scaled_grad(&a, &p, &n, r, 0.5, grads));
                 }
                 record(t.mean_denominator(&a));
                 record(t.per_sample(&a, &p, &n, &mut out[..2]).map(|_| 0.0));
@@ -835,6 +866,17 @@ fn embedding_never_allocates() {
                     },
                 ));
                 record(c.value_and_accumulate_grad(
+                    &a,
+                    &p,
+                    &labels,
+                    r,
+                    0.5,
+                    CosineGrads {
+                        x1: &mut g0,
+                        x2: &mut g1,
+                    },
+                ));
+                record(c.value_and_scaled_grad(
                     &a,
                     &p,
                     &labels,
@@ -1044,7 +1086,7 @@ fn parity_rows_never_allocate() {
     );
 }
 
-/// The accumulating entry points and `mean_denominator` of the per-class
+/// The accumulating and scaling entry points and `mean_denominator` of the per-class
 /// BCE, the margin family and SDML.
 #[test]
 fn parity_accumulate_never_allocates() {
@@ -1076,14 +1118,23 @@ fn parity_accumulate_never_allocates() {
         for scale in [0.5, f32::NAN] {
             for r in [Reduction::Sum, Reduction::Mean] {
                 record(bce.value_and_accumulate_grad(&x, &t, r, scale, &mut g0));
+                record(bce.value_and_scaled_grad(&x, &t, r, scale, &mut g0));
                 record(mm.value_and_accumulate_grad(&x, &labels, r, scale, &mut g0));
+                record(mm.value_and_scaled_grad(&x, &labels, r, scale, &mut g0));
                 record(ml.value_and_accumulate_grad(&x, &targets, r, scale, &mut g0));
+                record(ml.value_and_scaled_grad(&x, &targets, r, scale, &mut g0));
                 record(soft.value_and_accumulate_grad(&x, &t, r, scale, &mut g0));
+                record(soft.value_and_scaled_grad(&x, &t, r, scale, &mut g0));
                 let grads = SdmlGrads {
                     x1: &mut g0,
                     x2: &mut g1,
                 };
                 record(sdml.value_and_accumulate_grad(&x, &t, r, scale, grads));
+                let grads = SdmlGrads {
+                    x1: &mut g0,
+                    x2: &mut g1,
+                };
+                record(sdml.value_and_scaled_grad(&x, &t, r, scale, grads));
             }
         }
         record(bce.mean_denominator(&x));
@@ -1093,5 +1144,6 @@ fn parity_accumulate_never_allocates() {
         record(sdml.mean_denominator(&x));
         record(sdml.mean_denominator(&x[..5]));
     });
-    assert_eq!(errors, 10 + 1, "every error path ran");
+    // 5 losses × 2 reductions × 2 entry points with a NaN scale, + 1.
+    assert_eq!(errors, 20 + 1, "every error path ran");
 }

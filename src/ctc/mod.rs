@@ -287,7 +287,47 @@ impl Ctc {
             labels,
             reduction,
             workspace,
-            Outputs::accumulate(grad, scale),
+            Outputs::scaled(grad, scale),
+        )
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. the activations
+    /// **written** into `grad` (same length and layout as
+    /// `activations.data`) in the same pass: `grad = scale · ∂L`, the value
+    /// returned unscaled. Needs the workspace of
+    /// [`value_and_grad`](Self::value_and_grad).
+    ///
+    /// ```
+    /// use loss_kernels::ctc::{self, Activations, Ctc, Dims, Labels};
+    /// use loss_kernels::Reduction;
+    /// let logits = [0.5, -1.0, 2.0, 0.0, 0.3, 0.1];
+    /// let acts = Activations::time_major(&logits, Dims { steps: 2, batch: 1, classes: 3 }, &[2]);
+    /// let labels = Labels::Padded { labels: &[2], max_len: 1, lengths: &[1] };
+    /// let mut ws = vec![0.0; ctc::workspace_len(2, 1)];
+    /// let (mut once, mut half) = ([0.0; 6], [f32::NAN; 6]);
+    /// let ctc = Ctc::new(0);
+    /// let v = ctc.value_and_grad(&acts, &labels, Reduction::Sum, &mut ws, &mut once)?;
+    /// let w = ctc.value_and_scaled_grad(&acts, &labels, Reduction::Sum, &mut ws, 0.5, &mut half)?;
+    /// assert_eq!(v, w);
+    /// assert!(once.iter().zip(&half).all(|(a, b)| (0.5 * a - b).abs() < 1e-7));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_scaled_grad(
+        &self,
+        activations: &Activations<'_>,
+        labels: &Labels<'_>,
+        reduction: Reduction,
+        workspace: &mut [f32],
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        self.run::<ValueAndGrad, false, false>(
+            activations,
+            labels,
+            reduction,
+            workspace,
+            Outputs::scaled(grad, scale),
         )
     }
 

@@ -52,13 +52,16 @@ use crate::lane::{Lane, MAX_LANES};
 /// would store ([`lanes::put`]), in the same pass. The choice is a const
 /// generic picked by the entry point, so the overwriting kernels are the
 /// same code as without the option and a build that never accumulates
-/// links no accumulating kernel.
+/// links no accumulating kernel. **Scaling calls**
+/// (`value_and_scaled_grad`) pass their `scale` the same way with `ACC =
+/// false`: `grad = grad_scale · ∂L`, the overwriting kernel itself.
 pub(crate) struct Outputs<'a> {
     /// The gradient, or empty.
     pub(crate) grad: &'a mut [f32],
     /// The per-sample values, or empty.
     pub(crate) values: &'a mut [f32],
-    /// The factor on the gradient: 1, or an accumulating call's `scale`.
+    /// The factor on the gradient: 1, or an accumulating or scaling call's
+    /// `scale`.
     pub(crate) grad_scale: f32,
 }
 
@@ -83,8 +86,9 @@ impl<'a> Outputs<'a> {
             grad_scale: 1.0,
         }
     }
-    /// The gradient, to which `scale ·` the call's gradient is added.
-    pub(crate) fn accumulate(grad: &'a mut [f32], scale: f32) -> Self {
+    /// The gradient, with the caller's factor `scale` on the call's: added
+    /// to it (an accumulating call, `ACC`) or written (a scaling call).
+    pub(crate) fn scaled(grad: &'a mut [f32], scale: f32) -> Self {
         Outputs {
             grad,
             values: &mut [],

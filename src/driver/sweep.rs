@@ -126,14 +126,14 @@ fn sweep_step<
     let (value, derivative) = kernel.eval(L::load_or(p, K::PAD), L::load_or(t, K::PAD));
     let value = value * s;
     if GRAD {
+        let sg = match w {
+            Some(w) => scales.grad * w,
+            None => scales.grad,
+        };
         if ACC {
-            let sg = match w {
-                Some(w) => scales.grad * w,
-                None => scales.grad,
-            };
             derivative.mul_add(sg, L::load_or(g, 0.0)).store(g);
         } else {
-            (derivative * s).store(g);
+            (derivative * sg).store(g);
         }
     }
     if VALUES {

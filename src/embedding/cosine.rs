@@ -138,6 +138,41 @@ impl<'w> CosineEmbedding<'w> {
         Ok(total * scale)
     }
 
+    /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
+    /// **written** into `grads` in the same pass (`grad = scale · ∂L`), the
+    /// value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::{CosineEmbedding, CosineGrads};
+    /// use loss_kernels::Reduction;
+    /// let (x1, x2) = ([1.0, 0.0], [0.0, 1.0]); // cos = 0
+    /// let (mut g1, mut g2) = ([f32::NAN; 2], [f32::NAN; 2]);
+    /// let grads = CosineGrads { x1: &mut g1, x2: &mut g2 };
+    /// let v = CosineEmbedding::new(2)?.value_and_scaled_grad(&x1, &x2, &[1.0], Reduction::Sum, 2.0, grads)?;
+    /// assert_eq!(v, 1.0);
+    /// // ∂(1 - cos)/∂x1 = -x2 here: g1 = 2 · (-x2)
+    /// assert_eq!((g1, g2), ([0.0, -2.0], [-2.0, 0.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_scaled_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: CosineGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(x1, x2, labels)?;
+        check_len("grads.x1", grads.x1, x1.len())?;
+        check_len("grads.x2", grads.x2, x1.len())?;
+        let factor = check_param("scale", scale, Domain::Finite)?;
+        let scale = reduction_scale(reduction, n as f32);
+        let gs = [grads.x1, grads.x2];
+        let total = self.run::<true, false>([x1, x2], labels, gs, &mut [], scale * factor);
+        Ok(total * scale)
+    }
+
     /// The `Mean` denominator of a batch: its number of rows. Shards
     /// combine with it, within rounding: `Mean = Σ_k (d_k / d) Mean_k`, and the
     /// factors `d_k / d` as the `scale` of

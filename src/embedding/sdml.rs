@@ -163,6 +163,41 @@ impl<'w> Sdml<'w> {
         Ok(total * scale)
     }
 
+    /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
+    /// **written** into `grads` in the same pass (`grad = scale · ∂L`), the
+    /// value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::{Sdml, SdmlGrads};
+    /// use loss_kernels::Reduction;
+    /// let (x1, x2) = ([0.0, 0.0, 3.0, 0.0], [0.0, 0.1, 3.0, -0.1]);
+    /// let loss = Sdml::new(2)?;
+    /// let (mut g1, mut g2) = ([0.0; 4], [0.0; 4]);
+    /// let v = loss.value_and_grad(&x1, &x2, Reduction::Mean, SdmlGrads { x1: &mut g1, x2: &mut g2 })?;
+    /// // twice the gradient (a power of two: exact)
+    /// let (mut a1, mut a2) = ([f32::NAN; 4], [f32::NAN; 4]);
+    /// let grads = SdmlGrads { x1: &mut a1, x2: &mut a2 };
+    /// assert_eq!(loss.value_and_scaled_grad(&x1, &x2, Reduction::Mean, 2.0, grads)?, v);
+    /// assert_eq!((a1, a2), (g1.map(|g| 2.0 * g), g2.map(|g| 2.0 * g)));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_scaled_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: SdmlGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(x1, x2)?;
+        check_grads(&grads, x1.len())?;
+        let factor = check_param("scale", scale, Domain::Finite)?;
+        let scale = reduction_scale(reduction, n as f32);
+        let grads = [grads.x1, grads.x2];
+        let total = self.run::<true, false>([x1, x2], grads, &mut [], scale * factor);
+        Ok(total * scale)
+    }
+
     /// The `Mean` denominator of a batch: its number of pairs,
     /// `x1.len() / dim`.
     ///

@@ -243,6 +243,40 @@ impl<'w> Triplet<'w> {
         Ok(total * scale)
     }
 
+    /// The reduced loss, and `scale ·` its gradients w.r.t. the three inputs
+    /// **written** into `grads` in the same pass (`grad = scale · ∂L`), the
+    /// value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::embedding::{Triplet, TripletGrads};
+    /// use loss_kernels::Reduction;
+    /// let (a, p, n) = ([0.0], [1.0], [0.5]);
+    /// let (mut ga, mut gp, mut gn) = ([f32::NAN], [f32::NAN], [f32::NAN]);
+    /// let grads = TripletGrads { anchor: &mut ga, positive: &mut gp, negative: &mut gn };
+    /// let v = Triplet::new(1)?.value_and_scaled_grad(&a, &p, &n, Reduction::Sum, 0.5, grads)?;
+    /// assert_eq!(v, 1.0 - 0.25 + 1.0);
+    /// assert_eq!((ga, gp, gn), ([-0.5], [1.0], [-0.5]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_scaled_grad(
+        &self,
+        anchor: &[f32],
+        positive: &[f32],
+        negative: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: TripletGrads<'_>,
+    ) -> Result<f32, Error> {
+        let n = self.check(anchor, positive, negative)?;
+        check_grads(&grads, anchor.len())?;
+        let factor = check_param("scale", scale, Domain::Finite)?;
+        let scale = reduction_scale(reduction, n as f32);
+        let gs = [grads.anchor, grads.positive, grads.negative];
+        let inputs = [anchor, positive, negative];
+        let total = self.run::<true, false>(inputs, gs, &mut [], scale * factor);
+        Ok(total * scale)
+    }
+
     /// The `Mean` denominator of a batch: its number of rows. Shards
     /// combine with it, within rounding: `Mean = Σ_k (d_k / d) Mean_k`, and the
     /// factors `d_k / d` as the `scale` of

@@ -173,8 +173,9 @@ enum Want<'a> {
     Reduced(Reduction, Option<&'a mut [f32]>),
     /// The per-sample values (and, with `Some`, the gradient of their sum).
     PerSample(&'a mut [f32], Option<&'a mut [f32]>),
-    /// The reduced value, and `scale ·` its gradient added to the slice.
-    Accumulate(Reduction, f32, &'a mut [f32]),
+    /// The reduced value, and `scale ·` its gradient added to the slice
+    /// (`true`) or written into it (`false`).
+    Scaled(Reduction, f32, &'a mut [f32], bool),
 }
 
 /// The `Mean` denominator of the rows of `x`: their number.
@@ -200,16 +201,17 @@ fn call<R: RowLoss>(
         check_len("sample_weight", w, n)?;
     }
     check_rows(n)?;
-    // The gradient, whether it is added to, and the factor on it.
-    let (grad, out, scale, acc) = match want {
-        Want::Reduced(r, grad) => (grad, None, reduction_scale(r, n as f32), None),
+    // The gradient, the reduction's factor, the caller's factor on the
+    // gradient, and whether the gradient is added to.
+    let (grad, out, scale, factor, acc) = match want {
+        Want::Reduced(r, grad) => (grad, None, reduction_scale(r, n as f32), 1.0, false),
         Want::PerSample(out, grad) => {
             check_len("out", out, n)?;
-            (grad, Some(out), 1.0, None)
+            (grad, Some(out), 1.0, 1.0, false)
         }
-        Want::Accumulate(r, acc, grad) => {
-            let acc = check_param("scale", acc, Domain::Finite)?;
-            (Some(grad), None, reduction_scale(r, n as f32), Some(acc))
+        Want::Scaled(r, factor, grad, acc) => {
+            let factor = check_param("scale", factor, Domain::Finite)?;
+            (Some(grad), None, reduction_scale(r, n as f32), factor, acc)
         }
     };
     if let Some(g) = &grad {
@@ -225,9 +227,9 @@ fn call<R: RowLoss>(
         grad: grad.unwrap_or(&mut []),
         out,
         weight,
-        grad_scale: scale * acc.unwrap_or(1.0),
+        grad_scale: scale * factor,
     };
-    let total = match (has_grad, acc.is_some()) {
+    let total = match (has_grad, acc) {
         (true, true) => lane::run(Rows::<R, true, true>(batch)),
         (true, false) => lane::run(Rows::<R, true, false>(batch)),
         (false, _) => lane::run(Rows::<R, false, false>(batch)),

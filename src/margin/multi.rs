@@ -219,7 +219,32 @@ impl<'w> MultiMargin<'w> {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        self.call(x, labels, Want::Accumulate(reduction, scale, grad))
+        self.call(x, labels, Want::Scaled(reduction, scale, grad, true))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `x` **written**
+    /// into `grad` (same length) in the same pass (`grad = scale · ∂L/∂x`),
+    /// the value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::{margin::MultiMargin, Reduction};
+    /// let (x, labels) = ([0.0, 0.5], [0u32]);
+    /// let mut grad = [f32::NAN; 2];
+    /// // (1/2) max(0, 1 - 0 + 0.5) = 0.75; d/dx = ∓1/2, times 2
+    /// let v = MultiMargin::new(2)?.value_and_scaled_grad(&x, &labels, Reduction::Sum, 2.0, &mut grad)?;
+    /// assert_eq!((v, grad), (0.75, [-1.0, 1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_scaled_grad<Y: Label>(
+        &self,
+        x: &[f32],
+        labels: &[Y],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.call(x, labels, Want::Scaled(reduction, scale, grad, false))
     }
 
     /// The `Mean` denominator of a batch: its number of rows,

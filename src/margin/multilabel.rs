@@ -210,7 +210,32 @@ impl<'w> MultilabelMargin<'w> {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        self.call(x, targets, Want::Accumulate(reduction, scale, grad))
+        self.call(x, targets, Want::Scaled(reduction, scale, grad, true))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `x` **written**
+    /// into `grad` (same length) in the same pass (`grad = scale · ∂L/∂x`),
+    /// the value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::{margin::MultilabelMargin, Reduction};
+    /// let (x, targets) = ([0.0, 0.5], [0i64, -1]);
+    /// let mut grad = [f32::NAN; 2];
+    /// // (1/2) max(0, 1 - 0 + 0.5) = 0.75; d/dx = ∓1/2, times 2
+    /// let v = MultilabelMargin::new(2)?.value_and_scaled_grad(&x, &targets, Reduction::Sum, 2.0, &mut grad)?;
+    /// assert_eq!((v, grad), (0.75, [-1.0, 1.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_scaled_grad<Y: Label>(
+        &self,
+        x: &[f32],
+        targets: &[Y],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.call(x, targets, Want::Scaled(reduction, scale, grad, false))
     }
 
     /// The `Mean` denominator of a batch: its number of rows,

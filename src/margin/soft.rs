@@ -166,7 +166,32 @@ impl<'w> MultilabelSoftMargin<'w> {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        self.call(x, target, Want::Accumulate(reduction, scale, grad))
+        self.call(x, target, Want::Scaled(reduction, scale, grad, true))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `x` **written**
+    /// into `grad` (same length) in the same pass (`grad = scale · ∂L/∂x`),
+    /// the value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::{margin::MultilabelSoftMargin, Reduction};
+    /// let mut grad = [f32::NAN; 2];
+    /// // d/dx = σ(0) - 1 = -0.5 per element, times 2
+    /// let loss = MultilabelSoftMargin::new(1)?;
+    /// loss.value_and_scaled_grad(&[0.0, 0.0], &[1.0, 1.0], Reduction::Sum, 2.0, &mut grad)?;
+    /// assert_eq!(grad, [-1.0, -1.0]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_scaled_grad(
+        &self,
+        x: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.call(x, target, Want::Scaled(reduction, scale, grad, false))
     }
 
     /// The `Mean` denominator of a batch: its number of rows,

@@ -240,6 +240,35 @@ impl<'w> GaussianNll<'w> {
         self.run::<true, false, true>(pred, target, var, reduction, (grads, scale), &mut [])
     }
 
+    /// The reduced loss, and `scale ·` its gradients w.r.t. `pred` and `var`
+    /// **written** into `grads` in the same pass (`grad = scale · ∂L`), the
+    /// value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::pair::{GaussianGrads, GaussianNll};
+    /// use loss_kernels::Reduction;
+    /// let (mut gp, mut gv) = ([f32::NAN; 1], [f32::NAN; 1]);
+    /// let grads = GaussianGrads { pred: &mut gp, var: &mut gv };
+    /// let v = GaussianNll::new().value_and_scaled_grad(&[2.0], &[0.0], &[1.0], Reduction::Sum, 0.5, grads)?;
+    /// // f = 0.5 (0 + 4) = 2; s / v = 2; 0.5 (1/v - s²/v²) = -1.5
+    /// assert_eq!((v, gp, gv), (2.0, [0.5 * 2.0], [-0.5 * 1.5]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_scaled_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        var: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: GaussianGrads<'_>,
+    ) -> Result<f32, Error> {
+        check_len("grad.pred", grads.pred, pred.len())?;
+        check_len("grad.var", grads.var, var.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        self.run::<true, false, false>(pred, target, var, reduction, (grads, scale), &mut [])
+    }
+
     /// The `Mean` denominator of a batch: its number of samples,
     /// `pred.len() / dim`. Shards combine with it, within rounding: `Mean = Σ_k
     /// (d_k / d) Mean_k`, and the factors `d_k / d` as the `scale` of

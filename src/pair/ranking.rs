@@ -170,6 +170,36 @@ impl<'w> MarginRanking<'w> {
         self.run::<true, false, true>([x1, x2, labels], reduction, grads, &mut [])
     }
 
+    /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
+    /// **written** into `grads` in the same pass (`grad = scale · ∂L`), the
+    /// value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::pair::{MarginRanking, RankingGrads};
+    /// use loss_kernels::Reduction;
+    /// let (mut g1, mut g2) = ([f32::NAN; 2], [f32::NAN; 2]);
+    /// let grads = RankingGrads { x1: &mut g1, x2: &mut g2 };
+    /// let loss = MarginRanking::new(0.0)?;
+    /// let v = loss.value_and_scaled_grad(&[0.0, 2.0], &[1.0, 1.0], &[1.0, 1.0], Reduction::Sum, 2.0, grads)?;
+    /// assert_eq!((v, g1, g2), (1.0, [-2.0, 0.0], [2.0, 0.0]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_scaled_grad(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: RankingGrads<'_>,
+    ) -> Result<f32, Error> {
+        check_len("grad.x1", grads.x1, x1.len())?;
+        check_len("grad.x2", grads.x2, x1.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        let grads = ([grads.x1, grads.x2], scale);
+        self.run::<true, false, false>([x1, x2, labels], reduction, grads, &mut [])
+    }
+
     /// The `Mean` denominator of a batch: its number of samples,
     /// `x1.len() / dim`. Shards combine with it, within rounding: `Mean = Σ_k
     /// (d_k / d) Mean_k`, and the factors `d_k / d` as the `scale` of

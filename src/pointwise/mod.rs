@@ -228,7 +228,36 @@ impl<'w, F: ElementLoss> Pointwise<'w, F> {
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
         let scale = check_param("scale", scale, Domain::Finite)?;
-        self.run::<true, false, true>(pred, target, reduction, Outputs::accumulate(grad, scale))
+        self.run::<true, false, true>(pred, target, reduction, Outputs::scaled(grad, scale))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `pred`
+    /// **written** into `grad` (same length as `pred`) in the same pass:
+    /// `grad = scale · ∂L/∂pred`, the value returned unscaled. A weighted
+    /// term without a second pass over `grad`; and a shard of a batch
+    /// whose `Mean` is the whole batch's: with `Sum` and `scale = 1 / d`
+    /// (`d` the whole batch's [`mean_denominator`](Self::mean_denominator))
+    /// the shard's part of the whole batch's `Mean` gradient, the same
+    /// bits as that call writes.
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::L2, Reduction};
+    /// let mut grad = [f32::NAN; 2];
+    /// let v = L2::new().value_and_scaled_grad(&[1.0, 1.0], &[2.0, 0.0], Reduction::Sum, 0.5, &mut grad)?;
+    /// assert_eq!((v, grad), (1.0, [-0.5, 0.5]));
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_scaled_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        self.run::<true, false, false>(pred, target, reduction, Outputs::scaled(grad, scale))
     }
 
     /// The `Mean` denominator of a batch of `pred.len()` values: its number

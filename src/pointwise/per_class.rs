@@ -149,7 +149,32 @@ impl<'w> SigmoidBcePerClass<'w> {
     ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
         let scale = check_param("scale", scale, Domain::Finite)?;
-        self.run::<true, false, true>(pred, target, reduction, Outputs::accumulate(grad, scale))
+        self.run::<true, false, true>(pred, target, reduction, Outputs::scaled(grad, scale))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `pred`
+    /// **written** into `grad` in the same pass (`grad = scale ·
+    /// ∂L/∂pred`), the value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::{pointwise::SigmoidBcePerClass, Reduction};
+    /// let mut grad = [f32::NAN; 2];
+    /// let loss = SigmoidBcePerClass::new(&[2.0, 1.0])?;
+    /// loss.value_and_scaled_grad(&[0.0, 0.0], &[1.0, 1.0], Reduction::Sum, 2.0, &mut grad)?;
+    /// assert_eq!(grad, [-2.0 * 0.5, -2.0 * 0.25]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    pub fn value_and_scaled_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        self.run::<true, false, false>(pred, target, reduction, Outputs::scaled(grad, scale))
     }
 
     /// The `Mean` denominator of a batch: its number of rows,

@@ -293,8 +293,43 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         check_len("grad", grad, logits.len())?;
         let scale = check_param("scale", scale, Domain::Finite)?;
         let plan = self.plan(logits, labels, reduction)?;
-        let out = Outputs::accumulate(grad, scale);
+        let out = Outputs::scaled(grad, scale);
         Ok(self.dispatch::<true, true>(plan, &labels, logits, out))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. the logits
+    /// **written** into `grad` (the logits' length) in the same pass:
+    /// `grad = scale · ∂L/∂logits`, the value returned unscaled. A weighted
+    /// term without a second pass over `grad`; and a shard of a batch whose
+    /// `Mean` is the whole batch's: with `Sum` and `scale = 1 / d` (`d` the
+    /// whole batch's [`mean_denominator`](Self::mean_denominator)) the
+    /// shard's part of the whole batch's `Mean` gradient, the same bits as
+    /// that call writes.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::{Labels, SoftmaxCrossEntropy};
+    /// use loss_kernels::Reduction;
+    /// let mut grad = [f32::NAN; 2];
+    /// let ce = SoftmaxCrossEntropy::new(2)?;
+    /// let v = ce.value_and_scaled_grad(&[0.0, 0.0], Labels::Sparse(&[1]), Reduction::Sum, 2.0, &mut grad)?;
+    /// assert!((v - core::f32::consts::LN_2).abs() < 1e-7);
+    /// assert_eq!(grad, [2.0 * 0.5, -2.0 * 0.5]);
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_scaled_grad(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, logits.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        let plan = self.plan(logits, labels, reduction)?;
+        let out = Outputs::scaled(grad, scale);
+        Ok(self.dispatch::<true, false>(plan, &labels, logits, out))
     }
 
     /// The `Mean` denominator of a batch: `Σ c[y_i]` over the rows not

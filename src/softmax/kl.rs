@@ -156,8 +156,37 @@ impl<'w> KlDivergence<'w> {
         check_len("grad", grad, pred.len())?;
         let scale = check_param("scale", scale, Domain::Finite)?;
         let plan = self.plan(pred, target, reduction)?;
-        let out = Outputs::accumulate(grad, scale);
+        let out = Outputs::scaled(grad, scale);
         Ok(plan.dispatch::<true, true>(self.kind(), self.input, pred, out))
+    }
+
+    /// The reduced loss, and `scale ·` its gradient w.r.t. `pred`
+    /// **written** into `grad` (same length) in the same pass: `grad =
+    /// scale · ∂L/∂pred`, the value returned unscaled.
+    ///
+    /// ```
+    /// use loss_kernels::softmax::KlDivergence;
+    /// use loss_kernels::Reduction;
+    /// let pred = [0.5f32.ln(), 0.5f32.ln()];
+    /// let mut grad = [f32::NAN; 2];
+    /// KlDivergence::new(2)?.value_and_scaled_grad(&pred, &[1.0, 0.0], Reduction::Sum, 0.5, &mut grad)?;
+    /// assert_eq!(grad, [-0.5, 0.0]); // ∂/∂pred = -target
+    /// # Ok::<(), loss_kernels::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn value_and_scaled_grad(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("grad", grad, pred.len())?;
+        let scale = check_param("scale", scale, Domain::Finite)?;
+        let plan = self.plan(pred, target, reduction)?;
+        let out = Outputs::scaled(grad, scale);
+        Ok(plan.dispatch::<true, false>(self.kind(), self.input, pred, out))
     }
 
     /// The `Mean` denominator of a batch: its number of rows (PyTorch's

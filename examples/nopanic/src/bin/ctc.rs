@@ -18,6 +18,7 @@ fn all(loss: Ctc, acts: &Activations<'_>, labels: &Labels<'_>) {
     keep(loss.value(acts, labels, reduction, ws));
     keep(loss.value_and_grad(acts, labels, reduction, ws, grad));
     keep(loss.value_and_accumulate_grad(acts, labels, reduction, ws, param(0.5), grad));
+    keep(loss.value_and_scaled_grad(acts, labels, reduction, ws, param(0.5), grad));
     keep(loss.mean_denominator(acts));
     keep(loss.validate(acts, labels));
     keep(loss.per_sample(acts, labels, ws, out));

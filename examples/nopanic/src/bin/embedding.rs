@@ -28,6 +28,12 @@ fn triplet(loss: Triplet<'_>) {
         negative: black_box(&mut n[..]),
     };
     keep(loss.value_and_accumulate_grad(data(), data(), data(), reduction, param(0.5), grads));
+    let grads = TripletGrads {
+        anchor: black_box(&mut a[..]),
+        positive: black_box(&mut p[..]),
+        negative: black_box(&mut n[..]),
+    };
+    keep(loss.value_and_scaled_grad(data(), data(), data(), reduction, param(0.5), grads));
     keep(loss.mean_denominator(data()));
     keep(loss.per_sample(data(), data(), data(), out));
     let grads = TripletGrads {
@@ -54,6 +60,11 @@ fn cosine(loss: CosineEmbedding<'_>) {
         x2: black_box(&mut b[..]),
     };
     keep(loss.value_and_accumulate_grad(data(), data(), data(), reduction, param(0.5), grads));
+    let grads = CosineGrads {
+        x1: black_box(&mut a[..]),
+        x2: black_box(&mut b[..]),
+    };
+    keep(loss.value_and_scaled_grad(data(), data(), data(), reduction, param(0.5), grads));
     keep(loss.mean_denominator(data()));
     keep(loss.per_sample(data(), data(), data(), out));
     let grads = CosineGrads {
@@ -85,6 +96,11 @@ fn sdml(loss: Sdml<'_>) {
         x2: black_box(&mut b[..]),
     };
     keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grads));
+    let grads = SdmlGrads {
+        x1: black_box(&mut a[..]),
+        x2: black_box(&mut b[..]),
+    };
+    keep(loss.value_and_scaled_grad(data(), data(), reduction, param(0.5), grads));
     keep(loss.mean_denominator(data()));
 }
 

@@ -20,6 +20,7 @@ fn soft(loss: MultilabelSoftMargin<'_>) {
     keep(loss.per_sample(data(), data(), out));
     keep(loss.per_sample_and_grad(data(), data(), out, grad));
     keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grad));
+    keep(loss.value_and_scaled_grad(data(), data(), reduction, param(0.5), grad));
     keep(loss.mean_denominator(data()));
 }
 
@@ -34,6 +35,7 @@ fn multi<Y: Label>(loss: MultiMargin<'_>, labels: &[Y]) {
     keep(loss.per_sample(data(), labels, out));
     keep(loss.per_sample_and_grad(data(), labels, out, grad));
     keep(loss.value_and_accumulate_grad(data(), labels, reduction, param(0.5), grad));
+    keep(loss.value_and_scaled_grad(data(), labels, reduction, param(0.5), grad));
     keep(loss.mean_denominator(data()));
 }
 
@@ -48,6 +50,7 @@ fn multilabel<Y: Label>(loss: MultilabelMargin<'_>, targets: &[Y]) {
     keep(loss.per_sample(data(), targets, out));
     keep(loss.per_sample_and_grad(data(), targets, out, grad));
     keep(loss.value_and_accumulate_grad(data(), targets, reduction, param(0.5), grad));
+    keep(loss.value_and_scaled_grad(data(), targets, reduction, param(0.5), grad));
     keep(loss.mean_denominator(data()));
 }
 

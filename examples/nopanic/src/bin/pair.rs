@@ -31,6 +31,11 @@ fn gaussian(loss: GaussianNll<'_>) {
     };
     let scale = param(0.5);
     keep(loss.value_and_accumulate_grad(data(), data(), data(), reduction, scale, grads));
+    let grads = GaussianGrads {
+        pred: black_box(&mut gp[..]),
+        var: black_box(&mut gv[..]),
+    };
+    keep(loss.value_and_scaled_grad(data(), data(), data(), reduction, scale, grads));
     keep(loss.mean_denominator(data()));
 }
 
@@ -57,6 +62,11 @@ fn ranking(loss: MarginRanking<'_>) {
     };
     let scale = param(0.5);
     keep(loss.value_and_accumulate_grad(data(), data(), data(), reduction, scale, grads));
+    let grads = RankingGrads {
+        x1: black_box(&mut a[..]),
+        x2: black_box(&mut b[..]),
+    };
+    keep(loss.value_and_scaled_grad(data(), data(), data(), reduction, scale, grads));
     keep(loss.mean_denominator(data()));
 }
 

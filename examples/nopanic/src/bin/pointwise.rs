@@ -20,6 +20,7 @@ fn all<F: ElementLoss>(loss: Pointwise<'static, F>) {
             keep(loss.value(data(), data(), reduction));
             keep(loss.value_and_grad(data(), data(), reduction, grad));
             keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grad));
+            keep(loss.value_and_scaled_grad(data(), data(), reduction, param(0.5), grad));
             keep(loss.mean_denominator(data()));
             keep((loss.values_per_sample(), loss.sample_weights()));
             keep(loss.per_sample(data(), data(), out));
@@ -42,6 +43,7 @@ fn per_class(loss: SigmoidBcePerClass<'static>) {
         keep(loss.per_sample(data(), data(), out));
         keep(loss.per_sample_and_grad(data(), data(), out, grad));
         keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grad));
+        keep(loss.value_and_scaled_grad(data(), data(), reduction, param(0.5), grad));
         keep(loss.mean_denominator(data()));
     }
 }

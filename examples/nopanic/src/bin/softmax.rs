@@ -26,6 +26,7 @@ fn cross_entropy(loss: SoftmaxCrossEntropy<'_>, labels: Labels<'_>) {
     keep(loss.value(data(), labels, reduction));
     keep(loss.value_and_grad(data(), labels, reduction, grad));
     keep(loss.value_and_accumulate_grad(data(), labels, reduction, param(0.5), grad));
+    keep(loss.value_and_scaled_grad(data(), labels, reduction, param(0.5), grad));
     keep(loss.mean_denominator(data(), labels));
     keep((loss.classes(), loss.positions(), loss.sample_weights()));
     keep(loss.per_sample(data(), labels, out));
@@ -41,6 +42,7 @@ fn kl(loss: KlDivergence<'_>) {
     keep(loss.value(data(), data(), reduction));
     keep(loss.value_and_grad(data(), data(), reduction, grad));
     keep(loss.value_and_accumulate_grad(data(), data(), reduction, param(0.5), grad));
+    keep(loss.value_and_scaled_grad(data(), data(), reduction, param(0.5), grad));
     keep(loss.mean_denominator(data()));
     keep(loss.per_sample(data(), data(), out));
     keep(loss.per_sample_and_grad(data(), data(), out, grad));
