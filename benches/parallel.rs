@@ -9,7 +9,9 @@
 //! splits (the same kernels, on the calling thread), at the sizes:
 //! softmax cross-entropy 4096×1000 and 256×32000 (value + gradient), CTC
 //! `T=150 N=32 C=29 S=40` time-major (value + gradient), L2 over 16 Mi
-//! values (value + gradient: memory-bound).
+//! values (value + gradient: memory-bound); and at the threshold
+//! (`MIN_VALUES` = 64 Ki values: cross-entropy 64×1024, L2 64 Ki), where
+//! the threads must not be slower than the single thread.
 //!
 //! Beside them, the memory roof on one thread and on every thread (the same
 //! rayon pool): a loop that reads the inputs once and writes one output,
@@ -78,7 +80,10 @@ fn bench(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("parallel");
     group.sample_size(10);
-    for (rows, classes) in [(4096, 1000), (256, 32000)] {
+    // 64x1024 and L2 64Ki: the smallest batches the threads take
+    // (`MIN_VALUES`: one leaf), and 128x1024 (two leaves), which must not
+    // be slower than the single thread.
+    for (rows, classes) in [(4096, 1000), (256, 32000), (64, 1024), (128, 1024)] {
         let x = data(rows * classes, 1);
         let labels: Vec<u32> = (0..rows).map(|i| ((i * 7919) % classes) as u32).collect();
         let mut grad = vec![0.0; x.len()];
@@ -145,11 +150,9 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    {
-        let len = 16 << 20;
+    for (len, label) in [(16 << 20, "l2 16Mi"), (1 << 16, "l2 64Ki")] {
         let (p, t) = (data(len, 3), data(len, 4));
         let mut grad = vec![0.0; len];
-        let label = "l2 16Mi";
         group.throughput(Throughput::Bytes((len * 3 * 4) as u64));
         group.bench_function(BenchmarkId::new("single thread", label), |b| {
             b.iter(|| {

@@ -6,24 +6,30 @@
 //! [`ParPointwise`], [`ParCtc`]) and two functions ([`par_log_softmax`],
 //! [`par_softmax`]).
 //!
-//! A parallel call is the composition of the loss crate's shards (its
-//! `mean_denominator` calls):
-//! shard `k` of a batch with `Mean` denominators `d_k` (summing to `d`)
-//! runs the sequential call on its own slices (the gradient and per-sample
-//! outputs are split with `split_at_mut`, so each thread owns its part),
-//! `Sum = Σ_k Sum_k`, `Mean = Σ_k (d_k / d) Mean_k`, and the shard's `Mean`
-//! gradient is rescaled by `d_k / d` while it is in cache. The values are
-//! added in `f64` and rounded once.
+//! A parallel call is the composition of the loss crate's shards: each
+//! shard runs a sequential call on its own slices (the gradient is split
+//! with `split_at_mut`, so each thread owns its part), and its gradient is
+//! written already scaled for the whole batch, in the same pass
+//! (`value_and_scaled_grad`). A cross-entropy or pointwise shard runs with
+//! `Sum` and the factor the single call puts on its gradient (`1 / d` for
+//! `Mean`, `d` the whole batch's `mean_denominator`), and `Mean = (Σ_k
+//! Sum_k) / d`; a CTC shard (whose `Mean` also divides each sequence by its
+//! label length) runs with `Mean` and the factor `d_k / d`, and `Mean = Σ_k
+//! (d_k / d) Mean_k`. The values are added in `f64` and rounded once.
 //!
 //! **What matches the sequential call.** Per-row math does not depend on
 //! the shard a row lands in (rows of at most 32 classes split on
 //! multiples of 16 rows, the widest lane, so their transposed blocks are
 //! the same), so:
 //! * row functions ([`par_log_softmax`], [`par_softmax`]): **bit-identical**;
-//! * `Sum` gradients (cross-entropy, pointwise, CTC): **bit-identical**;
-//! * values, and `Mean` gradients: within rounding (the shards' totals are
-//!   added in another order; a `Mean` gradient is `(g / d_k) · (d_k / d)`
-//!   instead of `g / d`, two more roundings).
+//! * cross-entropy gradients (`Sum` and `Mean`), pointwise gradients for
+//!   samples of one value, and every `Sum` gradient: **bit-identical**
+//!   (each value gets the single call's factor);
+//! * values, a pointwise `Mean` gradient over samples of several values
+//!   (`(1 / dim) (1 / n)` for `(1 / n) / dim`) and a CTC `Mean` gradient
+//!   (`(1 / (d_k len)) (d_k / d)` for `1 / (d len)`): within rounding (the
+//!   shards' totals are added in another order, and those factors round
+//!   differently).
 //!
 //! **Threshold.** Below [`MIN_VALUES`] values (logits, predictions,
 //! activations) a `par_*` call is the sequential call, on the calling
@@ -92,8 +98,9 @@ fn check_len<T>(argument: &'static str, slice: &[T], expected: usize) -> Result<
 /// call on the calling thread.
 pub const MIN_VALUES: usize = 1 << 16;
 
-/// The values a leaf shard holds (about 256 KiB of logits or predictions):
-/// its gradient is still in cache when it is rescaled.
+/// The values a leaf shard holds (about 256 KiB of logits or
+/// predictions): enough leaves for the threads to balance, few enough that
+/// a leaf's fixed cost (dispatch, checks) does not count.
 const LEAF_VALUES: usize = 1 << 16;
 
 /// Shard boundaries fall on multiples of this many rows (the widest lane)
@@ -137,8 +144,9 @@ fn leaf_units(per_unit: usize) -> usize {
     (LEAF_VALUES / per_unit.max(1)).max(1)
 }
 
-/// The factor on shard `k`'s value and gradient: `d_k / d` for `Mean`
-/// (0 if `d` is 0: every row ignored), 1 for `Sum`.
+/// The factor on CTC shard `k`'s value and gradient: `d_k / d` for `Mean`
+/// (0 if `d` is 0), 1 for `Sum`. (A CTC `Mean` divides each sequence by its
+/// label length too, so a shard runs with `Mean` and this factor.)
 fn factor(reduction: Reduction, d_k: f32, d: f32) -> f32 {
     match reduction {
         Reduction::Sum => 1.0,
@@ -147,30 +155,18 @@ fn factor(reduction: Reduction, d_k: f32, d: f32) -> f32 {
     }
 }
 
-/// One shard's share of the total: its value (`with_grad`: and gradient,
-/// rescaled by `f` while in cache) times `f`, the factor that turns the
-/// shard's `Mean` into its part of the whole batch's.
-fn shard_share(
-    f: f32,
-    with_grad: bool,
-    grad: &mut [f32],
-    value_and_grad: impl FnOnce(&mut [f32]) -> Result<f32, Error>,
-    value: impl FnOnce() -> Result<f32, Error>,
-) -> Result<f64, Error> {
-    let v = if with_grad {
-        let v = value_and_grad(grad)?;
-        rescale(grad, f);
-        v
-    } else {
-        value()?
-    };
-    Ok(f64::from(f) * f64::from(v))
-}
-
-/// `grad *= f` (nothing for `f = 1`).
-fn rescale(grad: &mut [f32], f: f32) {
-    if f != 1.0 {
-        grad.iter_mut().for_each(|g| *g *= f);
+/// The factors a cross-entropy or pointwise shard runs with: every shard
+/// is called with `Sum`, its gradient scaled by `grad` (a scaling call:
+/// `value_and_scaled_grad`, one pass), and the shards' sums times `value`
+/// are the whole batch's value. `grad` is the factor the single call puts
+/// on its gradient (1 for `Sum`, `1 / d` for `Mean` over the whole batch's
+/// denominator `d`, 0 if `d` is 0: every row ignored), so the shards write
+/// the single call's gradient.
+fn whole_batch(reduction: Reduction, d: f32) -> (f32, f64) {
+    match reduction {
+        Reduction::Sum => (1.0, 1.0),
+        Reduction::Mean if d == 0.0 => (0.0, 0.0),
+        Reduction::Mean => (1.0 / d, 1.0 / f64::from(d)),
     }
 }
 
@@ -233,9 +229,9 @@ impl Shard for Rows<'_> {
 /// A sequential row function (`log_softmax`, `softmax`).
 type RowFn = fn(&[f32], usize, &mut [f32]) -> Result<(), Error>;
 
-/// A time-major CTC shard's result: its share of the value, its gradient
-/// factor and its gradient buffer.
-type TimeMajorPart = (f64, f32, Vec<f32>);
+/// A time-major CTC shard's result: its share of the value and its
+/// gradient buffer.
+type TimeMajorPart = (f64, Vec<f32>);
 
 /// A row function over threads: validated by the sequential call on the
 /// whole batch when it is small, else by the length checks here and each
@@ -432,22 +428,21 @@ fn ce_run(
         grad,
         per: (values, loss.positions()),
     };
+    let (grad_scale, value_scale) = whole_batch(reduction, d);
     let total = run(shard, leaf_units(values), &|s: CeShard<'_>| {
         // `s.weight` is `None` only if the loss has no sample weights.
         let loss = match s.weight {
             Some(w) => loss.sample_weight(w),
             None => *loss,
         };
-        let d_k = loss.mean_denominator(s.logits, s.labels)?;
-        shard_share(
-            factor(reduction, d_k, d),
-            with_grad,
-            s.grad,
-            |g| loss.value_and_grad(s.logits, s.labels, reduction, g),
-            || loss.value(s.logits, s.labels, reduction),
-        )
+        let sum = if with_grad {
+            loss.value_and_scaled_grad(s.logits, s.labels, Reduction::Sum, grad_scale, s.grad)
+        } else {
+            loss.value(s.logits, s.labels, Reduction::Sum)
+        };
+        sum.map(f64::from)
     })?;
-    Ok(total as f32)
+    Ok((total * value_scale) as f32)
 }
 
 /// Samples of a pointwise batch.
@@ -575,21 +570,20 @@ fn pointwise_run<F: ElementLoss + Sync>(
         1 => 512,
         dim => dim,
     };
+    let (grad_scale, value_scale) = whole_batch(reduction, d);
     let total = run(PointUnits(shard), leaf_units(per), &|PointUnits(s)| {
         let loss = match s.weight {
             Some(w) => loss.sample_weight(w),
             None => *loss,
         };
-        let d_k = loss.mean_denominator(s.pred)?;
-        shard_share(
-            factor(reduction, d_k, d),
-            with_grad,
-            s.grad,
-            |g| loss.value_and_grad(s.pred, s.target, reduction, g),
-            || loss.value(s.pred, s.target, reduction),
-        )
+        let sum = if with_grad {
+            loss.value_and_scaled_grad(s.pred, s.target, Reduction::Sum, grad_scale, s.grad)
+        } else {
+            loss.value(s.pred, s.target, Reduction::Sum)
+        };
+        sum.map(f64::from)
     })?;
-    Ok(total as f32)
+    Ok((total * value_scale) as f32)
 }
 
 /// A pointwise shard counted in the units `split` takes: samples, or blocks
@@ -781,11 +775,7 @@ fn ctc_run(
         let f = factor(reduction, d_k, d);
         let mut ws = ctc_workspace(&s.acts, &s.labels, with_grad);
         let v = if with_grad {
-            let v = loss.value_and_grad(&s.acts, &s.labels, reduction, &mut ws, out)?;
-            if matches!(s.acts.layout, Layout::BatchMajor) {
-                rescale(out, f);
-            }
-            v
+            loss.value_and_scaled_grad(&s.acts, &s.labels, reduction, &mut ws, f, out)?
         } else {
             loss.value(&s.acts, &s.labels, reduction, &mut ws)?
         };
@@ -806,8 +796,8 @@ fn ctc_run(
         return Ok(total as f32);
     }
     // Time-major with a gradient: one shard (and gradient buffer) per
-    // thread, each written in place through the range view, then the
-    // rows gathered by step, rescaled by the shard's factor.
+    // thread, each written in place (scaled by the shard's factor) through
+    // the range view, then the rows gathered by step.
     let parts = rayon::current_num_threads().clamp(1, n);
     let bounds: Vec<usize> = (0..=parts).map(|k| k * n / parts).collect();
     let shards: Vec<(usize, usize)> = bounds
@@ -822,33 +812,28 @@ fn ctc_run(
                 labels: labels.sequences(b0..b1)?,
                 grad: &mut [],
             };
-            let f = factor(reduction, loss.mean_denominator(&s.acts)?, d);
             let mut buffer = vec![0.0; acts.data.len()];
             let v = leaf(s, &mut buffer)?;
-            Ok((v, f, buffer))
+            Ok((v, buffer))
         })
         .collect();
     let mut total = 0.0;
     let mut buffers = Vec::with_capacity(results.len());
     for r in results {
-        let (v, f, buffer) = r?;
+        let (v, buffer) = r?;
         total += v;
-        buffers.push((f, buffer));
+        buffers.push(buffer);
     }
     let c = acts.dims.classes;
     let step_len = n * c;
     grad.par_chunks_mut(step_len.max(1))
         .enumerate()
         .for_each(|(t, step)| {
-            for (&(b0, b1), (f, buffer)) in shards.iter().zip(&buffers) {
+            for (&(b0, b1), buffer) in shards.iter().zip(&buffers) {
                 let (lo, hi) = (b0 * c, b1 * c);
                 let src = buffer.get(t * step_len + lo..t * step_len + hi);
                 if let (Some(dst), Some(src)) = (step.get_mut(lo..hi), src) {
-                    if *f == 1.0 {
-                        dst.copy_from_slice(src);
-                    } else {
-                        dst.iter_mut().zip(src).for_each(|(d, s)| *d = s * f);
-                    }
+                    dst.copy_from_slice(src);
                 }
             }
         });
