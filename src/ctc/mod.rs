@@ -240,13 +240,7 @@ impl Ctc {
         workspace: &mut [f32],
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        self.run::<ValueAndGrad, false, false>(
-            activations,
-            labels,
-            reduction,
-            workspace,
-            Outputs::grad(grad),
-        )
+        self.with_scale::<false>(activations, labels, reduction, workspace, 1.0, grad)
     }
 
     /// The reduced loss, and `scale ·` its gradient w.r.t. the activations
@@ -281,14 +275,7 @@ impl Ctc {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        let scale = check_param("scale", scale, Domain::Finite)?;
-        self.run::<ValueAndGrad, false, true>(
-            activations,
-            labels,
-            reduction,
-            workspace,
-            Outputs::scaled(grad, scale),
-        )
+        self.with_scale::<true>(activations, labels, reduction, workspace, scale, grad)
     }
 
     /// The reduced loss, and `scale ·` its gradient w.r.t. the activations
@@ -321,8 +308,24 @@ impl Ctc {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
+        self.with_scale::<false>(activations, labels, reduction, workspace, scale, grad)
+    }
+
+    /// The three gradient entry points: [`value_and_grad`](Self::value_and_grad)
+    /// (`scale = 1`), [`value_and_scaled_grad`](Self::value_and_scaled_grad)
+    /// and, with `ACC`, [`value_and_accumulate_grad`](Self::value_and_accumulate_grad):
+    /// the checks, then the kernel with `scale` in its gradient factor.
+    fn with_scale<const ACC: bool>(
+        &self,
+        activations: &Activations<'_>,
+        labels: &Labels<'_>,
+        reduction: Reduction,
+        workspace: &mut [f32],
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
         let scale = check_param("scale", scale, Domain::Finite)?;
-        self.run::<ValueAndGrad, false, false>(
+        self.run::<ValueAndGrad, false, ACC>(
             activations,
             labels,
             reduction,

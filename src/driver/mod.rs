@@ -70,10 +70,6 @@ impl<'a> Outputs<'a> {
     pub(crate) fn none() -> Self {
         Outputs::both(&mut [], &mut [])
     }
-    /// The gradient only.
-    pub(crate) fn grad(grad: &'a mut [f32]) -> Self {
-        Outputs::both(grad, &mut [])
-    }
     /// The per-sample values only.
     pub(crate) fn values(values: &'a mut [f32]) -> Self {
         Outputs::both(&mut [], values)

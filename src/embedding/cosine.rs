@@ -95,12 +95,7 @@ impl<'w> CosineEmbedding<'w> {
         reduction: Reduction,
         grads: CosineGrads<'_>,
     ) -> Result<f32, Error> {
-        let n = self.check(x1, x2, labels)?;
-        check_len("grads.x1", grads.x1, x1.len())?;
-        check_len("grads.x2", grads.x2, x1.len())?;
-        let scale = reduction_scale(reduction, n as f32);
-        let total = self.run::<true, false>([x1, x2], labels, [grads.x1, grads.x2], &mut [], scale);
-        Ok(total * scale)
+        self.with_scale::<false>(x1, x2, labels, reduction, 1.0, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
@@ -128,14 +123,7 @@ impl<'w> CosineEmbedding<'w> {
         scale: f32,
         grads: CosineGrads<'_>,
     ) -> Result<f32, Error> {
-        let n = self.check(x1, x2, labels)?;
-        check_len("grads.x1", grads.x1, x1.len())?;
-        check_len("grads.x2", grads.x2, x1.len())?;
-        let factor = check_param("scale", scale, Domain::Finite)?;
-        let scale = reduction_scale(reduction, n as f32);
-        let gs = [grads.x1, grads.x2];
-        let total = self.run::<true, true>([x1, x2], labels, gs, &mut [], scale * factor);
-        Ok(total * scale)
+        self.with_scale::<true>(x1, x2, labels, reduction, scale, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
@@ -163,13 +151,29 @@ impl<'w> CosineEmbedding<'w> {
         scale: f32,
         grads: CosineGrads<'_>,
     ) -> Result<f32, Error> {
+        self.with_scale::<false>(x1, x2, labels, reduction, scale, grads)
+    }
+
+    /// The three gradient entry points: [`value_and_grad`](Self::value_and_grad)
+    /// (`scale = 1`), [`value_and_scaled_grad`](Self::value_and_scaled_grad)
+    /// and, with `ACC`, [`value_and_accumulate_grad`](Self::value_and_accumulate_grad):
+    /// the checks, then the kernel with `scale` in its gradient factor.
+    fn with_scale<const ACC: bool>(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: CosineGrads<'_>,
+    ) -> Result<f32, Error> {
         let n = self.check(x1, x2, labels)?;
         check_len("grads.x1", grads.x1, x1.len())?;
         check_len("grads.x2", grads.x2, x1.len())?;
         let factor = check_param("scale", scale, Domain::Finite)?;
         let scale = reduction_scale(reduction, n as f32);
         let gs = [grads.x1, grads.x2];
-        let total = self.run::<true, false>([x1, x2], labels, gs, &mut [], scale * factor);
+        let total = self.run::<true, ACC>([x1, x2], labels, gs, &mut [], scale * factor);
         Ok(total * scale)
     }
 

@@ -118,11 +118,7 @@ impl<'w> Sdml<'w> {
         reduction: Reduction,
         grads: SdmlGrads<'_>,
     ) -> Result<f32, Error> {
-        let n = self.check(x1, x2)?;
-        check_grads(&grads, x1.len())?;
-        let scale = reduction_scale(reduction, n as f32);
-        let total = self.run::<true, false>([x1, x2], [grads.x1, grads.x2], &mut [], scale);
-        Ok(total * scale)
+        self.with_scale::<false>(x1, x2, reduction, 1.0, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
@@ -154,13 +150,7 @@ impl<'w> Sdml<'w> {
         scale: f32,
         grads: SdmlGrads<'_>,
     ) -> Result<f32, Error> {
-        let n = self.check(x1, x2)?;
-        check_grads(&grads, x1.len())?;
-        let acc = check_param("scale", scale, Domain::Finite)?;
-        let scale = reduction_scale(reduction, n as f32);
-        let grads = [grads.x1, grads.x2];
-        let total = self.run::<true, true>([x1, x2], grads, &mut [], scale * acc);
-        Ok(total * scale)
+        self.with_scale::<true>(x1, x2, reduction, scale, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
@@ -189,12 +179,27 @@ impl<'w> Sdml<'w> {
         scale: f32,
         grads: SdmlGrads<'_>,
     ) -> Result<f32, Error> {
+        self.with_scale::<false>(x1, x2, reduction, scale, grads)
+    }
+
+    /// The three gradient entry points: [`value_and_grad`](Self::value_and_grad)
+    /// (`scale = 1`), [`value_and_scaled_grad`](Self::value_and_scaled_grad)
+    /// and, with `ACC`, [`value_and_accumulate_grad`](Self::value_and_accumulate_grad):
+    /// the checks, then the kernel with `scale` in its gradient factor.
+    fn with_scale<const ACC: bool>(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: SdmlGrads<'_>,
+    ) -> Result<f32, Error> {
         let n = self.check(x1, x2)?;
         check_grads(&grads, x1.len())?;
         let factor = check_param("scale", scale, Domain::Finite)?;
         let scale = reduction_scale(reduction, n as f32);
         let grads = [grads.x1, grads.x2];
-        let total = self.run::<true, false>([x1, x2], grads, &mut [], scale * factor);
+        let total = self.run::<true, ACC>([x1, x2], grads, &mut [], scale * factor);
         Ok(total * scale)
     }
 

@@ -200,12 +200,7 @@ impl<'w> Triplet<'w> {
         reduction: Reduction,
         grads: TripletGrads<'_>,
     ) -> Result<f32, Error> {
-        let n = self.check(anchor, positive, negative)?;
-        check_grads(&grads, anchor.len())?;
-        let scale = reduction_scale(reduction, n as f32);
-        let gs = [grads.anchor, grads.positive, grads.negative];
-        let total = self.run::<true, false>([anchor, positive, negative], gs, &mut [], scale);
-        Ok(total * scale)
+        self.with_scale::<false>(anchor, positive, negative, reduction, 1.0, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. the three
@@ -233,14 +228,7 @@ impl<'w> Triplet<'w> {
         scale: f32,
         grads: TripletGrads<'_>,
     ) -> Result<f32, Error> {
-        let n = self.check(anchor, positive, negative)?;
-        check_grads(&grads, anchor.len())?;
-        let factor = check_param("scale", scale, Domain::Finite)?;
-        let scale = reduction_scale(reduction, n as f32);
-        let gs = [grads.anchor, grads.positive, grads.negative];
-        let inputs = [anchor, positive, negative];
-        let total = self.run::<true, true>(inputs, gs, &mut [], scale * factor);
-        Ok(total * scale)
+        self.with_scale::<true>(anchor, positive, negative, reduction, scale, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. the three inputs
@@ -267,13 +255,29 @@ impl<'w> Triplet<'w> {
         scale: f32,
         grads: TripletGrads<'_>,
     ) -> Result<f32, Error> {
+        self.with_scale::<false>(anchor, positive, negative, reduction, scale, grads)
+    }
+
+    /// The three gradient entry points: [`value_and_grad`](Self::value_and_grad)
+    /// (`scale = 1`), [`value_and_scaled_grad`](Self::value_and_scaled_grad)
+    /// and, with `ACC`, [`value_and_accumulate_grad`](Self::value_and_accumulate_grad):
+    /// the checks, then the kernel with `scale` in its gradient factor.
+    fn with_scale<const ACC: bool>(
+        &self,
+        anchor: &[f32],
+        positive: &[f32],
+        negative: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: TripletGrads<'_>,
+    ) -> Result<f32, Error> {
         let n = self.check(anchor, positive, negative)?;
         check_grads(&grads, anchor.len())?;
         let factor = check_param("scale", scale, Domain::Finite)?;
         let scale = reduction_scale(reduction, n as f32);
         let gs = [grads.anchor, grads.positive, grads.negative];
         let inputs = [anchor, positive, negative];
-        let total = self.run::<true, false>(inputs, gs, &mut [], scale * factor);
+        let total = self.run::<true, ACC>(inputs, gs, &mut [], scale * factor);
         Ok(total * scale)
     }
 

@@ -203,9 +203,7 @@ impl<'w> GaussianNll<'w> {
         reduction: Reduction,
         grads: GaussianGrads<'_>,
     ) -> Result<f32, Error> {
-        check_len("grad.pred", grads.pred, pred.len())?;
-        check_len("grad.var", grads.var, var.len())?;
-        self.run::<true, false, false>(pred, target, var, reduction, (grads, 1.0), &mut [])
+        self.with_scale::<false>(pred, target, var, reduction, 1.0, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. `pred` and
@@ -234,10 +232,7 @@ impl<'w> GaussianNll<'w> {
         scale: f32,
         grads: GaussianGrads<'_>,
     ) -> Result<f32, Error> {
-        check_len("grad.pred", grads.pred, pred.len())?;
-        check_len("grad.var", grads.var, var.len())?;
-        let scale = check_param("scale", scale, Domain::Finite)?;
-        self.run::<true, false, true>(pred, target, var, reduction, (grads, scale), &mut [])
+        self.with_scale::<true>(pred, target, var, reduction, scale, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. `pred` and `var`
@@ -263,10 +258,26 @@ impl<'w> GaussianNll<'w> {
         scale: f32,
         grads: GaussianGrads<'_>,
     ) -> Result<f32, Error> {
+        self.with_scale::<false>(pred, target, var, reduction, scale, grads)
+    }
+
+    /// The three gradient entry points: [`value_and_grad`](Self::value_and_grad)
+    /// (`scale = 1`), [`value_and_scaled_grad`](Self::value_and_scaled_grad)
+    /// and, with `ACC`, [`value_and_accumulate_grad`](Self::value_and_accumulate_grad):
+    /// the checks, then the kernel with `scale` in its gradient factor.
+    fn with_scale<const ACC: bool>(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        var: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: GaussianGrads<'_>,
+    ) -> Result<f32, Error> {
         check_len("grad.pred", grads.pred, pred.len())?;
         check_len("grad.var", grads.var, var.len())?;
         let scale = check_param("scale", scale, Domain::Finite)?;
-        self.run::<true, false, false>(pred, target, var, reduction, (grads, scale), &mut [])
+        self.run::<true, false, ACC>(pred, target, var, reduction, (grads, scale), &mut [])
     }
 
     /// The `Mean` denominator of a batch: its number of samples,

@@ -132,10 +132,7 @@ impl<'w> MarginRanking<'w> {
         reduction: Reduction,
         grads: RankingGrads<'_>,
     ) -> Result<f32, Error> {
-        check_len("grad.x1", grads.x1, x1.len())?;
-        check_len("grad.x2", grads.x2, x1.len())?;
-        let grads = ([grads.x1, grads.x2], 1.0);
-        self.run::<true, false, false>([x1, x2, labels], reduction, grads, &mut [])
+        self.with_scale::<false>(x1, x2, labels, reduction, 1.0, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
@@ -163,11 +160,7 @@ impl<'w> MarginRanking<'w> {
         scale: f32,
         grads: RankingGrads<'_>,
     ) -> Result<f32, Error> {
-        check_len("grad.x1", grads.x1, x1.len())?;
-        check_len("grad.x2", grads.x2, x1.len())?;
-        let scale = check_param("scale", scale, Domain::Finite)?;
-        let grads = ([grads.x1, grads.x2], scale);
-        self.run::<true, false, true>([x1, x2, labels], reduction, grads, &mut [])
+        self.with_scale::<true>(x1, x2, labels, reduction, scale, grads)
     }
 
     /// The reduced loss, and `scale ·` its gradients w.r.t. `x1` and `x2`
@@ -193,11 +186,27 @@ impl<'w> MarginRanking<'w> {
         scale: f32,
         grads: RankingGrads<'_>,
     ) -> Result<f32, Error> {
+        self.with_scale::<false>(x1, x2, labels, reduction, scale, grads)
+    }
+
+    /// The three gradient entry points: [`value_and_grad`](Self::value_and_grad)
+    /// (`scale = 1`), [`value_and_scaled_grad`](Self::value_and_scaled_grad)
+    /// and, with `ACC`, [`value_and_accumulate_grad`](Self::value_and_accumulate_grad):
+    /// the checks, then the kernel with `scale` in its gradient factor.
+    fn with_scale<const ACC: bool>(
+        &self,
+        x1: &[f32],
+        x2: &[f32],
+        labels: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grads: RankingGrads<'_>,
+    ) -> Result<f32, Error> {
         check_len("grad.x1", grads.x1, x1.len())?;
         check_len("grad.x2", grads.x2, x1.len())?;
         let scale = check_param("scale", scale, Domain::Finite)?;
         let grads = ([grads.x1, grads.x2], scale);
-        self.run::<true, false, false>([x1, x2, labels], reduction, grads, &mut [])
+        self.run::<true, false, ACC>([x1, x2, labels], reduction, grads, &mut [])
     }
 
     /// The `Mean` denominator of a batch: its number of samples,

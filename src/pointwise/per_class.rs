@@ -122,8 +122,7 @@ impl<'w> SigmoidBcePerClass<'w> {
         reduction: Reduction,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        check_len("grad", grad, pred.len())?;
-        self.run::<true, false, false>(pred, target, reduction, Outputs::grad(grad))
+        self.with_scale::<false>(pred, target, reduction, 1.0, grad)
     }
 
     /// The reduced loss, and `scale ·` its gradient w.r.t. `pred` **added**
@@ -147,9 +146,7 @@ impl<'w> SigmoidBcePerClass<'w> {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        check_len("grad", grad, pred.len())?;
-        let scale = check_param("scale", scale, Domain::Finite)?;
-        self.run::<true, false, true>(pred, target, reduction, Outputs::scaled(grad, scale))
+        self.with_scale::<true>(pred, target, reduction, scale, grad)
     }
 
     /// The reduced loss, and `scale ·` its gradient w.r.t. `pred`
@@ -172,9 +169,24 @@ impl<'w> SigmoidBcePerClass<'w> {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
+        self.with_scale::<false>(pred, target, reduction, scale, grad)
+    }
+
+    /// The three gradient entry points: [`value_and_grad`](Self::value_and_grad)
+    /// (`scale = 1`), [`value_and_scaled_grad`](Self::value_and_scaled_grad)
+    /// and, with `ACC`, [`value_and_accumulate_grad`](Self::value_and_accumulate_grad):
+    /// the checks, then the kernel with `scale` in its gradient factor.
+    fn with_scale<const ACC: bool>(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
         let scale = check_param("scale", scale, Domain::Finite)?;
-        self.run::<true, false, false>(pred, target, reduction, Outputs::scaled(grad, scale))
+        self.run::<true, false, ACC>(pred, target, reduction, Outputs::scaled(grad, scale))
     }
 
     /// The `Mean` denominator of a batch: its number of rows,

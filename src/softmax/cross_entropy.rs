@@ -261,9 +261,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         reduction: Reduction,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        check_len("grad", grad, logits.len())?;
-        let plan = self.plan(logits, labels, reduction)?;
-        Ok(self.dispatch::<true, false>(plan, &labels, logits, Outputs::grad(grad)))
+        self.with_scale::<false>(logits, labels, reduction, 1.0, grad)
     }
 
     /// The reduced loss, and `scale ·` its gradient w.r.t. the logits
@@ -290,11 +288,7 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        check_len("grad", grad, logits.len())?;
-        let scale = check_param("scale", scale, Domain::Finite)?;
-        let plan = self.plan(logits, labels, reduction)?;
-        let out = Outputs::scaled(grad, scale);
-        Ok(self.dispatch::<true, true>(plan, &labels, logits, out))
+        self.with_scale::<true>(logits, labels, reduction, scale, grad)
     }
 
     /// The reduced loss, and `scale ·` its gradient w.r.t. the logits
@@ -325,11 +319,27 @@ impl<'w> SoftmaxCrossEntropy<'w> {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
+        self.with_scale::<false>(logits, labels, reduction, scale, grad)
+    }
+
+    /// The three gradient entry points: [`value_and_grad`](Self::value_and_grad)
+    /// (`scale = 1`), [`value_and_scaled_grad`](Self::value_and_scaled_grad)
+    /// and, with `ACC`, [`value_and_accumulate_grad`](Self::value_and_accumulate_grad):
+    /// the checks, then the kernel with `scale` in its gradient factor.
+    #[inline(always)]
+    fn with_scale<const ACC: bool>(
+        &self,
+        logits: &[f32],
+        labels: Labels<'_>,
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
         check_len("grad", grad, logits.len())?;
         let scale = check_param("scale", scale, Domain::Finite)?;
         let plan = self.plan(logits, labels, reduction)?;
         let out = Outputs::scaled(grad, scale);
-        Ok(self.dispatch::<true, false>(plan, &labels, logits, out))
+        Ok(self.dispatch::<true, ACC>(plan, &labels, logits, out))
     }
 
     /// The `Mean` denominator of a batch: `Σ c[y_i]` over the rows not

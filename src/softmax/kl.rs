@@ -126,9 +126,7 @@ impl<'w> KlDivergence<'w> {
         reduction: Reduction,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        check_len("grad", grad, pred.len())?;
-        let plan = self.plan(pred, target, reduction)?;
-        Ok(plan.dispatch::<true, false>(self.kind(), self.input, pred, Outputs::grad(grad)))
+        self.with_scale::<false>(pred, target, reduction, 1.0, grad)
     }
 
     /// The reduced loss, and `scale ·` its gradient w.r.t. `pred` **added**
@@ -153,11 +151,7 @@ impl<'w> KlDivergence<'w> {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        check_len("grad", grad, pred.len())?;
-        let scale = check_param("scale", scale, Domain::Finite)?;
-        let plan = self.plan(pred, target, reduction)?;
-        let out = Outputs::scaled(grad, scale);
-        Ok(plan.dispatch::<true, true>(self.kind(), self.input, pred, out))
+        self.with_scale::<true>(pred, target, reduction, scale, grad)
     }
 
     /// The reduced loss, and `scale ·` its gradient w.r.t. `pred`
@@ -182,11 +176,27 @@ impl<'w> KlDivergence<'w> {
         scale: f32,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
+        self.with_scale::<false>(pred, target, reduction, scale, grad)
+    }
+
+    /// The three gradient entry points: [`value_and_grad`](Self::value_and_grad)
+    /// (`scale = 1`), [`value_and_scaled_grad`](Self::value_and_scaled_grad)
+    /// and, with `ACC`, [`value_and_accumulate_grad`](Self::value_and_accumulate_grad):
+    /// the checks, then the kernel with `scale` in its gradient factor.
+    #[inline(always)]
+    fn with_scale<const ACC: bool>(
+        &self,
+        pred: &[f32],
+        target: &[f32],
+        reduction: Reduction,
+        scale: f32,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
         check_len("grad", grad, pred.len())?;
         let scale = check_param("scale", scale, Domain::Finite)?;
         let plan = self.plan(pred, target, reduction)?;
         let out = Outputs::scaled(grad, scale);
-        Ok(plan.dispatch::<true, false>(self.kind(), self.input, pred, out))
+        Ok(plan.dispatch::<true, ACC>(self.kind(), self.input, pred, out))
     }
 
     /// The `Mean` denominator of a batch: its number of rows (PyTorch's
